@@ -1,0 +1,272 @@
+package broker
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// pending is a reply that is not known yet (a PUBLISH waiting for its
+// commit). Its place in the client's output is reserved when the command is
+// read, so replies and pushes leave in the order Redis would send them.
+type pending struct {
+	done chan struct{}
+	b    []byte // the reply, set before done is closed
+}
+
+func newPending() *pending { return &pending{done: make(chan struct{})} }
+
+// resolve sets the reply; it must be called exactly once.
+func (p *pending) resolve(b []byte) {
+	p.b = b
+	close(p.done)
+}
+
+// marker is a pending reply's position in the output buffer.
+type marker struct {
+	off int
+	p   *pending
+}
+
+// output is a client's bounded outgoing buffer, drained by one writer
+// goroutine. Producers (the client's own command loop, and the delivery
+// loop fanning out messages) never block on the network: when a pub/sub
+// client's buffer passes the hard limit, or stays over the soft limit too
+// long, the client is disconnected, as Redis's client-output-buffer-limit
+// does, so one slow subscriber never stalls anyone else.
+type output struct {
+	mu        sync.Mutex
+	buf       []byte
+	marks     []marker
+	spare     []byte
+	inflight  int // bytes handed to the writer and not yet written
+	softSince time.Time
+	closed    bool
+	finishing bool
+	wake      chan struct{}
+}
+
+// client is one connection's state.
+type client struct {
+	id      int64
+	srv     *Server
+	conn    net.Conn
+	addr    string
+	laddr   string
+	created time.Time
+
+	out  output
+	quit chan struct{} // closed once the client is being torn down
+	once sync.Once
+
+	// Owned by the client's command goroutine unless noted.
+	w                replyBuf // the reply being built
+	quitting         bool
+	finishAfterReply bool
+	inExec           bool
+	resp3            bool
+	replyMode        replyMode
+	multi            *multiState
+	lastPub          *pending // last unresolved publish, the barrier for other commands
+	lastCmd          atomic.Value
+	lastActive       atomic.Int64 // unix nanos
+	name             atomic.Value // string
+	libName          atomic.Value // string
+	libVer           atomic.Value // string
+	cmdCount         atomic.Int64
+
+	// Subscriptions, guarded by the server's pubsub lock.
+	channels      map[string]struct{}
+	patterns      map[string]struct{}
+	shardChannels map[string]struct{}
+	subCount      atomic.Int64 // channels+patterns+shard, readable without the lock
+}
+
+type replyMode uint8
+
+const (
+	replyOn replyMode = iota
+	replyOff
+	replySkip
+)
+
+func (c *client) getName() string {
+	if v, _ := c.name.Load().(string); v != "" {
+		return v
+	}
+	return ""
+}
+
+func loadString(v *atomic.Value) string {
+	s, _ := v.Load().(string)
+	return s
+}
+
+// write appends bytes to the output and wakes the writer. It reports false
+// if the client is gone or was just disconnected for exceeding its limits.
+func (c *client) write(b []byte, pubsub bool) bool {
+	o := &c.out
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return false
+	}
+	o.buf = append(o.buf, b...)
+	over := c.overLimitLocked(pubsub)
+	o.mu.Unlock()
+	if over {
+		c.srv.stats.outputLimitDisconnects.Add(1)
+		c.srv.logf(levelWarn, "pubsub", "Client id=%d addr=%s closed for overcoming of output buffer limits", c.id, c.addr)
+		c.close()
+		return false
+	}
+	c.signal()
+	return true
+}
+
+// reserve places a pending reply at the current end of the output.
+func (c *client) reserve(p *pending) {
+	o := &c.out
+	o.mu.Lock()
+	if !o.closed {
+		o.marks = append(o.marks, marker{off: len(o.buf), p: p})
+	}
+	o.mu.Unlock()
+	c.signal()
+}
+
+func (c *client) signal() {
+	select {
+	case c.out.wake <- struct{}{}:
+	default:
+	}
+}
+
+// overLimitLocked applies the pub/sub output buffer limits. Only subscribed
+// clients are limited, as in Redis's default configuration.
+func (c *client) overLimitLocked(pubsub bool) bool {
+	if !pubsub && c.subCount.Load() == 0 {
+		return false
+	}
+	lim := c.srv.cfg.Limits
+	size := int64(len(c.out.buf) + c.out.inflight)
+	if lim.PubsubHardBytes > 0 && size > lim.PubsubHardBytes {
+		return true
+	}
+	if lim.PubsubSoftBytes > 0 && size > lim.PubsubSoftBytes {
+		now := time.Now()
+		if c.out.softSince.IsZero() {
+			c.out.softSince = now
+		} else if now.Sub(c.out.softSince) > lim.PubsubSoftDuration {
+			return true
+		}
+	} else {
+		c.out.softSince = time.Time{}
+	}
+	return false
+}
+
+// outputBytes is the size of the unsent output (CLIENT LIST's omem).
+func (c *client) outputBytes() int {
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	return len(c.out.buf) + c.out.inflight
+}
+
+// writeLoop is the only goroutine that writes to the socket.
+func (c *client) writeLoop() {
+	defer c.close()
+	var wbuf []byte
+	for {
+		select {
+		case <-c.out.wake:
+		case <-c.quit:
+			return
+		}
+		if !c.flushOnce(&wbuf) {
+			return
+		}
+		c.out.mu.Lock()
+		done := c.out.finishing && len(c.out.buf) == 0 && len(c.out.marks) == 0
+		c.out.mu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
+// finish closes the connection once everything already queued (e.g. QUIT's
+// +OK, or a protocol error) has been written.
+func (c *client) finish() {
+	c.out.mu.Lock()
+	c.out.finishing = true
+	c.out.mu.Unlock()
+	c.signal()
+}
+
+// flushOnce writes everything currently buffered, waiting for pending
+// replies in order. It reports false when the connection is unusable.
+func (c *client) flushOnce(wbuf *[]byte) bool {
+	o := &c.out
+	o.mu.Lock()
+	buf, marks := o.buf, o.marks
+	o.buf, o.marks = o.spare[:0], nil
+	o.inflight = len(buf)
+	o.mu.Unlock()
+	if len(buf) == 0 && len(marks) == 0 {
+		return true
+	}
+	w := (*wbuf)[:0]
+	pos := 0
+	for _, m := range marks {
+		w = append(w, buf[pos:m.off]...)
+		pos = m.off
+		select {
+		case <-m.p.done:
+		default:
+			// Send what precedes the unresolved reply before waiting.
+			if len(w) > 0 && !c.send(w) {
+				return false
+			}
+			w = w[:0]
+			select {
+			case <-m.p.done:
+			case <-c.quit:
+				return false
+			}
+		}
+		w = append(w, m.p.b...)
+	}
+	w = append(w, buf[pos:]...)
+	ok := len(w) == 0 || c.send(w)
+	*wbuf = w[:0]
+	o.mu.Lock()
+	o.spare = buf[:0]
+	o.inflight = 0
+	o.mu.Unlock()
+	return ok
+}
+
+const writeTimeout = 60 * time.Second
+
+func (c *client) send(b []byte) bool {
+	c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.conn.Write(b)
+	if err == nil {
+		c.srv.stats.netOutputBytes.Add(int64(len(b)))
+	}
+	return err == nil
+}
+
+// close tears the client down once: the socket closes (which ends the
+// command goroutine's read) and the writer stops.
+func (c *client) close() {
+	c.once.Do(func() {
+		c.out.mu.Lock()
+		c.out.closed = true
+		c.out.mu.Unlock()
+		close(c.quit)
+		c.conn.Close()
+	})
+}

@@ -1,0 +1,242 @@
+package broker
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// redisVersion is the Redis version whose behaviour ordo reproduces; it
+// is what HELLO and INFO report so that client libraries enable the right
+// features.
+const redisVersion = "7.2.4"
+
+// Version is ordo's own version.
+var Version = "0.1.0"
+
+func cmdPing(c *client, args [][]byte) {
+	if len(args) > 2 {
+		c.w.Error("ERR wrong number of arguments for 'ping' command")
+		return
+	}
+	if !c.resp3 && c.subCount.Load() > 0 {
+		c.w.Array(2)
+		c.w.BulkString("pong")
+		if len(args) == 2 {
+			c.w.Bulk(args[1])
+		} else {
+			c.w.BulkString("")
+		}
+		return
+	}
+	if len(args) == 2 {
+		c.w.Bulk(args[1])
+		return
+	}
+	c.w.Simple("PONG")
+}
+
+func cmdEcho(c *client, args [][]byte) { c.w.Bulk(args[1]) }
+
+func cmdQuit(c *client, _ [][]byte) {
+	c.w.OK()
+	c.flush()
+	c.quitting = true
+	c.finish()
+}
+
+// cmdReset returns the connection to its initial state, as Redis's
+// clearClientConnectionState does (lib-name and lib-ver survive).
+func cmdReset(c *client, _ [][]byte) {
+	c.multi = nil
+	c.srv.reg.dropClient(c)
+	c.name.Store("")
+	c.resp3 = false
+	c.w.resp3 = false
+	c.replyMode = replyOn
+	c.w.Simple("RESET")
+}
+
+func cmdHello(c *client, args [][]byte) {
+	proto := 0
+	if len(args) >= 2 {
+		v, err := strconv.ParseInt(string(args[1]), 10, 64)
+		if err != nil || v < 0 || v > 1<<31 {
+			c.w.Error("ERR Protocol version is not an integer or out of range")
+			return
+		}
+		if v < 2 || v > 3 {
+			c.w.Error("NOPROTO unsupported protocol version")
+			return
+		}
+		proto = int(v)
+	}
+	var setName []byte
+	haveName := false
+	for i := 2; i < len(args); i++ {
+		more := len(args) - i - 1
+		opt := strings.ToLower(string(args[i]))
+		switch {
+		case opt == "auth" && more >= 2:
+			if !authOK(c, args[i+1], args[i+2]) {
+				return
+			}
+			i += 2
+		case opt == "setname" && more >= 1:
+			setName, haveName = args[i+1], true
+			i++
+		default:
+			c.w.Error(fmt.Sprintf("ERR Syntax error in HELLO option '%s'", args[i]))
+			return
+		}
+	}
+	if haveName {
+		if !validName(setName) {
+			c.w.Error("ERR Client names cannot contain spaces, newlines or special characters.")
+			return
+		}
+		c.name.Store(string(setName))
+	}
+	if proto != 0 {
+		c.resp3 = proto == 3
+		c.w.resp3 = c.resp3
+	}
+	p := 2
+	if c.resp3 {
+		p = 3
+	}
+	c.w.Map(7)
+	c.w.BulkString("server")
+	c.w.BulkString("redis")
+	c.w.BulkString("version")
+	c.w.BulkString(redisVersion)
+	c.w.BulkString("proto")
+	c.w.Int(int64(p))
+	c.w.BulkString("id")
+	c.w.Int(c.id)
+	c.w.BulkString("mode")
+	c.w.BulkString("standalone")
+	c.w.BulkString("role")
+	c.w.BulkString("master")
+	c.w.BulkString("modules")
+	c.w.Array(0)
+}
+
+// authOK accepts the default user with any password: like a Redis with no
+// requirepass, whose default user is "nopass".
+func authOK(c *client, user, _ []byte) bool {
+	if string(user) != "default" {
+		c.w.Error("WRONGPASS invalid username-password pair or user is disabled.")
+		return false
+	}
+	return true
+}
+
+func cmdAuth(c *client, args [][]byte) {
+	switch len(args) {
+	case 2:
+		c.w.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+	case 3:
+		if authOK(c, args[1], args[2]) {
+			c.w.OK()
+		}
+	default:
+		c.w.Error("ERR syntax error")
+	}
+}
+
+func cmdSelect(c *client, args [][]byte) {
+	db, err := strconv.ParseInt(string(args[1]), 10, 64)
+	switch {
+	case err != nil:
+		c.w.Error("ERR value is not an integer or out of range")
+	case db != 0:
+		c.w.Error("ERR DB index is out of range")
+	default:
+		c.w.OK()
+	}
+}
+
+func cmdTime(c *client, _ [][]byte) {
+	now := time.Now()
+	c.w.Array(2)
+	c.w.BulkString(strconv.FormatInt(now.Unix(), 10))
+	c.w.BulkString(strconv.FormatInt(int64(now.Nanosecond()/1000), 10))
+}
+
+// validName is Redis's rule for client names and library attributes.
+func validName(b []byte) bool {
+	for _, ch := range b {
+		if ch < '!' || ch > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// multiState holds a transaction being queued.
+type multiState struct {
+	cmds  [][][]byte
+	dirty bool
+}
+
+func cmdMulti(c *client, _ [][]byte) {
+	if c.multi != nil {
+		c.w.Error("ERR MULTI calls can not be nested")
+		return
+	}
+	c.multi = &multiState{}
+	c.w.OK()
+}
+
+func (c *client) queueMulti(args [][]byte) {
+	cmd := lookup(c, args)
+	if cmd == nil {
+		c.multi.dirty = true
+		return
+	}
+	top := commandTable[strings.ToLower(string(args[0]))]
+	if top.flags&flagPubsub == 0 && !c.resp3 && c.subCount.Load() > 0 {
+		c.w.Error(fmt.Sprintf("ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", commandName(top, args)))
+		c.multi.dirty = true
+		return
+	}
+	c.multi.cmds = append(c.multi.cmds, args)
+	c.w.Simple("QUEUED")
+}
+
+func cmdDiscard(c *client, _ [][]byte) {
+	if c.multi == nil {
+		c.w.Error("ERR DISCARD without MULTI")
+		return
+	}
+	c.multi = nil
+	c.w.OK()
+}
+
+// cmdExec runs the queued commands back to back. Their replies, including
+// the PUBLISH replies known only at commit, form EXEC's array in order.
+func cmdExec(c *client, _ [][]byte) {
+	m := c.multi
+	if m == nil {
+		c.w.Error("ERR EXEC without MULTI")
+		return
+	}
+	c.multi = nil
+	if m.dirty {
+		c.w.Error("EXECABORT Transaction discarded because of previous errors.")
+		return
+	}
+	c.w.Array(len(m.cmds))
+	c.inExec = true
+	for _, args := range m.cmds {
+		top := commandTable[strings.ToLower(string(args[0]))]
+		cmd := top
+		if top.subs != nil {
+			cmd = top.subs[strings.ToLower(string(args[1]))]
+		}
+		c.run(cmd, top, args)
+	}
+	c.inExec = false
+}

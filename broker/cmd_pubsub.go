@@ -1,0 +1,105 @@
+package broker
+
+import (
+	"fmt"
+)
+
+func cmdPublish(c *client, args [][]byte)  { publish(c, args, false) }
+func cmdSPublish(c *client, args [][]byte) { publish(c, args, true) }
+
+// publish submits a message for sequencing. Its reply (the number of local
+// deliveries, Redis Cluster's convention) is reserved in the output now
+// and filled in when the message commits.
+func publish(c *client, args [][]byte, shard bool) {
+	max := c.srv.cfg.Limits.MaxMessageBytes
+	if int64(len(args[2])) > max {
+		c.w.Error(fmt.Sprintf("ERR message too large: %d bytes exceeds max-message-size %d", len(args[2]), max))
+		return
+	}
+	sender := c.getName()
+	if sender == "" {
+		sender = fmt.Sprintf("client_%d", c.id)
+	}
+	p := c.reservePending()
+	c.lastPub = p
+	c.srv.node.publish(&pubReq{
+		msg: message{Channel: args[1], Payload: args[2], Sender: sender, Shard: shard},
+		p:   p,
+	})
+}
+
+func cmdSubscribe(k subKind) func(*client, [][]byte) {
+	return func(c *client, args [][]byte) {
+		if c.inExec {
+			if k == kindShard {
+				c.w.Error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
+				return
+			}
+		}
+		c.flush()
+		c.srv.reg.subscribe(c, k, args[1:])
+	}
+}
+
+func cmdUnsubscribe(k subKind) func(*client, [][]byte) {
+	return func(c *client, args [][]byte) {
+		c.flush()
+		c.srv.reg.unsubscribe(c, k, args[1:], true)
+	}
+}
+
+func cmdPubsubChannels(k subKind) func(*client, [][]byte) {
+	return func(c *client, args [][]byte) {
+		if len(args) > 3 {
+			c.w.Error(fmt.Sprintf("ERR wrong number of arguments for 'pubsub|%s' command", []string{"channels", "", "shardchannels"}[k]))
+			return
+		}
+		pattern := ""
+		if len(args) == 3 {
+			pattern = string(args[2])
+		}
+		names := c.srv.reg.channels(k, pattern)
+		c.w.Array(len(names))
+		for _, n := range names {
+			c.w.BulkString(n)
+		}
+	}
+}
+
+func cmdPubsubNumsub(k subKind) func(*client, [][]byte) {
+	return func(c *client, args [][]byte) {
+		c.w.Array(2 * (len(args) - 2))
+		for _, ch := range args[2:] {
+			c.w.Bulk(ch)
+			c.w.Int(int64(c.srv.reg.numSub(k, string(ch))))
+		}
+	}
+}
+
+func cmdPubsubNumpat(c *client, _ [][]byte) { c.w.Int(int64(c.srv.reg.numPat())) }
+
+var pubsubHelp = []string{
+	"PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"CHANNELS [<pattern>]",
+	"    Return the currently active channels matching a <pattern> (default: '*').",
+	"NUMPAT",
+	"    Return number of subscriptions to patterns.",
+	"NUMSUB [<channel> ...]",
+	"    Return the number of subscribers for the specified channels, excluding",
+	"    pattern subscriptions(default: no channels).",
+	"SHARDCHANNELS [<pattern>]",
+	"    Return the currently active shard level channels matching a <pattern> (default: '*').",
+	"SHARDNUMSUB [<shardchannel> ...]",
+	"    Return the number of subscribers for the specified shard level channel(s)",
+	"HELP",
+	"    Print this help.",
+}
+
+func helpFn(name string, lines []string) func(*client, [][]byte) {
+	return func(c *client, _ [][]byte) {
+		c.w.Array(len(lines))
+		for _, l := range lines {
+			c.w.Simple(l)
+		}
+	}
+}

@@ -1,0 +1,304 @@
+package broker
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ordo-broker/ordo/consensus"
+)
+
+// cmdStatus is ordo's STATUS: the node's place in the cluster as field /
+// value pairs (a flat array in RESP2, a map in RESP3).
+func cmdStatus(c *client, _ [][]byte) {
+	kv := c.srv.statusFields()
+	c.w.Map(len(kv) / 2)
+	for _, s := range kv {
+		c.w.BulkString(s)
+	}
+}
+
+func (s *Server) peerAddr(id consensus.NodeID) string {
+	if id == 0 {
+		return ""
+	}
+	for _, p := range s.cfg.Peers {
+		if consensus.NodeID(p.ID) == id {
+			return p.Addr
+		}
+	}
+	if uint64(id) == s.cfg.ID {
+		if a := s.Addr(); a != nil {
+			return a.String()
+		}
+	}
+	return ""
+}
+
+func (s *Server) statusFields() []string {
+	st, broken := s.node.getStatus()
+	role := st.Role.String()
+	if broken != nil {
+		role = "failed"
+	}
+	kv := []string{
+		"node_id", strconv.FormatUint(s.cfg.ID, 10),
+		"role", role,
+		"term", strconv.FormatUint(st.Term, 10),
+		"leader_id", strconv.FormatUint(uint64(st.Leader), 10),
+		"leader_addr", s.peerAddr(st.Leader),
+		"last_seq", strconv.FormatUint(st.LastIndex, 10),
+		"commit_seq", strconv.FormatUint(st.Commit, 10),
+	}
+	ids := make([]string, 0, len(st.Members))
+	for _, m := range st.Members {
+		ids = append(ids, strconv.FormatUint(uint64(m.ID), 10))
+	}
+	kv = append(kv, "members", strings.Join(ids, ","))
+	for _, m := range st.Members {
+		state := "follower"
+		switch {
+		case m.ID == st.Leader:
+			state = "leader"
+		case !m.Active:
+			state = "unreachable"
+		}
+		lag := uint64(0)
+		if st.LastIndex > m.Match {
+			lag = st.LastIndex - m.Match
+		}
+		kv = append(kv, fmt.Sprintf("member_%d", m.ID),
+			fmt.Sprintf("addr=%s state=%s match=%d lag=%d", s.peerAddr(m.ID), state, m.Match, lag))
+	}
+	if broken != nil {
+		kv = append(kv, "storage_error", broken.Error())
+	}
+	return kv
+}
+
+// infoSections renders INFO in Redis's format; extension fields are
+// prefixed ordo_ or live in ordo's own "cluster" section.
+func (s *Server) infoSection(name string) string {
+	var b strings.Builder
+	line := func(k string, v any) { fmt.Fprintf(&b, "%s:%v\r\n", k, v) }
+	uptime := int64(time.Since(s.started).Seconds())
+	switch name {
+	case "server":
+		b.WriteString("# Server\r\n")
+		line("redis_version", redisVersion)
+		line("ordo_version", Version)
+		line("redis_mode", "standalone")
+		line("os", runtime.GOOS+" "+runtime.GOARCH)
+		line("arch_bits", strconv.IntSize)
+		line("go_version", runtime.Version())
+		line("process_id", os.Getpid())
+		line("run_id", s.runID)
+		line("tcp_port", s.cfg.Port)
+		line("uptime_in_seconds", uptime)
+		line("uptime_in_days", uptime/86400)
+		line("executable", executable())
+	case "clients":
+		cs := s.allClients()
+		pubsub := 0
+		for _, c := range cs {
+			if c.subCount.Load() > 0 {
+				pubsub++
+			}
+		}
+		b.WriteString("# Clients\r\n")
+		line("connected_clients", len(cs))
+		line("maxclients", s.cfg.Limits.MaxClients)
+		line("blocked_clients", 0)
+		line("pubsub_clients", pubsub)
+	case "stats":
+		ch, pat, sh := s.reg.sizes()
+		b.WriteString("# Stats\r\n")
+		line("total_connections_received", s.stats.connections.Load())
+		line("total_commands_processed", s.stats.commands.Load())
+		line("total_net_output_bytes", s.stats.netOutputBytes.Load())
+		line("rejected_connections", s.stats.rejected.Load())
+		line("client_output_buffer_limit_disconnections", s.stats.outputLimitDisconnects.Load())
+		line("pubsub_channels", ch)
+		line("pubsub_patterns", pat)
+		line("pubsubshard_channels", sh)
+		line("ordo_messages_delivered", s.stats.publishes.Load())
+		line("ordo_publishes_acknowledged", s.stats.published.Load())
+		line("ordo_publish_errors", s.stats.publishErrors.Load())
+	case "persistence":
+		st, broken := s.node.getStatus()
+		log := s.node.store.log
+		b.WriteString("# Persistence\r\n")
+		line("loading", 0)
+		line("aof_enabled", 1)
+		fsync := "always"
+		if s.cfg.NoSync {
+			fsync = "no"
+		}
+		line("ordo_fsync", fsync)
+		line("ordo_data_dir", s.cfg.DataDir)
+		line("ordo_log_first_seq", log.FirstIndex())
+		line("ordo_log_last_seq", st.LastIndex)
+		line("ordo_log_bytes", log.Size())
+		status := "ok"
+		if broken != nil {
+			status = "err"
+		}
+		line("aof_last_write_status", status)
+	case "replication":
+		st, _ := s.node.getStatus()
+		b.WriteString("# Replication\r\n")
+		if st.Role == consensus.Leader {
+			line("role", "master")
+			line("connected_slaves", len(st.Members)-1)
+		} else {
+			line("role", "slave")
+			addr := s.peerAddr(st.Leader)
+			host, port := addr, ""
+			if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+				host, port = addr[:i], addr[i+1:]
+			}
+			line("master_host", host)
+			line("master_port", port)
+			up := "down"
+			if st.Leader != 0 {
+				up = "up"
+			}
+			line("master_link_status", up)
+		}
+		line("master_repl_offset", st.Commit)
+	case "cluster":
+		b.WriteString("# Cluster\r\n")
+		line("cluster_enabled", 0)
+		kv := s.statusFields()
+		for i := 0; i+1 < len(kv); i += 2 {
+			line("ordo_"+kv[i], kv[i+1])
+		}
+	case "keyspace":
+		b.WriteString("# Keyspace\r\n")
+	default:
+		return ""
+	}
+	return b.String()
+}
+
+var infoDefault = []string{"server", "clients", "stats", "persistence", "replication", "cluster", "keyspace"}
+
+func cmdInfo(c *client, args [][]byte) {
+	want := infoDefault
+	if len(args) > 1 {
+		want = nil
+		for _, a := range args[1:] {
+			switch n := strings.ToLower(string(a)); n {
+			case "all", "everything", "default":
+				want = append(want, infoDefault...)
+			default:
+				want = append(want, n)
+			}
+		}
+	}
+	var parts []string
+	seen := map[string]bool{}
+	for _, n := range want {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if s := c.srv.infoSection(n); s != "" {
+			parts = append(parts, s)
+		}
+	}
+	c.w.Verbatim(strings.Join(parts, "\r\n"))
+}
+
+func executable() string {
+	p, _ := os.Executable()
+	return p
+}
+
+// configParams are what CONFIG GET reports (Redis names where Redis has
+// the setting, ordo- names for extensions).
+func (s *Server) configParams() map[string]string {
+	l := s.cfg.Limits
+	fsync := "always"
+	if s.cfg.NoSync {
+		fsync = "no"
+	}
+	return map[string]string{
+		"bind":                       s.cfg.Host,
+		"port":                       strconv.Itoa(s.cfg.Port),
+		"dir":                        s.cfg.DataDir,
+		"maxclients":                 strconv.Itoa(l.MaxClients),
+		"proto-max-bulk-len":         strconv.FormatInt(l.MaxRequestBytes, 10),
+		"client-query-buffer-limit":  strconv.FormatInt(l.MaxRequestBytes, 10),
+		"client-output-buffer-limit": fmt.Sprintf("normal 0 0 0 slave 268435456 67108864 60 pubsub %d %d %d", l.PubsubHardBytes, l.PubsubSoftBytes, int64(l.PubsubSoftDuration.Seconds())),
+		"appendonly":                 "yes",
+		"appendfsync":                fsync,
+		"save":                       "",
+		"databases":                  "1",
+		"timeout":                    "0",
+		"cluster-enabled":            "no",
+		"ordo-max-message-size":      strconv.FormatInt(l.MaxMessageBytes, 10),
+		"ordo-node-id":               strconv.FormatUint(s.cfg.ID, 10),
+		"ordo-heartbeat-interval":    strconv.FormatInt(s.cfg.HeartbeatInterval.Milliseconds(), 10),
+		"ordo-leader-timeout":        strconv.FormatInt(s.cfg.LeaderTimeout.Milliseconds(), 10),
+		"ordo-publish-timeout":       strconv.FormatInt(s.cfg.PublishTimeout.Milliseconds(), 10),
+		"ordo-retention-bytes":       strconv.FormatInt(s.cfg.RetainBytes, 10),
+		"ordo-retention-age":         strconv.FormatInt(int64(s.cfg.RetainAge.Seconds()), 10),
+	}
+}
+
+func cmdConfigGet(c *client, args [][]byte) {
+	params := c.srv.configParams()
+	matched := map[string]bool{}
+	var keys []string
+	for _, a := range args[2:] {
+		pat := strings.ToLower(string(a))
+		for k := range params {
+			if !matched[k] && globMatch(pat, k) {
+				matched[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	sort.Strings(keys)
+	c.w.Map(len(keys))
+	for _, k := range keys {
+		c.w.BulkString(k)
+		c.w.BulkString(params[k])
+	}
+}
+
+func cmdConfigSet(c *client, args [][]byte) {
+	name := strings.ToLower(string(args[2]))
+	if _, ok := c.srv.configParams()[name]; ok {
+		c.w.Error(fmt.Sprintf("ERR CONFIG SET failed (possibly related to argument '%s') - can't set immutable config", name))
+		return
+	}
+	c.w.Error(fmt.Sprintf("ERR Unknown option or number of arguments for CONFIG SET - '%s'", args[2]))
+}
+
+func cmdConfigResetstat(c *client, _ [][]byte) {
+	st := &c.srv.stats
+	st.commands.Store(0)
+	st.connections.Store(0)
+	st.rejected.Store(0)
+	st.outputLimitDisconnects.Store(0)
+	st.netOutputBytes.Store(0)
+	c.w.OK()
+}
+
+var configHelp = []string{
+	"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"GET <pattern>",
+	"    Return parameters matching the glob-like <pattern> and their values.",
+	"SET <directive> <value>",
+	"    Set the configuration <directive> to <value>.",
+	"RESETSTAT",
+	"    Reset statistics reported by the INFO command.",
+	"HELP",
+	"    Print this help.",
+}

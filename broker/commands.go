@@ -1,0 +1,263 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// cmdFlags describe where a command may run.
+type cmdFlags uint16
+
+const (
+	// flagPubsub: allowed in RESP2 subscribed mode.
+	flagPubsub cmdFlags = 1 << iota
+	// flagNoQueue: runs at once inside MULTI instead of being queued.
+	flagNoQueue
+	// flagPublish: a publish; not a barrier for earlier publishes.
+	flagPublish
+	// flagNoMulti: refused inside MULTI with Redis's error.
+	flagNoMulti
+)
+
+// command is one entry of the command table. arity follows Redis: n > 0
+// means exactly n arguments including the name, n < 0 at least -n.
+type command struct {
+	name  string
+	arity int
+	flags cmdFlags
+	fn    func(c *client, args [][]byte)
+	subs  map[string]*command // container commands (CLIENT, PUBSUB, ...)
+	// Fields COMMAND reports.
+	cmdFlags []string
+	firstKey int
+	lastKey  int
+	keyStep  int
+}
+
+var commandTable map[string]*command
+
+func init() {
+	commandTable = map[string]*command{}
+	for _, c := range commandList() {
+		commandTable[c.name] = c
+	}
+}
+
+func sub(name string, arity int, fn func(*client, [][]byte)) *command {
+	return &command{name: name, arity: arity, fn: fn}
+}
+
+func subs(cs ...*command) map[string]*command {
+	m := map[string]*command{}
+	for _, c := range cs {
+		m[c.name] = c
+	}
+	return m
+}
+
+// lookup resolves a command and, for containers, its subcommand. It writes
+// Redis's error and returns nil when the command cannot run.
+func lookup(c *client, args [][]byte) *command {
+	name := strings.ToLower(string(args[0]))
+	cmd := commandTable[name]
+	if cmd == nil {
+		var b strings.Builder
+		for i := 1; i < len(args) && b.Len() < 128; i++ {
+			a := string(args[i])
+			if max := 128 - b.Len(); len(a) > max {
+				a = a[:max]
+			}
+			fmt.Fprintf(&b, "'%s' ", a)
+		}
+		n := string(args[0])
+		if len(n) > 128 {
+			n = n[:128]
+		}
+		c.w.Error(sanitize(fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", n, b.String())))
+		return nil
+	}
+	if cmd.subs != nil && len(args) >= 2 {
+		sc := cmd.subs[strings.ToLower(string(args[1]))]
+		if sc == nil {
+			c.w.Error(sanitize(fmt.Sprintf("ERR unknown subcommand '%.128s'. Try %s HELP.", args[1], strings.ToUpper(cmd.name))))
+			return nil
+		}
+		if !arityOK(sc.arity, len(args)) {
+			c.w.Error(fmt.Sprintf("ERR wrong number of arguments for '%s|%s' command", cmd.name, sc.name))
+			return nil
+		}
+		return sc
+	}
+	if !arityOK(cmd.arity, len(args)) {
+		c.w.Error(fmt.Sprintf("ERR wrong number of arguments for '%s' command", cmd.name))
+		return nil
+	}
+	return cmd
+}
+
+func arityOK(arity, n int) bool {
+	return (arity > 0 && n == arity) || (arity < 0 && n >= -arity)
+}
+
+// sanitize replaces newlines, which would break a RESP error line.
+func sanitize(s string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+}
+
+// execute runs one command and queues its reply. It returns false when the
+// connection must stop reading (QUIT).
+func (s *Server) execute(c *client, args [][]byte) bool {
+	if len(args) == 0 {
+		return true
+	}
+	s.stats.commands.Add(1)
+	c.cmdCount.Add(1)
+	c.lastActive.Store(time.Now().UnixNano())
+	c.w.resp3 = c.resp3
+	top := commandTable[strings.ToLower(string(args[0]))]
+
+	if c.multi != nil && (top == nil || top.flags&flagNoQueue == 0) {
+		c.queueMulti(args)
+		c.flush()
+		return true
+	}
+	cmd := lookup(c, args)
+	if cmd == nil {
+		c.flush()
+		return true
+	}
+	c.lastCmd.Store(strings.ToLower(string(args[0])))
+	if top.flags&flagPubsub == 0 && !c.resp3 && c.subCount.Load() > 0 {
+		c.w.Error(fmt.Sprintf("ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", commandName(top, args)))
+		c.flush()
+		return true
+	}
+	c.run(cmd, top, args)
+	c.flush()
+	return !c.quitting
+}
+
+// run executes a resolved command. A command that is not itself a publish
+// first waits for the connection's earlier publishes to commit, so that a
+// pipeline behaves as if executed one command at a time (e.g. a PUBLISH
+// followed by SUBSCRIBE on the same channel does not deliver to itself).
+func (c *client) run(cmd, top *command, args [][]byte) {
+	if top.flags&flagPublish == 0 && c.lastPub != nil {
+		select {
+		case <-c.lastPub.done:
+		case <-c.quit:
+		}
+		c.lastPub = nil
+	}
+	cmd.fn(c, args)
+}
+
+// commandName is how Redis names a command in errors: "client|list".
+func commandName(top *command, args [][]byte) string {
+	name := strings.ToLower(string(args[0]))
+	if top.subs != nil && len(args) > 1 {
+		return name + "|" + strings.ToLower(string(args[1]))
+	}
+	return name
+}
+
+// flush moves the command's reply to the output, honouring CLIENT REPLY.
+func (c *client) flush() {
+	if len(c.w.b) == 0 {
+		return
+	}
+	c.reply(c.w.b)
+	c.w.b = c.w.b[:0]
+}
+
+// reply queues bytes that answer a command (not pushes).
+func (c *client) reply(b []byte) {
+	switch c.replyMode {
+	case replyOff:
+		return
+	case replySkip:
+		c.replyMode = replyOn
+		return
+	}
+	c.write(b, false)
+}
+
+// reservePending flushes the reply so far and reserves the next place in
+// the output for a reply known later.
+func (c *client) reservePending() *pending {
+	c.flush()
+	p := newPending()
+	switch c.replyMode {
+	case replyOff:
+	case replySkip:
+		c.replyMode = replyOn
+	default:
+		c.reserve(p)
+	}
+	return p
+}
+
+func commandList() []*command {
+	pubsubNames := []string{"pubsub", "fast"}
+	return []*command{
+		{name: "publish", arity: 3, fn: cmdPublish, flags: flagPublish, cmdFlags: []string{"pubsub", "loading", "stale", "fast"}},
+		{name: "spublish", arity: 3, fn: cmdSPublish, flags: flagPublish, cmdFlags: []string{"pubsub", "loading", "stale", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1},
+		{name: "subscribe", arity: -2, fn: cmdSubscribe(kindChannel), flags: flagPubsub, cmdFlags: []string{"pubsub", "noscript", "loading", "stale"}},
+		{name: "psubscribe", arity: -2, fn: cmdSubscribe(kindPattern), flags: flagPubsub, cmdFlags: []string{"pubsub", "noscript", "loading", "stale"}},
+		{name: "ssubscribe", arity: -2, fn: cmdSubscribe(kindShard), flags: flagPubsub, cmdFlags: []string{"pubsub", "noscript", "loading", "stale"}, firstKey: 1, lastKey: -1, keyStep: 1},
+		{name: "unsubscribe", arity: -1, fn: cmdUnsubscribe(kindChannel), flags: flagPubsub, cmdFlags: []string{"pubsub", "noscript", "loading", "stale"}},
+		{name: "punsubscribe", arity: -1, fn: cmdUnsubscribe(kindPattern), flags: flagPubsub, cmdFlags: []string{"pubsub", "noscript", "loading", "stale"}},
+		{name: "sunsubscribe", arity: -1, fn: cmdUnsubscribe(kindShard), flags: flagPubsub, cmdFlags: []string{"pubsub", "noscript", "loading", "stale"}, firstKey: 1, lastKey: -1, keyStep: 1},
+		{name: "pubsub", arity: -2, cmdFlags: pubsubNames, subs: subs(
+			sub("channels", -2, cmdPubsubChannels(kindChannel)),
+			sub("shardchannels", -2, cmdPubsubChannels(kindShard)),
+			sub("numsub", -2, cmdPubsubNumsub(kindChannel)),
+			sub("shardnumsub", -2, cmdPubsubNumsub(kindShard)),
+			sub("numpat", 2, cmdPubsubNumpat),
+			sub("help", 2, helpFn("PUBSUB", pubsubHelp)),
+		)},
+		{name: "ping", arity: -1, fn: cmdPing, flags: flagPubsub, cmdFlags: []string{"fast", "sentinel"}},
+		{name: "echo", arity: 2, fn: cmdEcho, cmdFlags: []string{"fast"}},
+		{name: "quit", arity: -1, fn: cmdQuit, flags: flagPubsub | flagNoQueue, cmdFlags: []string{"allow_busy", "noscript", "loading", "stale", "fast", "no_auth"}},
+		{name: "reset", arity: 1, fn: cmdReset, flags: flagPubsub | flagNoQueue, cmdFlags: []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}},
+		{name: "hello", arity: -1, fn: cmdHello, cmdFlags: []string{"noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"}},
+		{name: "auth", arity: -2, fn: cmdAuth, cmdFlags: []string{"noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"}},
+		{name: "select", arity: 2, fn: cmdSelect, cmdFlags: []string{"loading", "stale", "fast"}},
+		{name: "multi", arity: 1, fn: cmdMulti, flags: flagNoQueue, cmdFlags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}},
+		{name: "exec", arity: 1, fn: cmdExec, flags: flagNoQueue, cmdFlags: []string{"noscript", "loading", "stale", "skip_slowlog"}},
+		{name: "discard", arity: 1, fn: cmdDiscard, flags: flagNoQueue, cmdFlags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}},
+		{name: "client", arity: -2, cmdFlags: []string{"sentinel"}, subs: subs(
+			sub("id", 2, cmdClientID),
+			sub("setname", 3, cmdClientSetname),
+			sub("getname", 2, cmdClientGetname),
+			sub("setinfo", 4, cmdClientSetinfo),
+			sub("reply", 3, cmdClientReply),
+			sub("list", -2, cmdClientList),
+			sub("info", 2, cmdClientInfo),
+			sub("kill", -3, cmdClientKill),
+			sub("help", 2, helpFn("CLIENT", clientHelp)),
+		)},
+		{name: "command", arity: -1, fn: cmdCommand, cmdFlags: []string{"loading", "stale", "sentinel"}, subs: subs(
+			sub("count", 2, cmdCommandCount),
+			sub("info", -2, cmdCommandInfo),
+			sub("docs", -2, cmdCommandDocs),
+			sub("list", -2, cmdCommandList),
+			sub("help", 2, helpFn("COMMAND", commandHelp)),
+		)},
+		{name: "config", arity: -2, subs: subs(
+			sub("get", -3, cmdConfigGet),
+			sub("set", -4, cmdConfigSet),
+			sub("resetstat", 2, cmdConfigResetstat),
+			sub("help", 2, helpFn("CONFIG", configHelp)),
+		)},
+		{name: "info", arity: -1, fn: cmdInfo, cmdFlags: []string{"loading", "stale", "sentinel"}},
+		{name: "status", arity: 1, fn: cmdStatus, cmdFlags: []string{"loading", "stale", "fast"}},
+		{name: "dbsize", arity: 1, fn: func(c *client, _ [][]byte) { c.w.Int(0) }, cmdFlags: []string{"readonly", "fast"}},
+		{name: "time", arity: 1, fn: cmdTime, cmdFlags: []string{"loading", "stale", "fast"}},
+		{name: "xrange", arity: -4, fn: cmdXRange(false), cmdFlags: []string{"readonly"}, firstKey: 1, lastKey: 1, keyStep: 1},
+		{name: "xrevrange", arity: -4, fn: cmdXRange(true), cmdFlags: []string{"readonly"}, firstKey: 1, lastKey: 1, keyStep: 1},
+		{name: "xlen", arity: 2, fn: cmdXLen, cmdFlags: []string{"readonly", "fast"}, firstKey: 1, lastKey: 1, keyStep: 1},
+		{name: "xread", arity: -4, fn: cmdXRead, cmdFlags: []string{"readonly", "blocking"}},
+	}
+}

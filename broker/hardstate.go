@@ -1,0 +1,89 @@
+package broker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/ordo-broker/ordo/consensus"
+)
+
+// hardStateFile holds the consensus core's persisted state (term, vote,
+// accepted term, commit) next to the WAL. It is replaced atomically:
+// write a temporary file, fsync it, rename it over the old one, fsync the
+// directory.
+const hardStateFile = "state.json"
+
+type diskHardState struct {
+	Term         uint64 `json:"term"`
+	Vote         uint64 `json:"vote"`
+	AcceptedTerm uint64 `json:"accepted_term"`
+	Commit       uint64 `json:"commit"`
+	MustReach    uint64 `json:"must_reach,omitempty"`
+}
+
+func loadHardState(dir string) (diskHardState, error) {
+	var hs diskHardState
+	b, err := os.ReadFile(filepath.Join(dir, hardStateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return hs, nil
+	}
+	if err != nil {
+		return hs, err
+	}
+	if err := json.Unmarshal(b, &hs); err != nil {
+		return hs, fmt.Errorf("%s is damaged (%v); remove it only if you know this node's term and vote are safe to forget", filepath.Join(dir, hardStateFile), err)
+	}
+	return hs, nil
+}
+
+func saveHardState(dir string, hs diskHardState, sync bool) error {
+	b, err := json.Marshal(hs)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, hardStateFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, hardStateFile)); err != nil {
+		return err
+	}
+	if sync {
+		return syncDir(dir)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func (d diskHardState) core() consensus.HardState {
+	return consensus.HardState{Term: d.Term, Vote: consensus.NodeID(d.Vote), AcceptedTerm: d.AcceptedTerm, Commit: d.Commit}
+}
+
+func fromCore(h consensus.HardState, mustReach uint64) diskHardState {
+	return diskHardState{Term: h.Term, Vote: uint64(h.Vote), AcceptedTerm: h.AcceptedTerm, Commit: h.Commit, MustReach: mustReach}
+}

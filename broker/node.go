@@ -1,0 +1,446 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ordo-broker/ordo/consensus"
+	"github.com/ordo-broker/ordo/wal"
+)
+
+// tick is the consensus core's unit of time.
+const tick = 10 * time.Millisecond
+
+// pubReq is a publish accepted from a local client, waiting for its commit.
+type pubReq struct {
+	msg      message
+	p        *pending
+	reqID    uint64
+	deadline time.Time
+}
+
+// node is the driver loop: it owns the consensus core and the store,
+// feeds the core ticks, peer messages and proposals, persists what the core
+// asks (group commit: every proposal waiting while the previous batch was
+// fsynced goes into the next batch), and applies committed entries by
+// delivering them to local subscribers and answering local publishers.
+type node struct {
+	s     *Server
+	id    consensus.NodeID
+	dir   string
+	store *store
+	core  *consensus.Node
+	hs    diskHardState
+
+	proposals chan *pubReq
+	inbox     chan consensus.Message
+	transport transport // nil for a one-member cluster
+
+	reqID   uint64
+	waiting map[uint64]*pubReq
+	order   []*pubReq // by ReqID, to expire the oldest first
+	broken  error     // a storage failure; publishes fail until recovery
+
+	statusMu     sync.Mutex
+	status       consensus.Status
+	statusBroken error
+
+	stopc    chan struct{}
+	donec    chan struct{}
+	stopOnce sync.Once
+}
+
+// transport carries consensus messages to peers.
+type transport interface {
+	Send(msgs []consensus.Message)
+	Close() error
+}
+
+func newNode(s *Server) (*node, error) {
+	cfg := &s.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	n := &node{
+		s:         s,
+		id:        consensus.NodeID(cfg.ID),
+		dir:       cfg.DataDir,
+		proposals: make(chan *pubReq, 1<<16),
+		inbox:     make(chan consensus.Message, 1<<12),
+		waiting:   map[uint64]*pubReq{},
+		stopc:     make(chan struct{}),
+		donec:     make(chan struct{}),
+	}
+	if err := n.open(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// open (re)loads the WAL and hard state and builds a fresh consensus core
+// from them, exactly as after a process restart.
+func (n *node) open() error {
+	cfg := &n.s.cfg
+	hs, err := loadHardState(n.dir)
+	if err != nil {
+		return err
+	}
+	l, err := wal.Open(n.dir, wal.Options{NoSync: cfg.NoSync, RetainBytes: cfg.RetainBytes, RetainAge: cfg.RetainAge})
+	if err != nil {
+		return fmt.Errorf("open log in %s: %w", n.dir, err)
+	}
+	if rep := l.Repaired(); rep.DroppedBytes > 0 {
+		n.s.logf(levelWarn, "storage", "Repaired torn log tail: dropped %d bytes (%d invalid records) after seq_no=%d", rep.DroppedBytes, rep.DroppedRecords, l.LastIndex())
+	}
+	st := newStore(l)
+	loaded, err := st.load(hs.Commit)
+	if errors.Is(err, wal.ErrCorrupt) {
+		// A damaged record: never serve it. Keep the intact prefix, and
+		// remember how far the log reached so this node does not vote as if
+		// it still held what it lost until peers have refilled it.
+		bad := corruptIndex(err, l)
+		n.s.logf(levelError, "storage", "Corrupt record at seq_no=%d (%v): truncating log to seq_no=%d; the rest must be recovered from peers", bad, err, bad-1)
+		if hs.MustReach < l.LastIndex() {
+			hs.MustReach = l.LastIndex()
+		}
+		if err := saveHardState(n.dir, hs, true); err != nil {
+			return err
+		}
+		if err := l.TruncateBack(bad - 1); err != nil {
+			return err
+		}
+		if hs.Commit >= bad {
+			hs.Commit = bad - 1
+		}
+		st = newStore(l)
+		loaded, err = st.load(hs.Commit)
+	}
+	if err != nil {
+		l.Close()
+		return fmt.Errorf("load log: %w", err)
+	}
+	n.s.logf(levelInfo, "storage", "Loaded %d messages from log", loaded)
+	n.s.logf(levelInfo, "storage", "Set last_seq=%d, next_expected=%d", l.LastIndex(), l.LastIndex()+1)
+	members := []consensus.NodeID{n.id}
+	if len(cfg.Peers) > 0 {
+		members = members[:0]
+		for _, p := range cfg.Peers {
+			members = append(members, consensus.NodeID(p.ID))
+		}
+	}
+	hbTicks := int(cfg.HeartbeatInterval / tick)
+	if hbTicks < 1 {
+		hbTicks = 1
+	}
+	elTicks := int(cfg.LeaderTimeout / tick)
+	if elTicks <= hbTicks {
+		elTicks = hbTicks + 1
+	}
+	core, err := consensus.NewNode(consensus.Config{
+		ID:             n.id,
+		Members:        members,
+		Storage:        st,
+		HardState:      hs.core(),
+		Applied:        st.appliedIndex(),
+		MustReach:      hs.MustReach,
+		HeartbeatTicks: hbTicks,
+		ElectionTicks:  elTicks,
+		MaxBatchBytes:  4 << 20,
+		MaxInflight:    64,
+		Rand:           rand.New(rand.NewSource(time.Now().UnixNano() + int64(n.id))),
+		Logger:         coreLogger{n.s},
+	})
+	if err != nil {
+		l.Close()
+		return err
+	}
+	n.store, n.core, n.hs = st, core, hs
+	n.updateStatus()
+	return nil
+}
+
+func corruptIndex(err error, l *wal.Log) uint64 {
+	var ce *wal.CorruptError
+	if errors.As(err, &ce) {
+		return ce.Index
+	}
+	return l.FirstIndex()
+}
+
+func (n *node) start() { go n.run() }
+
+func (n *node) stop() error {
+	var err error
+	n.stopOnce.Do(func() {
+		close(n.stopc)
+		select {
+		case <-n.donec:
+		case <-time.After(10 * time.Second):
+		}
+		if n.transport != nil {
+			n.transport.Close()
+		}
+		err = n.store.log.Close()
+	})
+	return err
+}
+
+// publish hands a publish to the driver loop; the pending reply is resolved
+// when it commits or fails.
+func (n *node) publish(r *pubReq) {
+	select {
+	case n.proposals <- r:
+	case <-n.stopc:
+		r.p.resolve([]byte("-ERR server is shutting down\r\n"))
+	}
+}
+
+func (n *node) run() {
+	defer close(n.donec)
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	batch := make([]*pubReq, 0, 1024)
+	for {
+		select {
+		case <-n.stopc:
+			n.failAll("-ERR server is shutting down")
+			return
+		case now := <-ticker.C:
+			if n.broken == nil {
+				n.core.SetTime(now.UnixMilli())
+				n.core.Tick()
+			}
+			n.expire(now)
+		case <-retry.C:
+			if n.broken != nil {
+				n.recover()
+			}
+		case m := <-n.inbox:
+			if n.broken == nil {
+				n.core.Step(m)
+			}
+		case r := <-n.proposals:
+			batch = append(batch[:0], r)
+		drain:
+			for len(batch) < cap(batch) {
+				select {
+				case r := <-n.proposals:
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+			n.propose(batch)
+		}
+		if n.broken == nil {
+			n.processReady()
+		}
+	}
+}
+
+func (n *node) propose(batch []*pubReq) {
+	if n.broken != nil {
+		for _, r := range batch {
+			n.fail(r, diskErrorReply(n.broken))
+		}
+		return
+	}
+	props := make([]consensus.Proposal, len(batch))
+	deadline := time.Now().Add(n.s.cfg.PublishTimeout)
+	for i, r := range batch {
+		n.reqID++
+		r.reqID, r.deadline = n.reqID, deadline
+		props[i] = consensus.Proposal{Origin: n.id, ReqID: r.reqID, Type: consensus.EntryNormal, Data: encodeMessage(&r.msg)}
+	}
+	if err := n.core.Propose(props...); err != nil {
+		reply := "-CLUSTERDOWN no leader: this node cannot reach a majority of the cluster; retry shortly"
+		if !errors.Is(err, consensus.ErrNoLeader) {
+			reply = "-ERR " + sanitize(err.Error())
+		}
+		for _, r := range batch {
+			n.fail(r, reply)
+		}
+		return
+	}
+	for _, r := range batch {
+		n.waiting[r.reqID] = r
+		n.order = append(n.order, r)
+	}
+}
+
+// processReady performs the caller's duties of consensus/api.go in order:
+// persist hard state, persist entries, send, apply, advance.
+func (n *node) processReady() {
+	for n.core.HasReady() {
+		rd := n.core.Ready()
+		if rd.HardState != nil {
+			hs := fromCore(*rd.HardState, n.hs.MustReach)
+			if n.hs.MustReach > 0 && n.store.LastIndex() >= n.hs.MustReach {
+				hs.MustReach = 0
+			}
+			// Term, vote and accepted term must be durable before any
+			// message that depends on them leaves; a commit-only change
+			// can be lost (the leader re-sends it).
+			critical := hs.Term != n.hs.Term || hs.Vote != n.hs.Vote || hs.AcceptedTerm != n.hs.AcceptedTerm || hs.MustReach != n.hs.MustReach
+			if critical || hs.Commit >= n.hs.Commit+4096 || hs.Commit < n.hs.Commit {
+				if err := saveHardState(n.dir, hs, critical && !n.s.cfg.NoSync); err != nil {
+					n.storageFailed(err)
+					return
+				}
+				n.hs = hs
+			}
+		}
+		if rd.TruncateFrom > 0 {
+			if err := n.store.truncateFrom(rd.TruncateFrom); err != nil {
+				n.storageFailed(err)
+				return
+			}
+		}
+		if err := n.store.append(rd.Entries); err != nil {
+			n.storageFailed(err)
+			return
+		}
+		if n.transport != nil && len(rd.Messages) > 0 {
+			n.transport.Send(rd.Messages)
+		}
+		n.apply(rd.Committed)
+		n.core.Advance(rd)
+	}
+	n.updateStatus()
+}
+
+// apply delivers committed entries in order and answers local publishers.
+func (n *node) apply(es []consensus.Entry) {
+	if len(es) == 0 {
+		return
+	}
+	debug := n.s.cfg.Logger.Enabled(context.Background(), levelDebug)
+	ms := make([]*message, 0, len(es))
+	for i := range es {
+		e := &es[i]
+		if e.Type != consensus.EntryNormal {
+			continue
+		}
+		m, err := entryMessage(e)
+		if err != nil {
+			n.s.logf(levelError, "ordering", "Skipping undecodable entry seq_no=%d: %v", e.Index, err)
+			continue
+		}
+		if debug {
+			n.s.logf(levelDebug, "ordering", "Delivering seq_no=%d", e.Index)
+		}
+		receivers := n.s.reg.deliver(m)
+		ms = append(ms, m)
+		if e.Origin == n.id {
+			if r := n.waiting[e.ReqID]; r != nil {
+				delete(n.waiting, e.ReqID)
+				reply := strconv.AppendInt([]byte{':'}, int64(receivers), 10)
+				r.p.resolve(append(reply, '\r', '\n'))
+				n.s.stats.published.Add(1)
+			}
+		}
+	}
+	n.s.stats.publishes.Add(int64(len(ms)))
+	n.store.index(ms)
+	n.store.setApplied(es[len(es)-1].Index)
+}
+
+func (n *node) fail(r *pubReq, reply string) {
+	n.s.stats.publishErrors.Add(1)
+	r.p.resolve([]byte(reply + "\r\n"))
+}
+
+// expire fails publishes that waited longer than the publish timeout. The
+// outcome of such a publish is unknown to the client, and the error says so.
+func (n *node) expire(now time.Time) {
+	i := 0
+	for ; i < len(n.order); i++ {
+		r := n.order[i]
+		if n.waiting[r.reqID] != r {
+			continue // already answered
+		}
+		if now.Before(r.deadline) {
+			break
+		}
+		delete(n.waiting, r.reqID)
+		n.fail(r, fmt.Sprintf("-TRYAGAIN publish not confirmed within %s (no majority?); it may still be delivered", n.s.cfg.PublishTimeout))
+	}
+	if i > 0 {
+		n.order = append(n.order[:0], n.order[i:]...)
+	}
+	if len(n.order) > 0 && len(n.waiting) == 0 {
+		n.order = n.order[:0]
+	}
+}
+
+func (n *node) failAll(reply string) {
+	for id, r := range n.waiting {
+		delete(n.waiting, id)
+		n.fail(r, reply)
+	}
+	n.order = n.order[:0]
+}
+
+func diskErrorReply(err error) string {
+	return "-ERR disk error, publish not accepted: " + sanitize(err.Error())
+}
+
+// storageFailed stops the node's participation after a failed write or
+// fsync: nothing unpersisted is acknowledged, publishes fail with a clear
+// error, and the log is reopened (as after a crash) once it works again.
+func (n *node) storageFailed(err error) {
+	n.s.logf(levelError, "storage", "Log write failed: %v; refusing publishes until the log can be reopened", err)
+	n.broken = err
+	n.failAll(diskErrorReply(err))
+	n.updateStatus()
+}
+
+func (n *node) recover() {
+	old := n.store
+	old.log.Close()
+	if err := n.open(); err != nil {
+		n.s.logf(levelWarn, "storage", "Log still unusable: %v", err)
+		n.store = old
+		return
+	}
+	n.broken = nil
+	n.updateStatus()
+	n.s.logf(levelInfo, "storage", "Log reopened after failure; resuming")
+}
+
+func (n *node) updateStatus() {
+	st := n.core.Status()
+	n.statusMu.Lock()
+	n.status, n.statusBroken = st, n.broken
+	n.statusMu.Unlock()
+}
+
+func (n *node) getStatus() (consensus.Status, error) {
+	n.statusMu.Lock()
+	defer n.statusMu.Unlock()
+	return n.status, n.statusBroken
+}
+
+// coreLogger routes the consensus core's log lines to the node's logger.
+type coreLogger struct{ s *Server }
+
+func (l coreLogger) Logf(level consensus.LogLevel, component, format string, args ...any) {
+	lv := levelInfo
+	switch level {
+	case consensus.LogDebug:
+		lv = levelDebug
+	case consensus.LogWarn:
+		lv = levelWarn
+	case consensus.LogError:
+		lv = levelError
+	}
+	l.s.logf(lv, component, format, args...)
+}

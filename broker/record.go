@@ -1,0 +1,107 @@
+package broker
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/ordo-broker/ordo/consensus"
+)
+
+// A log record is one consensus entry as stored in the WAL (whose own
+// framing adds a checksum; the WAL index is the entry's sequence number):
+//
+//	| version=1 | term uvarint | type u8 | origin uvarint | reqid uvarint | time varint | data |
+//
+// The data of a normal entry is a published message:
+//
+//	| flags u8 (1 = shard) | len uvarint | channel | len uvarint | sender | payload |
+const recordVersion = 1
+
+var errBadRecord = errors.New("malformed log record")
+
+func encodeEntry(dst []byte, e *consensus.Entry) []byte {
+	dst = append(dst, recordVersion)
+	dst = binary.AppendUvarint(dst, e.Term)
+	dst = append(dst, byte(e.Type))
+	dst = binary.AppendUvarint(dst, uint64(e.Origin))
+	dst = binary.AppendUvarint(dst, e.ReqID)
+	dst = binary.AppendVarint(dst, e.Time)
+	return append(dst, e.Data...)
+}
+
+func decodeEntry(index uint64, b []byte) (consensus.Entry, error) {
+	e := consensus.Entry{Index: index}
+	if len(b) < 1 || b[0] != recordVersion {
+		return e, errBadRecord
+	}
+	b = b[1:]
+	var n int
+	if e.Term, n = binary.Uvarint(b); n <= 0 {
+		return e, errBadRecord
+	}
+	b = b[n:]
+	if len(b) < 1 {
+		return e, errBadRecord
+	}
+	e.Type, b = consensus.EntryType(b[0]), b[1:]
+	origin, n := binary.Uvarint(b)
+	if n <= 0 {
+		return e, errBadRecord
+	}
+	e.Origin, b = consensus.NodeID(origin), b[n:]
+	if e.ReqID, n = binary.Uvarint(b); n <= 0 {
+		return e, errBadRecord
+	}
+	b = b[n:]
+	if e.Time, n = binary.Varint(b); n <= 0 {
+		return e, errBadRecord
+	}
+	e.Data = b[n:]
+	return e, nil
+}
+
+const flagShard = 1
+
+func encodeMessage(m *message) []byte {
+	b := make([]byte, 0, 2+len(m.Channel)+len(m.Sender)+len(m.Payload)+4)
+	var flags byte
+	if m.Shard {
+		flags |= flagShard
+	}
+	b = append(b, flags)
+	b = binary.AppendUvarint(b, uint64(len(m.Channel)))
+	b = append(b, m.Channel...)
+	b = binary.AppendUvarint(b, uint64(len(m.Sender)))
+	b = append(b, m.Sender...)
+	return append(b, m.Payload...)
+}
+
+// decodeMessage fills m from an entry's data; the slices alias data.
+func decodeMessage(data []byte, m *message) error {
+	if len(data) < 1 {
+		return errBadRecord
+	}
+	m.Shard = data[0]&flagShard != 0
+	data = data[1:]
+	n, k := binary.Uvarint(data)
+	if k <= 0 || uint64(len(data)-k) < n {
+		return errBadRecord
+	}
+	m.Channel, data = data[k:k+int(n)], data[k+int(n):]
+	n, k = binary.Uvarint(data)
+	if k <= 0 || uint64(len(data)-k) < n {
+		return errBadRecord
+	}
+	m.Sender, m.Payload = string(data[k:k+int(n)]), data[k+int(n):]
+	return nil
+}
+
+// entryMessage decodes a normal entry into a message with its sequence
+// number and sequencer time.
+func entryMessage(e *consensus.Entry) (*message, error) {
+	m := &message{Seq: e.Index, TimeMs: e.Time}
+	if err := decodeMessage(e.Data, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

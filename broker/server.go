@@ -1,0 +1,247 @@
+// Package broker is ordo's edge: the Redis-protocol server (command
+// semantics, subscriber fan-out with bounded output buffers), the durable
+// message store, and the driver loop that feeds the consensus core and
+// applies what it commits.
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/redcon"
+)
+
+// Server is one ordo node: it serves Redis clients and (through its node)
+// takes part in the cluster.
+type Server struct {
+	cfg     Config
+	node    *node
+	reg     *registry
+	started time.Time
+	runID   string
+
+	rs       *redcon.Server
+	ln       net.Listener
+	mu       sync.Mutex
+	clients  map[int64]*client
+	nextID   atomic.Int64
+	closed   atomic.Bool
+	serveErr chan error
+
+	stats struct {
+		connections            atomic.Int64
+		commands               atomic.Int64
+		rejected               atomic.Int64
+		outputLimitDisconnects atomic.Int64
+		netOutputBytes         atomic.Int64
+		publishes              atomic.Int64
+		published              atomic.Int64
+		publishErrors          atomic.Int64
+	}
+}
+
+// New opens the node's log (recovering it after a crash) and prepares the
+// server; call Serve or ListenAndServe to accept clients.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		reg:      newRegistry(),
+		started:  time.Now(),
+		clients:  map[int64]*client{},
+		serveErr: make(chan error, 1),
+		runID:    newRunID(),
+	}
+	n, err := newNode(s)
+	if err != nil {
+		return nil, err
+	}
+	s.node = n
+	return s, nil
+}
+
+// ListenAndServe listens on the configured host and port.
+func (s *Server) ListenAndServe() error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port)))
+	if err != nil {
+		s.node.stop()
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// Serve accepts clients on ln until Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = &limitListener{Listener: ln, maxBulk: s.cfg.Limits.MaxRequestBytes}
+	s.rs = redcon.NewServer(ln.Addr().String(), s.handleFirst, s.accept, nil)
+	s.mu.Unlock()
+	s.node.start()
+	s.logf(levelInfo, "node", "Listening on %s", ln.Addr())
+	err := s.rs.Serve(s.ln)
+	if s.closed.Load() {
+		return nil
+	}
+	return err
+}
+
+// Addr is the address clients connect to.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Close stops accepting, disconnects every client and closes the log.
+func (s *Server) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.mu.Lock()
+	rs := s.rs
+	cs := make([]*client, 0, len(s.clients))
+	for _, c := range s.clients {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	if rs != nil {
+		rs.Close()
+	}
+	for _, c := range cs {
+		c.close()
+	}
+	return s.node.stop()
+}
+
+// accept enforces maxclients with Redis's error.
+func (s *Server) accept(conn redcon.Conn) bool {
+	s.mu.Lock()
+	n := len(s.clients)
+	s.mu.Unlock()
+	if n >= s.cfg.Limits.MaxClients || s.closed.Load() {
+		s.stats.rejected.Add(1)
+		nc := conn.NetConn()
+		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		nc.Write([]byte("-ERR max number of clients reached\r\n"))
+		return false
+	}
+	return true
+}
+
+// handleFirst receives a connection's first command from redcon, takes the
+// connection over (Detach) and serves it for its whole life: one goroutine
+// reads and executes commands, another writes (client.writeLoop).
+func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
+	dc := conn.Detach()
+	nc := dc.NetConn()
+	c := &client{
+		id:      s.nextID.Add(1),
+		srv:     s,
+		conn:    nc,
+		addr:    nc.RemoteAddr().String(),
+		laddr:   nc.LocalAddr().String(),
+		created: time.Now(),
+		quit:    make(chan struct{}),
+	}
+	c.out.wake = make(chan struct{}, 1)
+	c.lastActive.Store(time.Now().UnixNano())
+	s.mu.Lock()
+	s.clients[c.id] = c
+	s.mu.Unlock()
+	s.stats.connections.Add(1)
+	go c.writeLoop()
+	defer s.dropClient(c)
+
+	cmd := first
+	for {
+		if !s.execute(c, cmd.Args) {
+			return
+		}
+		var err error
+		cmd, err = dc.ReadCommand()
+		if err != nil {
+			if msg := protocolError(err); msg != "" {
+				c.write([]byte("-ERR "+msg+"\r\n"), false)
+				c.finish()
+				return
+			}
+			c.close()
+			return
+		}
+	}
+}
+
+// dropClient forgets a client: its subscriptions are gone before this
+// returns, so later commands of other clients never see them.
+func (s *Server) dropClient(c *client) {
+	s.reg.dropClient(c)
+	s.mu.Lock()
+	delete(s.clients, c.id)
+	s.mu.Unlock()
+	select {
+	case <-c.quit:
+	default:
+		// Let the writer flush what is queued, then close.
+		c.finish()
+		go func() {
+			select {
+			case <-c.quit:
+			case <-time.After(writeTimeout):
+				c.close()
+			}
+		}()
+	}
+}
+
+// protocolError turns a read error into the text Redis sends before
+// closing a connection, or "" for a plain disconnect.
+func protocolError(err error) string {
+	var le *limitError
+	if errors.As(err, &le) {
+		return le.msg
+	}
+	if msg := err.Error(); strings.HasPrefix(msg, "Protocol error: ") {
+		return msg
+	}
+	return ""
+}
+
+func (s *Server) clientByID(id int64) *client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clients[id]
+}
+
+func (s *Server) allClients() []*client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := make([]*client, 0, len(s.clients))
+	for _, c := range s.clients {
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+func newRunID() string {
+	var b [20]byte
+	t := uint64(time.Now().UnixNano())
+	for i := range b {
+		t ^= t << 13
+		t ^= t >> 7
+		t ^= t << 17
+		b[i] = byte(t)
+	}
+	return fmt.Sprintf("%x", b)
+}

@@ -1,0 +1,294 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ordo-broker/ordo/consensus"
+	"github.com/ordo-broker/ordo/wal"
+)
+
+// store is a node's message log: the WAL on disk, a cache of recent
+// entries (live readers never touch the disk), and a per-channel index of
+// committed sequence numbers so that reading one channel's history never
+// scans the others'. It implements consensus.Storage.
+type store struct {
+	log *wal.Log
+
+	mu         sync.RWMutex
+	cache      []consensus.Entry // the most recent entries, contiguous
+	cacheStart uint64            // index of cache[0]
+	cacheBytes int
+	byChannel  map[string][]uint64 // committed seqs per channel, ascending
+	applied    uint64              // highest committed entry indexed
+	newData    chan struct{}       // closed when entries are applied
+	lastTime   int64               // sequencer time of the last applied entry
+}
+
+const (
+	cacheMaxEntries = 1 << 17
+	cacheMaxBytes   = 64 << 20
+)
+
+func newStore(l *wal.Log) *store {
+	return &store{
+		log:        l,
+		byChannel:  map[string][]uint64{},
+		newData:    make(chan struct{}),
+		cacheStart: l.LastIndex() + 1,
+	}
+}
+
+// FirstIndex implements consensus.Storage.
+func (s *store) FirstIndex() uint64 { return s.log.FirstIndex() }
+
+// LastIndex implements consensus.Storage.
+func (s *store) LastIndex() uint64 { return s.log.LastIndex() }
+
+// Entries implements consensus.Storage.
+func (s *store) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) {
+	if lo < s.log.FirstIndex() {
+		return nil, consensus.ErrCompacted
+	}
+	if last := s.log.LastIndex(); hi > last+1 {
+		hi = last + 1
+	}
+	var out []consensus.Entry
+	size := 0
+	for i := lo; i < hi; i++ {
+		e, err := s.entry(i)
+		if err != nil {
+			return out, err
+		}
+		size += len(e.Data)
+		if len(out) > 0 && maxBytes > 0 && size > maxBytes {
+			break
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Term implements consensus.Storage.
+func (s *store) Term(i uint64) (uint64, error) {
+	if i == 0 {
+		return 0, nil
+	}
+	if i < s.log.FirstIndex() {
+		return 0, consensus.ErrCompacted
+	}
+	e, err := s.entry(i)
+	return e.Term, err
+}
+
+// entry returns entry i from the cache or the WAL.
+func (s *store) entry(i uint64) (consensus.Entry, error) {
+	s.mu.RLock()
+	if i >= s.cacheStart && i < s.cacheStart+uint64(len(s.cache)) {
+		e := s.cache[i-s.cacheStart]
+		s.mu.RUnlock()
+		return e, nil
+	}
+	s.mu.RUnlock()
+	rec, err := s.log.Read(i)
+	if err != nil {
+		return consensus.Entry{}, err
+	}
+	e, err := decodeEntry(i, rec)
+	if err != nil {
+		return e, fmt.Errorf("entry %d: %w", i, err)
+	}
+	return e, nil
+}
+
+// append persists entries (one write, one fsync) and caches them.
+func (s *store) append(es []consensus.Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	recs := make([][]byte, len(es))
+	for i := range es {
+		recs[i] = encodeEntry(nil, &es[i])
+	}
+	if err := s.log.Append(es[0].Index, recs); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cacheStart+uint64(len(s.cache)) != es[0].Index {
+		s.cache, s.cacheBytes, s.cacheStart = nil, 0, es[0].Index
+	}
+	for _, e := range es {
+		s.cache = append(s.cache, e)
+		s.cacheBytes += len(e.Data) + 64
+	}
+	drop := 0
+	for len(s.cache)-drop > cacheMaxEntries || (s.cacheBytes > cacheMaxBytes && len(s.cache)-drop > 1) {
+		s.cacheBytes -= len(s.cache[drop].Data) + 64
+		drop++
+	}
+	if drop > 0 {
+		s.cache = append([]consensus.Entry(nil), s.cache[drop:]...)
+		s.cacheStart += uint64(drop)
+	}
+	return nil
+}
+
+// truncateFrom removes entries >= i (an uncommitted divergent tail).
+func (s *store) truncateFrom(i uint64) error {
+	if i <= s.log.LastIndex() {
+		if err := s.log.TruncateBack(i - 1); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i < s.cacheStart {
+		s.cache, s.cacheBytes, s.cacheStart = nil, 0, i
+	} else if n := i - s.cacheStart; n < uint64(len(s.cache)) {
+		for _, e := range s.cache[n:] {
+			s.cacheBytes -= len(e.Data) + 64
+		}
+		s.cache = s.cache[:n]
+	}
+	return nil
+}
+
+// index records committed messages in the channel index and wakes
+// blocked readers.
+func (s *store) index(ms []*message) {
+	if len(ms) == 0 {
+		return
+	}
+	s.mu.Lock()
+	for _, m := range ms {
+		ch := string(m.Channel)
+		s.byChannel[ch] = append(s.byChannel[ch], m.Seq)
+		s.lastTime = m.TimeMs
+	}
+	s.applied = ms[len(ms)-1].Seq
+	close(s.newData)
+	s.newData = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// setApplied advances the applied mark past entries that carry no message.
+func (s *store) setApplied(i uint64) {
+	s.mu.Lock()
+	if i > s.applied {
+		s.applied = i
+	}
+	s.mu.Unlock()
+}
+
+// waitCh returns a channel closed at the next apply.
+func (s *store) waitCh() <-chan struct{} {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.newData
+}
+
+// channelSeqs returns the committed seqs of a channel within [lo, hi].
+func (s *store) channelSeqs(ch string, lo, hi uint64) []uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	seqs := s.byChannel[ch]
+	i := sort.Search(len(seqs), func(k int) bool { return seqs[k] >= lo })
+	j := sort.Search(len(seqs), func(k int) bool { return seqs[k] > hi })
+	if i >= j {
+		return nil
+	}
+	return seqs[i:j:j]
+}
+
+func (s *store) channelLen(ch string) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.byChannel[ch])
+}
+
+func (s *store) lastChannelSeq(ch string) uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if seqs := s.byChannel[ch]; len(seqs) > 0 {
+		return seqs[len(seqs)-1]
+	}
+	return 0
+}
+
+func (s *store) appliedIndex() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.applied
+}
+
+// message reads committed message seq (from the cache or the WAL).
+func (s *store) message(seq uint64) (*message, error) {
+	e, err := s.entry(seq)
+	if err != nil {
+		return nil, err
+	}
+	return entryMessage(&e)
+}
+
+// retain applies the WAL's retention and forgets index entries for the
+// messages it dropped. keepFrom bounds what may go (entries not yet
+// applied everywhere are kept).
+func (s *store) retain(now time.Time, keepFrom uint64) (uint64, error) {
+	first, err := s.log.ApplyRetention(now, keepFrom)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch, seqs := range s.byChannel {
+		i := sort.Search(len(seqs), func(k int) bool { return seqs[k] >= first })
+		if i == len(seqs) {
+			delete(s.byChannel, ch)
+		} else if i > 0 {
+			s.byChannel[ch] = append([]uint64(nil), seqs[i:]...)
+		}
+	}
+	return first, nil
+}
+
+// load indexes the committed prefix of the WAL at startup and returns the
+// number of messages indexed. A record that fails its checksum stops the
+// scan: the caller truncates there and recovers the rest from peers.
+func (s *store) load(commit uint64) (loaded int, err error) {
+	last := s.log.LastIndex()
+	if commit > last {
+		commit = last
+	}
+	first := s.log.FirstIndex()
+	var batch []*message
+	err = s.log.Scan(first, last+1, func(i uint64, rec []byte) error {
+		e, err := decodeEntry(i, rec)
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+		if i > commit || e.Type != consensus.EntryNormal {
+			return nil
+		}
+		m, err := entryMessage(&e)
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+		m.Payload = nil // the index needs only channel and seq
+		batch = append(batch, m)
+		loaded++
+		if len(batch) == 4096 {
+			s.index(batch)
+			batch = batch[:0]
+		}
+		return nil
+	})
+	s.index(batch)
+	s.setApplied(commit)
+	return loaded, err
+}
+
+var errCorrupt = errors.New("corrupt")

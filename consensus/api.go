@@ -1,0 +1,117 @@
+// Package consensus is ordo's replication core: a bully-elected sequencer made
+// as safe as Zab / Viewstamped Replication, written as a pure, single-threaded
+// state machine in the manner of etcd's raft.
+//
+// Nothing in this package touches the network, the clock, the disk,
+// goroutines or global randomness. Time enters as Tick, messages from peers
+// as Step, client work as Propose; the core hands back a Ready describing
+// what to persist, what to send and what is committed.
+//
+// The caller's duties, in order, every time HasReady reports true:
+//
+//  1. rd := n.Ready()
+//  2. If rd.HardState is non-nil, persist it (fsync) — BEFORE sending any
+//     message of rd.Messages.
+//  3. If rd.TruncateFrom > 0, remove every log entry with Index >=
+//     rd.TruncateFrom (an uncommitted divergent tail), then append
+//     rd.Entries to the log and fsync — BEFORE sending any message.
+//  4. Send rd.Messages (best effort: the core tolerates loss, duplication,
+//     delay and reordering).
+//  5. Apply rd.Committed in order (they are contiguous and never retracted).
+//  6. n.Advance(rd).
+//
+// Safety (see the package tests and the simulation):
+//   - terms are persisted and monotonic; a node rejects messages of older
+//     terms;
+//   - a coordinator becomes leader only after a majority acknowledged its
+//     term (one acknowledgement per term per node, persisted);
+//   - a new leader first syncs to the most advanced log of its majority
+//     (compared by (AcceptedTerm, LastIndex), as Zab's currentEpoch) and
+//     only then sequences new entries;
+//   - an entry is committed only when a majority has it on stable storage.
+package consensus
+
+import "errors"
+
+// NodeID identifies a member. 0 means "none".
+type NodeID uint64
+
+// EntryType tells the caller how to interpret Entry.Data.
+type EntryType uint8
+
+const (
+	// EntryNormal carries a published message; Data is opaque to the core.
+	EntryNormal EntryType = iota
+	// EntryMembership carries an encoded membership change.
+	EntryMembership
+)
+
+// Entry is one record of the replicated log. Index is the global sequence
+// number: contiguous from the log's first index, never reused once committed.
+type Entry struct {
+	Index  uint64
+	Term   uint64 // term of the leader that sequenced it
+	Type   EntryType
+	Origin NodeID // the node that accepted the client's publish
+	ReqID  uint64 // increasing per Origin; (Origin, ReqID) makes retries idempotent
+	Time   int64  // unix ms, stamped by the leader when it sequences the entry (see Node.SetTime)
+	Data   []byte
+}
+
+// HardState must be persisted whenever Ready returns a new one.
+type HardState struct {
+	Term         uint64 // highest term seen
+	Vote         NodeID // coordinator acknowledged in Term (0 = none)
+	AcceptedTerm uint64 // term of the leader whose history this log last synced to
+	Commit       uint64 // highest index known committed
+}
+
+// Proposal is client work submitted at any node.
+type Proposal struct {
+	Origin NodeID
+	ReqID  uint64
+	Type   EntryType
+	Data   []byte
+}
+
+// Role of a node.
+type Role uint8
+
+const (
+	Follower Role = iota
+	Candidate
+	Leader
+)
+
+func (r Role) String() string {
+	switch r {
+	case Leader:
+		return "leader"
+	case Candidate:
+		return "candidate"
+	default:
+		return "follower"
+	}
+}
+
+// Storage is the caller's read-only view of the persisted log. The core
+// calls it synchronously (to serve catch-up and sync); it must reflect every
+// Ready the caller has persisted.
+type Storage interface {
+	// FirstIndex is the first index still held (after retention); 1 for a
+	// log that has never been truncated at the front.
+	FirstIndex() uint64
+	// LastIndex is the last persisted index, FirstIndex()-1 if empty.
+	LastIndex() uint64
+	// Entries returns entries [lo, hi), at least one if lo < hi, stopping
+	// early once maxBytes of Data is reached.
+	Entries(lo, hi uint64, maxBytes int) ([]Entry, error)
+	// Term returns the term of entry i.
+	Term(i uint64) (uint64, error)
+}
+
+// ErrCompacted is returned by Storage when an index is before FirstIndex.
+var ErrCompacted = errors.New("consensus: entry compacted away by retention")
+
+// ErrNoLeader is returned by Propose when no leader is known to forward to.
+var ErrNoLeader = errors.New("consensus: no leader")
