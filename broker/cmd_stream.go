@@ -152,6 +152,10 @@ func cmdXRange(rev bool) func(*client, [][]byte) {
 		lo, hi, empty := seqRange(start, end)
 		var seqs []uint64
 		if !empty {
+			if bad := st.corruptIn(lo, hi); bad != 0 {
+				c.w.Error(damagedError(bad))
+				return
+			}
 			seqs = st.channelSeqs(ch, lo, hi)
 		}
 		if count > 0 && int64(len(seqs)) > count {
@@ -194,6 +198,10 @@ func (c *client) writeEntries(seqs []uint64, rev bool) {
 		c.w.BulkString("time")
 		c.w.BulkString(strconv.FormatInt(m.TimeMs, 10))
 	}
+}
+
+func damagedError(seq uint64) string {
+	return "ERR log record seq_no=" + strconv.FormatUint(seq, 10) + " is damaged (failed its checksum) and cannot be served; read around it or restore it from a replica"
 }
 
 func cmdXLen(c *client, args [][]byte) {
@@ -286,6 +294,10 @@ func cmdXRead(c *client, args [][]byte) {
 		}
 		var res []result
 		for i, k := range keys {
+			if bad := st.corruptIn(after[i]+1, math.MaxUint64); bad != 0 {
+				c.w.Error(damagedError(bad))
+				return
+			}
 			seqs := st.channelSeqs(string(k), after[i]+1, math.MaxUint64)
 			if len(seqs) == 0 {
 				continue

@@ -99,27 +99,35 @@ func (n *node) open() error {
 		n.s.logf(levelWarn, "storage", "Repaired torn log tail: dropped %d bytes (%d invalid records) after seq_no=%d", rep.DroppedBytes, rep.DroppedRecords, l.LastIndex())
 	}
 	st := newStore(l)
-	loaded, err := st.load(hs.Commit)
-	if errors.Is(err, wal.ErrCorrupt) {
-		// A damaged record: never serve it. Keep the intact prefix, and
-		// remember how far the log reached so this node does not vote as if
-		// it still held what it lost until peers have refilled it.
+	cluster := len(cfg.Peers) > 1
+	loaded, corrupt, err := st.load(hs.Commit, cluster)
+	for _, i := range corrupt {
+		// A lone node has no peer to refetch from: keep everything else and
+		// report the damaged record whenever it is asked for.
+		n.s.logf(levelError, "storage", "Corrupt record at seq_no=%d: it will be reported as damaged, never served", i)
+	}
+	if cluster && errors.Is(err, wal.ErrCorrupt) {
+		// Never serve a damaged record. Keep the intact prefix, and remember
+		// how far the log reached so this node does not vote as if it still
+		// held what it lost until peers have refilled it.
 		bad := corruptIndex(err, l)
-		n.s.logf(levelError, "storage", "Corrupt record at seq_no=%d (%v): truncating log to seq_no=%d; the rest must be recovered from peers", bad, err, bad-1)
+		n.s.logf(levelError, "storage", "Corrupt record at seq_no=%d (%v): truncating log to seq_no=%d; the rest will be recovered from peers", bad, err, bad-1)
 		if hs.MustReach < l.LastIndex() {
 			hs.MustReach = l.LastIndex()
-		}
-		if err := saveHardState(n.dir, hs, true); err != nil {
-			return err
-		}
-		if err := l.TruncateBack(bad - 1); err != nil {
-			return err
 		}
 		if hs.Commit >= bad {
 			hs.Commit = bad - 1
 		}
+		if err := saveHardState(n.dir, hs, true); err != nil {
+			l.Close()
+			return err
+		}
+		if err := l.TruncateBack(bad - 1); err != nil {
+			l.Close()
+			return err
+		}
 		st = newStore(l)
-		loaded, err = st.load(hs.Commit)
+		loaded, _, err = st.load(hs.Commit, true)
 	}
 	if err != nil {
 		l.Close()
@@ -312,6 +320,12 @@ func (n *node) processReady() {
 			n.transport.Send(rd.Messages)
 		}
 		n.apply(rd.Committed)
+		for _, p := range rd.Dropped {
+			if r := n.waiting[p.ReqID]; r != nil && p.Origin == n.id {
+				delete(n.waiting, p.ReqID)
+				n.fail(r, "-TRYAGAIN publish was not sequenced (leader changed); retry it")
+			}
+		}
 		n.core.Advance(rd)
 	}
 	n.updateStatus()
@@ -432,15 +446,19 @@ func (n *node) getStatus() (consensus.Status, error) {
 // coreLogger routes the consensus core's log lines to the node's logger.
 type coreLogger struct{ s *Server }
 
-func (l coreLogger) Logf(level consensus.LogLevel, component, format string, args ...any) {
+func (l coreLogger) Logf(level consensus.Level, component, format string, args ...any) {
 	lv := levelInfo
 	switch level {
-	case consensus.LogDebug:
+	case consensus.LevelDebug:
 		lv = levelDebug
-	case consensus.LogWarn:
+	case consensus.LevelWarn:
 		lv = levelWarn
-	case consensus.LogError:
+	case consensus.LevelError:
 		lv = levelError
 	}
-	l.s.logf(lv, component, format, args...)
+	if !l.s.cfg.Logger.Enabled(context.Background(), lv) {
+		return
+	}
+	// The core names its components ("election.2") itself.
+	l.s.cfg.Logger.Log(context.Background(), lv, fmt.Sprintf(format, args...), "component", component)
 }

@@ -26,6 +26,7 @@ type store struct {
 	applied    uint64              // highest committed entry indexed
 	newData    chan struct{}       // closed when entries are applied
 	lastTime   int64               // sequencer time of the last applied entry
+	corrupt    []uint64            // damaged records a lone node kept (ascending)
 }
 
 const (
@@ -204,6 +205,19 @@ func (s *store) channelSeqs(ch string, lo, hi uint64) []uint64 {
 	return seqs[i:j:j]
 }
 
+// corruptIn returns a damaged record's seq within [lo, hi], or 0. Its
+// channel is unknowable, so a read spanning it fails rather than silently
+// skipping a message that may have been on the reader's channel.
+func (s *store) corruptIn(lo, hi uint64) uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i := sort.Search(len(s.corrupt), func(k int) bool { return s.corrupt[k] >= lo })
+	if i < len(s.corrupt) && s.corrupt[i] <= hi {
+		return s.corrupt[i]
+	}
+	return 0
+}
+
 func (s *store) channelLen(ch string) int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -256,39 +270,51 @@ func (s *store) retain(now time.Time, keepFrom uint64) (uint64, error) {
 }
 
 // load indexes the committed prefix of the WAL at startup and returns the
-// number of messages indexed. A record that fails its checksum stops the
-// scan: the caller truncates there and recovers the rest from peers.
-func (s *store) load(commit uint64) (loaded int, err error) {
+// number of messages indexed. With stopAtCorrupt, the first record that
+// fails its checksum ends the scan with its error (a cluster member then
+// truncates there and refetches from peers); otherwise damaged records are
+// skipped, remembered in corrupt, and never served.
+func (s *store) load(commit uint64, stopAtCorrupt bool) (loaded int, corrupt []uint64, err error) {
 	last := s.log.LastIndex()
 	if commit > last {
 		commit = last
 	}
-	first := s.log.FirstIndex()
 	var batch []*message
-	err = s.log.Scan(first, last+1, func(i uint64, rec []byte) error {
-		e, err := decodeEntry(i, rec)
-		if err != nil {
-			return fmt.Errorf("entry %d: %w", i, err)
-		}
-		if i > commit || e.Type != consensus.EntryNormal {
+	from := s.log.FirstIndex()
+	for from <= last {
+		err = s.log.Scan(from, last+1, func(i uint64, rec []byte) error {
+			from = i + 1
+			e, err := decodeEntry(i, rec)
+			if err != nil {
+				return &wal.CorruptError{Index: i, Reason: err.Error()}
+			}
+			if i > commit || e.Type != consensus.EntryNormal {
+				return nil
+			}
+			m, err := entryMessage(&e)
+			if err != nil {
+				return &wal.CorruptError{Index: i, Reason: err.Error()}
+			}
+			m.Payload = nil // the index needs only channel and seq
+			batch = append(batch, m)
+			loaded++
+			if len(batch) == 4096 {
+				s.index(batch)
+				batch = batch[:0]
+			}
 			return nil
+		})
+		var ce *wal.CorruptError
+		if err == nil || stopAtCorrupt || !errors.As(err, &ce) {
+			break
 		}
-		m, err := entryMessage(&e)
-		if err != nil {
-			return fmt.Errorf("entry %d: %w", i, err)
-		}
-		m.Payload = nil // the index needs only channel and seq
-		batch = append(batch, m)
-		loaded++
-		if len(batch) == 4096 {
-			s.index(batch)
-			batch = batch[:0]
-		}
-		return nil
-	})
+		corrupt = append(corrupt, ce.Index)
+		from, err = ce.Index+1, nil
+	}
 	s.index(batch)
 	s.setApplied(commit)
-	return loaded, err
+	s.mu.Lock()
+	s.corrupt = corrupt
+	s.mu.Unlock()
+	return loaded, corrupt, err
 }
-
-var errCorrupt = errors.New("corrupt")

@@ -10,15 +10,24 @@
 // The caller's duties, in order, every time HasReady reports true:
 //
 //  1. rd := n.Ready()
-//  2. If rd.HardState is non-nil, persist it (fsync) — BEFORE sending any
-//     message of rd.Messages.
+//  2. If rd.HardState is non-nil, persist it — BEFORE sending any message
+//     of rd.Messages (fsync it if rd.MustSync; a change of Commit alone
+//     need not be synced).
 //  3. If rd.TruncateFrom > 0, remove every log entry with Index >=
 //     rd.TruncateFrom (an uncommitted divergent tail), then append
-//     rd.Entries to the log and fsync — BEFORE sending any message.
+//     rd.Entries to the log and fsync — BEFORE sending any message. When
+//     both are set, rd.Entries[0].Index == rd.TruncateFrom. Steps 2 and 3
+//     may happen in either order (a crash between them is safe).
 //  4. Send rd.Messages (best effort: the core tolerates loss, duplication,
 //     delay and reordering).
-//  5. Apply rd.Committed in order (they are contiguous and never retracted).
+//  5. Apply rd.Committed in order (they are contiguous and never retracted),
+//     and answer the clients of the proposals in rd.Dropped with a
+//     retryable error.
 //  6. n.Advance(rd).
+//
+// Between Ready and Advance the caller may keep calling Tick, Step, Propose
+// and Cancel (their effects appear in the next Ready), but not Ready.
+// Everything is single-threaded: no method may be called concurrently.
 //
 // Safety (see the package tests and the simulation):
 //   - terms are persisted and monotonic; a node rejects messages of older
@@ -64,6 +73,14 @@ type HardState struct {
 	Vote         NodeID // coordinator acknowledged in Term (0 = none)
 	AcceptedTerm uint64 // term of the leader whose history this log last synced to
 	Commit       uint64 // highest index known committed
+	// MustReach > 0 marks a log that lost acknowledged entries (the caller
+	// truncated it after detecting corruption; set it to the last index the
+	// log held before, or math.MaxUint64 if unknown). Until the log is
+	// whole again — it synced with a new leader, or caught up to MustReach
+	// from the leader of its AcceptedTerm — the node neither acknowledges
+	// coordinators nor serves its log to one, so a corrupted minority is
+	// never trusted. The core clears it (in a Ready's HardState).
+	MustReach uint64
 }
 
 // Proposal is client work submitted at any node.

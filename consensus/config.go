@@ -1,0 +1,138 @@
+package consensus
+
+import (
+	"errors"
+	"math/rand"
+	"slices"
+	"strconv"
+)
+
+// Config configures a Node. Members, Storage, HeartbeatTicks and
+// ElectionTicks are required; the rest have defaults.
+type Config struct {
+	ID NodeID
+	// Members is the initial membership, including ID. It is static for
+	// now; EntryMembership entries are passed through to the caller.
+	Members []NodeID
+	// Storage is a read-only view of the caller's persisted log.
+	Storage Storage
+	// HardState is the state as last persisted (zero for a fresh node).
+	HardState HardState
+	// Applied is the last index the caller has already applied (e.g. from
+	// its WAL on restart): Ready.Committed starts after it, so every
+	// committed entry is handed out once per node lifetime.
+	Applied uint64
+	// MustReach is merged into HardState.MustReach (see there).
+	MustReach uint64
+
+	// HeartbeatTicks: the leader sends heartbeats every this many ticks.
+	HeartbeatTicks int
+	// ElectionTicks: a follower that has not heard from a leader for this
+	// many ticks logs "Leader timeout!" and starts a bully election; a
+	// leader that has not heard from a majority for this many ticks steps
+	// down. A node that heard from a live leader within ElectionTicks
+	// refuses to acknowledge a rival coordinator. Must exceed
+	// HeartbeatTicks.
+	ElectionTicks int
+	// AliveTicks is how long a node waits for MsgAlive from higher IDs
+	// before taking over (default: max(1, ElectionTicks/5)); roughly one
+	// round trip.
+	AliveTicks int
+
+	// MaxBatchBytes caps the entry payload of one MsgApp / MsgSyncResp /
+	// MsgForward (default 1 MiB). At least one entry is always sent.
+	MaxBatchBytes int
+	// MaxInflight is the number of pipelined, unacknowledged MsgApp per
+	// follower (default 64).
+	MaxInflight int
+	// MaxCommittedBytes caps the payload of one Ready.Committed (default
+	// 8 MiB).
+	MaxCommittedBytes int
+	// MaxPending caps the proposals this node tracks until they commit
+	// (default 65536); Propose returns ErrBacklog beyond it.
+	MaxPending int
+
+	// Rand is the only source of randomness (election back-off jitter).
+	// Default: a source seeded with ID.
+	Rand *rand.Rand
+	// Logger receives the core's log lines (optional).
+	Logger Logger
+}
+
+// Level of a log line.
+type Level int8
+
+const (
+	LevelDebug Level = iota - 1
+	LevelInfo
+	LevelWarn
+	LevelError
+)
+
+func (l Level) String() string {
+	switch l {
+	case LevelDebug:
+		return "DEBUG"
+	case LevelInfo:
+		return "INFO"
+	case LevelWarn:
+		return "WARN"
+	default:
+		return "ERROR"
+	}
+}
+
+// Logger receives log lines. Component is one of "election.N",
+// "failure.N", "ordering.N", "storage.N", "membership.N", "node.N" (N is
+// the node ID); format and args are fmt-style.
+type Logger interface {
+	Logf(level Level, component, format string, args ...any)
+}
+
+// Errors returned by NewNode, Propose and Cancel.
+var (
+	ErrInvalidConfig = errors.New("consensus: invalid config")
+	// ErrBacklog is returned by Propose when MaxPending proposals are
+	// already waiting to commit (answer the client with -TRYAGAIN).
+	ErrBacklog = errors.New("consensus: too many pending proposals")
+)
+
+func (c *Config) validate() error {
+	bad := func(why string) error { return errors.Join(ErrInvalidConfig, errors.New(why)) }
+	switch {
+	case c.ID == 0:
+		return bad("ID must be non-zero")
+	case !slices.Contains(c.Members, c.ID):
+		return bad("Members must include ID " + strconv.FormatUint(uint64(c.ID), 10))
+	case c.Storage == nil:
+		return bad("Storage is required")
+	case c.HeartbeatTicks <= 0:
+		return bad("HeartbeatTicks must be positive")
+	case c.ElectionTicks <= c.HeartbeatTicks:
+		return bad("ElectionTicks must exceed HeartbeatTicks")
+	case c.HardState.AcceptedTerm > c.HardState.Term:
+		return bad("HardState.AcceptedTerm exceeds Term")
+	}
+	if slices.Contains(c.Members, 0) {
+		return bad("member ID 0 is reserved")
+	}
+	if c.AliveTicks <= 0 {
+		c.AliveTicks = max(1, c.ElectionTicks/5)
+	}
+	if c.MaxBatchBytes <= 0 {
+		c.MaxBatchBytes = 1 << 20
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = 64
+	}
+	if c.MaxCommittedBytes <= 0 {
+		c.MaxCommittedBytes = 8 << 20
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 1 << 16
+	}
+	if c.Rand == nil {
+		c.Rand = rand.New(rand.NewSource(int64(c.ID)))
+	}
+	return nil
+}

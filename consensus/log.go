@@ -1,0 +1,330 @@
+package consensus
+
+// raftLog is the node's view of the log: the caller's persisted Storage
+// plus the unstable entries not yet known to be persisted.
+//
+// Invariant: every entry with Index < u.offset is in Storage (or in a Ready
+// the caller is persisting); entries >= u.offset live in u.entries. When
+// u.truncate > 0 it equals u.offset and Storage may still hold stale
+// entries >= u.truncate, which the caller removes in the next Ready. The
+// core therefore never reads Storage at or above u.offset.
+type raftLog struct {
+	storage Storage
+	u       unstable
+
+	committed uint64 // highest index known committed (<= lastIndex)
+	applying  uint64 // last index handed out in Ready.Committed
+	applied   uint64 // last index the caller acknowledged via Advance
+
+	reqs reqTracker
+}
+
+type unstable struct {
+	offset   uint64
+	entries  []Entry
+	truncate uint64 // see raftLog
+	gen      uint64 // bumped whenever truncate is (re)set
+	handed   int    // entries[:handed] are in the Ready being persisted
+}
+
+func newRaftLog(s Storage, committed, applied uint64) *raftLog {
+	l := &raftLog{storage: s}
+	l.u.offset = s.LastIndex() + 1
+	l.committed = min(max(committed, applied), l.lastIndex())
+	if f := s.FirstIndex(); f > 1 && l.committed < f-1 {
+		l.committed = f - 1 // everything before retention was committed
+	}
+	l.applying, l.applied = applied, applied
+	return l
+}
+
+func (l *raftLog) firstIndex() uint64 { return l.storage.FirstIndex() }
+
+func (l *raftLog) lastIndex() uint64 { return l.u.offset + uint64(len(l.u.entries)) - 1 }
+
+// stableIndex is the last index known persisted (and valid).
+func (l *raftLog) stableIndex() uint64 { return l.u.offset - 1 }
+
+// stable reports whether nothing is waiting to be persisted.
+func (l *raftLog) stable() bool { return l.u.truncate == 0 && len(l.u.entries) == 0 }
+
+// term returns the term of entry i; ok is false if i is unknown (beyond
+// the log or compacted away).
+func (l *raftLog) term(i uint64) (uint64, bool) {
+	if i == 0 {
+		return 0, true
+	}
+	if i >= l.u.offset {
+		if k := i - l.u.offset; k < uint64(len(l.u.entries)) {
+			return l.u.entries[k].Term, true
+		}
+		return 0, false
+	}
+	t, err := l.storage.Term(i)
+	if err != nil {
+		return 0, false
+	}
+	return t, true
+}
+
+func (l *raftLog) lastTerm() uint64 {
+	t, _ := l.term(l.lastIndex())
+	return t
+}
+
+func (l *raftLog) matchTerm(i, t uint64) bool {
+	lt, ok := l.term(i)
+	return ok && lt == t
+}
+
+// entries returns entries [lo, hi), at least one if lo < hi, stopping once
+// maxBytes of Data is reached.
+func (l *raftLog) entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
+	if lo >= hi {
+		return nil, nil
+	}
+	var out []Entry
+	size := 0
+	if lo < l.u.offset {
+		sh := min(hi, l.u.offset)
+		ents, err := l.storage.Entries(lo, sh, maxBytes)
+		if err != nil {
+			return nil, err
+		}
+		if len(ents) == 0 {
+			return nil, ErrCompacted
+		}
+		if uint64(len(ents)) < sh-lo || sh == hi {
+			return ents, nil
+		}
+		for i := range ents {
+			size += len(ents[i].Data)
+		}
+		out = ents[:len(ents):len(ents)]
+		lo = sh
+	}
+	for i := lo; i < hi; i++ {
+		k := i - l.u.offset
+		if k >= uint64(len(l.u.entries)) {
+			break
+		}
+		e := l.u.entries[k]
+		if len(out) > 0 && size+len(e.Data) > maxBytes {
+			break
+		}
+		size += len(e.Data)
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// findConflict returns the index of the first entry of ents that is not in
+// the log (different term or beyond the end), or 0 if all are.
+func (l *raftLog) findConflict(ents []Entry) uint64 {
+	for i := range ents {
+		if !l.matchTerm(ents[i].Index, ents[i].Term) {
+			return ents[i].Index
+		}
+	}
+	return 0
+}
+
+// findConflictByTerm returns the largest index <= index whose term is <=
+// term (and that term). Both sides of a divergence use it to skip a whole
+// term of mismatching entries per round trip (log matching: equal
+// (Index, Term) means equal prefixes).
+func (l *raftLog) findConflictByTerm(index, term uint64) (uint64, uint64) {
+	index = min(index, l.lastIndex())
+	for index > 0 {
+		t, ok := l.term(index)
+		if !ok {
+			break
+		}
+		if t <= term {
+			return index, t
+		}
+		index--
+	}
+	t, _ := l.term(index)
+	return index, t
+}
+
+// maybeAppend appends ents after (prev, prevTerm) if the log matches there,
+// truncating a conflicting uncommitted tail. It returns the last index now
+// known to match the sender's log.
+func (l *raftLog) maybeAppend(prev, prevTerm uint64, ents []Entry) (uint64, bool) {
+	if !l.matchTerm(prev, prevTerm) {
+		return 0, false
+	}
+	lastNew := prev + uint64(len(ents))
+	if ci := l.findConflict(ents); ci != 0 {
+		if ci <= l.committed {
+			// A committed entry would change: the sender is not a
+			// legitimate leader of a safe history. Refuse.
+			return 0, false
+		}
+		l.truncateAndAppend(ents[ci-prev-1:])
+	}
+	return lastNew, true
+}
+
+// append adds entries at the end of the log (leader).
+func (l *raftLog) append(ents ...Entry) {
+	l.u.entries = append(l.u.entries, ents...)
+	for i := range ents {
+		l.reqs.observe(&ents[i])
+	}
+}
+
+// truncateAndAppend replaces everything from ents[0].Index on with ents.
+func (l *raftLog) truncateAndAppend(ents []Entry) {
+	after := ents[0].Index
+	l.truncateTo(after)
+	l.append(ents...)
+}
+
+// truncateTo removes every entry with index >= from (an uncommitted tail).
+func (l *raftLog) truncateTo(from uint64) {
+	if from > l.lastIndex() {
+		return
+	}
+	u := &l.u
+	l.reqs.truncate(from)
+	switch {
+	case from >= u.offset && int(from-u.offset) >= u.handed:
+		// Only entries not yet handed to the caller change.
+		u.entries = u.entries[:from-u.offset]
+	case from > u.offset:
+		// Entries of the Ready in flight change: rewrite from offset.
+		kept := make([]Entry, from-u.offset, from-u.offset+8)
+		copy(kept, u.entries)
+		u.entries = kept
+		u.truncate = u.offset
+		u.gen++
+		u.handed = 0
+	default:
+		u.entries = nil
+		u.offset = from
+		u.truncate = from
+		u.gen++
+		u.handed = 0
+	}
+}
+
+func (l *raftLog) commitTo(i uint64) bool {
+	i = min(i, l.lastIndex())
+	if i <= l.committed {
+		return false
+	}
+	l.committed = i
+	l.reqs.compact(i)
+	return true
+}
+
+// nextCommitted returns the committed, persisted entries not yet handed out.
+func (l *raftLog) hasNextCommitted() bool {
+	return min(l.committed, l.stableIndex()) > l.applying
+}
+
+func (l *raftLog) nextCommitted(maxBytes int) ([]Entry, error) {
+	hi := min(l.committed, l.stableIndex())
+	if hi <= l.applying {
+		return nil, nil
+	}
+	return l.entries(l.applying+1, hi+1, maxBytes)
+}
+
+// handOut marks the unstable state as given to the caller in a Ready.
+func (l *raftLog) handOut() (truncate uint64, ents []Entry, gen uint64) {
+	u := &l.u
+	u.handed = len(u.entries)
+	return u.truncate, u.entries[:len(u.entries):len(u.entries)], u.gen
+}
+
+// stableTo records that the caller persisted a Ready handed out at gen.
+func (l *raftLog) stableTo(gen uint64) {
+	u := &l.u
+	if gen == u.gen {
+		u.truncate = 0
+		u.offset += uint64(u.handed)
+		u.entries = u.entries[u.handed:]
+		if len(u.entries) == 0 {
+			u.entries = nil
+		}
+	}
+	u.handed = 0
+}
+
+// reqTracker maintains, per origin, the highest ReqID present in the log.
+// Leaders append a proposal only if its ReqID is above that, so ReqIDs of
+// one origin increase along any log; a truncated tail is therefore undone
+// by popping its marks, and committed marks fold into base.
+type reqTracker struct {
+	base      map[NodeID]uint64 // over entries <= baseIndex (committed)
+	baseIndex uint64
+	tail      []reqMark // entries > baseIndex, in index order
+	max       map[NodeID]uint64
+}
+
+type reqMark struct {
+	index  uint64
+	origin NodeID
+	req    uint64
+}
+
+func (t *reqTracker) init() {
+	t.base = map[NodeID]uint64{}
+	t.max = map[NodeID]uint64{}
+}
+
+func (t *reqTracker) observe(e *Entry) {
+	if e.ReqID == 0 {
+		return
+	}
+	if e.Index <= t.baseIndex {
+		t.base[e.Origin] = max(t.base[e.Origin], e.ReqID)
+	} else {
+		t.tail = append(t.tail, reqMark{e.Index, e.Origin, e.ReqID})
+	}
+	t.max[e.Origin] = max(t.max[e.Origin], e.ReqID)
+}
+
+// truncate forgets entries >= from and recomputes max from what remains —
+// a retried proposal whose first copy was in the discarded tail must be
+// accepted again.
+func (t *reqTracker) truncate(from uint64) {
+	k := len(t.tail)
+	for k > 0 && t.tail[k-1].index >= from {
+		k--
+	}
+	if k == len(t.tail) {
+		return
+	}
+	t.tail = t.tail[:k]
+	clear(t.max)
+	for o, r := range t.base {
+		t.max[o] = r
+	}
+	for _, m := range t.tail {
+		t.max[m.origin] = max(t.max[m.origin], m.req)
+	}
+}
+
+func (t *reqTracker) compact(upto uint64) {
+	k := 0
+	for k < len(t.tail) && t.tail[k].index <= upto {
+		m := t.tail[k]
+		t.base[m.origin] = max(t.base[m.origin], m.req)
+		k++
+	}
+	if k > 0 {
+		t.tail = append(t.tail[:0], t.tail[k:]...)
+	}
+	t.baseIndex = max(t.baseIndex, upto)
+}
+
+// duplicate reports whether a proposal is already in the log (or was
+// superseded by a later ReqID of its origin).
+func (t *reqTracker) duplicate(p *Proposal) bool {
+	return p.ReqID != 0 && p.ReqID <= t.max[p.Origin]
+}

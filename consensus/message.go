@@ -1,0 +1,323 @@
+package consensus
+
+import (
+	"encoding/binary"
+	"errors"
+	"strconv"
+)
+
+// MsgType names an internode message.
+type MsgType uint8
+
+const (
+	// MsgHeartbeat is the leader's periodic "I am alive" (an empty append:
+	// it carries the commit index the follower may apply).
+	MsgHeartbeat MsgType = iota + 1
+	// MsgHeartbeatResp answers a heartbeat; it also carries the current term
+	// back to a stale leader that sent anything of an older term.
+	MsgHeartbeatResp
+	// MsgApp carries a batch of entries following (Index, LogTerm).
+	MsgApp
+	// MsgAppResp acknowledges a MsgApp by position (Index = highest index
+	// persisted and known to match the leader's log) or rejects it with a
+	// hint (RejectHint, LogTerm) to find the divergence point.
+	MsgAppResp
+	// MsgElection is the bully "are you alive?" sent to higher IDs.
+	MsgElection
+	// MsgAlive is the bully "OK": a higher ID is alive and will take over.
+	MsgAlive
+	// MsgCoordinator announces a coordinator for Term. With Pre set it is a
+	// probe ("would you acknowledge Term?") that changes no state anywhere.
+	MsgCoordinator
+	// MsgCoordinatorAck acknowledges (or, with Reject, refuses) a
+	// coordinator. A real acknowledgement carries the voter's log position:
+	// AcceptedTerm, LastIndex, LastTerm.
+	MsgCoordinatorAck
+	// MsgSyncReq is sent by a new leader to the voter with the most advanced
+	// log: "send me your entries after (Index, LogTerm)".
+	MsgSyncReq
+	// MsgSyncResp carries the voter's entries after (Index, LogTerm), and its
+	// LastIndex; Reject means the voter can no longer serve its acknowledged
+	// log (the leader must step down).
+	MsgSyncResp
+	// MsgForward carries proposals from a follower to the leader.
+	MsgForward
+
+	msgTypeEnd
+)
+
+var msgTypeNames = [...]string{
+	MsgHeartbeat:      "MsgHeartbeat",
+	MsgHeartbeatResp:  "MsgHeartbeatResp",
+	MsgApp:            "MsgApp",
+	MsgAppResp:        "MsgAppResp",
+	MsgElection:       "MsgElection",
+	MsgAlive:          "MsgAlive",
+	MsgCoordinator:    "MsgCoordinator",
+	MsgCoordinatorAck: "MsgCoordinatorAck",
+	MsgSyncReq:        "MsgSyncReq",
+	MsgSyncResp:       "MsgSyncResp",
+	MsgForward:        "MsgForward",
+}
+
+func (t MsgType) String() string {
+	if t > 0 && t < msgTypeEnd {
+		return msgTypeNames[t]
+	}
+	return "MsgType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Message is one internode message. Every message carries the sender's
+// Term; the meaning of the other fields depends on Type (see MsgType).
+type Message struct {
+	Type MsgType
+	From NodeID
+	To   NodeID
+	Term uint64
+
+	// MsgApp, MsgSyncReq, MsgSyncResp: the entry preceding Entries.
+	// MsgAppResp: the acknowledged index, or the rejected Index.
+	// MsgHeartbeatResp: the sender's last index (a hint).
+	Index   uint64
+	LogTerm uint64
+	// Commit is the sender's commit index (MsgApp, MsgHeartbeat).
+	Commit  uint64
+	Entries []Entry
+
+	Reject     bool
+	RejectHint uint64 // MsgAppResp with Reject: the follower's hint index
+
+	// SyncIndex (MsgApp, MsgHeartbeat) is the last index of the leader's
+	// synchronised history: a follower that has not yet synced with this
+	// term's leader accepts entries up to it and no further.
+	SyncIndex uint64
+	// AcceptedTerm (MsgCoordinatorAck, MsgAppResp, MsgHeartbeatResp) is the
+	// sender's HardState.AcceptedTerm.
+	AcceptedTerm uint64
+	// LastIndex, LastTerm (MsgCoordinatorAck, MsgSyncResp): the sender's
+	// log position.
+	LastIndex uint64
+	LastTerm  uint64
+	// Pre marks MsgCoordinator / MsgCoordinatorAck as a pre-vote probe.
+	Pre bool
+
+	Proposals []Proposal // MsgForward
+}
+
+const (
+	wireVersion = 1
+
+	flagReject = 1 << 0
+	flagPre    = 1 << 1
+)
+
+// ErrBadMessage is returned by UnmarshalMessage for input that is not a
+// well-formed message of this version.
+var ErrBadMessage = errors.New("consensus: malformed message")
+
+// Size returns an upper bound of len(m.Marshal()).
+func (m *Message) Size() int {
+	n := 3 + 11*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64
+	for i := range m.Entries {
+		n += 5*binary.MaxVarintLen64 + 1 + len(m.Entries[i].Data)
+	}
+	for i := range m.Proposals {
+		n += 3*binary.MaxVarintLen64 + 1 + len(m.Proposals[i].Data)
+	}
+	return n
+}
+
+// Marshal encodes m compactly:
+//
+//	| version | type | flags | uvarint From, To, Term, Index, LogTerm, Commit,
+//	  RejectHint, SyncIndex, AcceptedTerm, LastIndex, LastTerm |
+//	| uvarint #entries | entries... | uvarint #proposals | proposals... |
+//
+// An entry is | uvarint Index-delta | uvarint Term | Type | uvarint Origin,
+// ReqID | uvarint len | Data |, where Index-delta is relative to the
+// previous entry's Index (the first relative to 0). A proposal is
+// | uvarint Origin, ReqID | Type | uvarint len | Data |.
+func (m Message) Marshal() []byte {
+	return m.AppendMarshal(make([]byte, 0, m.Size()))
+}
+
+// AppendMarshal appends the encoding of m to b.
+func (m Message) AppendMarshal(b []byte) []byte {
+	var flags byte
+	if m.Reject {
+		flags |= flagReject
+	}
+	if m.Pre {
+		flags |= flagPre
+	}
+	b = append(b, wireVersion, byte(m.Type), flags)
+	for _, v := range [...]uint64{uint64(m.From), uint64(m.To), m.Term, m.Index, m.LogTerm,
+		m.Commit, m.RejectHint, m.SyncIndex, m.AcceptedTerm, m.LastIndex, m.LastTerm} {
+		b = binary.AppendUvarint(b, v)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.Entries)))
+	var prev uint64
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		b = binary.AppendUvarint(b, e.Index-prev)
+		prev = e.Index
+		b = binary.AppendUvarint(b, e.Term)
+		b = append(b, byte(e.Type))
+		b = binary.AppendUvarint(b, uint64(e.Origin))
+		b = binary.AppendUvarint(b, e.ReqID)
+		b = binary.AppendUvarint(b, uint64(len(e.Data)))
+		b = append(b, e.Data...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.Proposals)))
+	for i := range m.Proposals {
+		p := &m.Proposals[i]
+		b = binary.AppendUvarint(b, uint64(p.Origin))
+		b = binary.AppendUvarint(b, p.ReqID)
+		b = append(b, byte(p.Type))
+		b = binary.AppendUvarint(b, uint64(len(p.Data)))
+		b = append(b, p.Data...)
+	}
+	return b
+}
+
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte1() byte {
+	if d.err || len(d.b) == 0 {
+		d.err = true
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err || n > uint64(len(d.b)) {
+		d.err = true
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
+// count reads an element count and rejects counts that the remaining input
+// cannot possibly hold (each element takes at least min bytes), so garbage
+// never causes a large allocation.
+func (d *decoder) count(min int) int {
+	n := d.uvarint()
+	if d.err || n > uint64(len(d.b)/min) {
+		d.err = true
+		return 0
+	}
+	return int(n)
+}
+
+// UnmarshalMessage decodes a message produced by Marshal. It returns
+// ErrBadMessage (never panics) for truncated, oversized or otherwise
+// malformed input. The returned message does not alias b.
+func UnmarshalMessage(b []byte) (Message, error) {
+	var m Message
+	if len(b) < 3 || b[0] != wireVersion {
+		return m, ErrBadMessage
+	}
+	m.Type = MsgType(b[1])
+	if m.Type == 0 || m.Type >= msgTypeEnd {
+		return m, ErrBadMessage
+	}
+	flags := b[2]
+	if flags&^(flagReject|flagPre) != 0 {
+		return m, ErrBadMessage
+	}
+	m.Reject = flags&flagReject != 0
+	m.Pre = flags&flagPre != 0
+	// One copy of the input; decoded Data slices alias it.
+	d := decoder{b: append([]byte(nil), b[3:]...)}
+	m.From = NodeID(d.uvarint())
+	m.To = NodeID(d.uvarint())
+	m.Term = d.uvarint()
+	m.Index = d.uvarint()
+	m.LogTerm = d.uvarint()
+	m.Commit = d.uvarint()
+	m.RejectHint = d.uvarint()
+	m.SyncIndex = d.uvarint()
+	m.AcceptedTerm = d.uvarint()
+	m.LastIndex = d.uvarint()
+	m.LastTerm = d.uvarint()
+	if n := d.count(6); n > 0 {
+		m.Entries = make([]Entry, n)
+		var prev uint64
+		for i := range m.Entries {
+			e := &m.Entries[i]
+			delta := d.uvarint()
+			if delta == 0 || prev+delta < prev {
+				d.err = true
+				break
+			}
+			e.Index = prev + delta
+			prev = e.Index
+			e.Term = d.uvarint()
+			t := d.byte1()
+			if t > byte(EntryMembership) {
+				d.err = true
+			}
+			e.Type = EntryType(t)
+			e.Origin = NodeID(d.uvarint())
+			e.ReqID = d.uvarint()
+			e.Data = d.bytes()
+			if d.err {
+				break
+			}
+		}
+		if !d.err {
+			for i := 1; i < len(m.Entries); i++ {
+				if m.Entries[i].Index != m.Entries[i-1].Index+1 {
+					d.err = true
+					break
+				}
+			}
+		}
+	}
+	if n := d.count(4); n > 0 && !d.err {
+		m.Proposals = make([]Proposal, n)
+		for i := range m.Proposals {
+			p := &m.Proposals[i]
+			p.Origin = NodeID(d.uvarint())
+			p.ReqID = d.uvarint()
+			t := d.byte1()
+			if t > byte(EntryMembership) {
+				d.err = true
+			}
+			p.Type = EntryType(t)
+			p.Data = d.bytes()
+			if d.err {
+				break
+			}
+		}
+	}
+	if d.err || len(d.b) != 0 {
+		return Message{}, ErrBadMessage
+	}
+	return m, nil
+}

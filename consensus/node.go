@@ -1,0 +1,596 @@
+package consensus
+
+import (
+	"errors"
+	"math/rand"
+	"slices"
+	"strconv"
+)
+
+// Ready is what the caller must persist, send and apply (see the package
+// comment for the order), then acknowledge with Advance.
+type Ready struct {
+	// HardState is non-nil when it changed and must be persisted before
+	// any message is sent.
+	HardState *HardState
+	// MustSync is true when the HardState or the log changed in a way that
+	// must be fsynced before sending (anything but a Commit-only change).
+	MustSync bool
+	// SoftState is non-nil when the role, leader or sequencing state
+	// changed (for STATUS and for routing client requests).
+	SoftState *SoftState
+	// TruncateFrom > 0: remove every log entry with Index >= TruncateFrom
+	// before appending Entries.
+	TruncateFrom uint64
+	// Entries to append to the log (after truncation).
+	Entries []Entry
+	// Messages to send once HardState and Entries are durable.
+	Messages []Message
+	// Committed entries to apply, contiguous, in order, each once.
+	Committed []Entry
+	// Dropped lists proposals submitted at this node that can never commit
+	// (a later ReqID of the same origin committed first). Answer their
+	// clients with a retryable error.
+	Dropped []Proposal
+
+	gen uint64
+}
+
+// SoftState is volatile state worth showing and routing on.
+type SoftState struct {
+	Lead NodeID
+	Role Role
+	// Sequencing is true at a leader that finished synchronising a
+	// majority and assigns sequence numbers to new proposals.
+	Sequencing bool
+}
+
+// Status is a snapshot for STATUS / INFO.
+type Status struct {
+	ID           NodeID
+	Role         Role
+	Term         uint64
+	Leader       NodeID
+	Sequencing   bool
+	AcceptedTerm uint64
+	FirstIndex   uint64
+	LastIndex    uint64
+	Commit       uint64
+	Applied      uint64
+	MustReach    uint64
+	Pending      int // proposals waiting to be seen committed
+	Members      []MemberStatus
+}
+
+// MemberStatus is the leader's view of a member (for non-leaders only ID
+// and Self are filled in).
+type MemberStatus struct {
+	ID          NodeID
+	Self        bool
+	Match       uint64 // highest index known persisted on the member
+	Lag         uint64 // leader's last index - Match
+	LastContact int    // ticks since last heard from
+	Active      bool   // heard from within ElectionTicks
+	Synced      bool   // synchronised with this leader's term
+	State       string // "probe" or "replicate"
+}
+
+// ErrStepLocal is returned by Step for a message addressed to another node.
+var ErrStepLocal = errors.New("consensus: message addressed to another node")
+
+type phase uint8
+
+const (
+	phaseFollow       phase = iota // following a leader, or listening for one
+	phaseElecting                  // sent MsgElection to higher IDs; waiting for MsgAlive
+	phaseAwaitCoord                // a higher ID is alive; waiting for its COORDINATOR
+	phasePreCandidate              // probing whether a majority would acknowledge us
+	phaseCandidate                 // coordinator: collecting acknowledgements
+	phaseLeader
+)
+
+// Node is the consensus state machine. It is not safe for concurrent use.
+type Node struct {
+	id      NodeID
+	members []NodeID // sorted
+	cfg     Config
+	rand    *rand.Rand
+	logger  Logger
+	comp    [6]string
+
+	// Persistent state (HardState).
+	term         uint64
+	vote         NodeID
+	acceptedTerm uint64
+	mustReach    uint64
+
+	log *raftLog
+
+	role            Role
+	lead            NodeID
+	phase           phase
+	now             int64 // ticks since start
+	electionElapsed int   // ticks since the leader was last heard (or since a reset)
+	electionTimeout int
+	phaseElapsed    int
+	heartbeatElapsed int
+
+	votes map[NodeID]vote // candidate
+
+	// Leader.
+	prs           map[NodeID]*progress
+	sync          syncState
+	syncIndex     uint64 // last index of this term's synchronised history
+	fetchFrom     NodeID
+	fetchTarget   uint64
+	fetchIndex    uint64 // last MsgSyncReq index
+	leaderElapsed int
+	queued        []Proposal // forwarded during synchronisation
+	needBcast     bool
+
+	// Follower.
+	pendingSync      uint64 // term whose history the log holds, awaiting persistence
+	pendingSyncIndex uint64
+	held             []Message // out-of-order MsgApp held back
+	catchupLogged    uint64
+
+	fwd     forwarder
+	dropped []Proposal
+	msgs    []Message
+
+	prevHS   HardState
+	prevSoft SoftState
+}
+
+type vote struct {
+	granted      bool
+	acceptedTerm uint64
+	lastIndex    uint64
+	lastTerm     uint64
+}
+
+type syncState uint8
+
+const (
+	syncNone     syncState = iota
+	syncFetching           // fetching the most advanced log from a voter
+	syncSyncing            // bringing followers to the history
+	syncDone               // a majority synced; sequencing
+)
+
+const (
+	compElection = iota
+	compFailure
+	compOrdering
+	compStorage
+	compMembership
+	compNode
+)
+
+// NewNode returns a node restored from cfg.HardState and cfg.Storage. It
+// starts as a follower that listens for a full election timeout before it
+// starts an election (a 1-member cluster elects itself on the first Tick).
+func NewNode(cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	hs := cfg.HardState
+	n := &Node{
+		id:      cfg.ID,
+		members: slices.Sorted(slices.Values(slices.Compact(slices.Sorted(slices.Values(cfg.Members))))),
+		cfg:     cfg,
+		rand:    cfg.Rand,
+		logger:  cfg.Logger,
+		term:    hs.Term,
+		vote:    hs.Vote,
+
+		acceptedTerm: hs.AcceptedTerm,
+		mustReach:    max(hs.MustReach, cfg.MustReach),
+		prevHS:       hs,
+	}
+	id := strconv.FormatUint(uint64(cfg.ID), 10)
+	for i, c := range [...]string{"election.", "failure.", "ordering.", "storage.", "membership.", "node."} {
+		n.comp[i] = c + id
+	}
+	n.log = newRaftLog(cfg.Storage, hs.Commit, cfg.Applied)
+	n.fwd.init()
+	if err := n.rebuildReqs(); err != nil {
+		return nil, err
+	}
+	n.becomeFollower(n.term, 0)
+	n.prevSoft = n.softState()
+	n.logf(LevelInfo, compNode, "Restored term=%d accepted_term=%d log=[%d,%d] commit=%d applied=%d",
+		n.term, n.acceptedTerm, n.log.firstIndex(), n.log.lastIndex(), n.log.committed, n.log.applied)
+	if n.mustReach > 0 {
+		n.logf(LevelWarn, compStorage, "Log lost acknowledged entries (must reach seq_no=%d): not voting until repaired from the leader", n.mustReach)
+	}
+	return n, nil
+}
+
+// rebuildReqs scans the log for the highest ReqID per origin.
+func (n *Node) rebuildReqs() error {
+	n.log.reqs.init()
+	lo, hi := n.log.firstIndex(), n.log.lastIndex()+1
+	for lo < hi {
+		ents, err := n.log.entries(lo, hi, n.cfg.MaxBatchBytes)
+		if err != nil {
+			return err
+		}
+		for i := range ents {
+			n.log.reqs.observe(&ents[i])
+		}
+		lo += uint64(len(ents))
+	}
+	n.log.reqs.compact(n.log.committed)
+	return nil
+}
+
+func (n *Node) logf(level Level, comp int, format string, args ...any) {
+	if n.logger != nil {
+		n.logger.Logf(level, n.comp[comp], format, args...)
+	}
+}
+
+func (n *Node) quorum() int { return len(n.members)/2 + 1 }
+
+func (n *Node) isMember(id NodeID) bool {
+	_, ok := slices.BinarySearch(n.members, id)
+	return ok
+}
+
+func (n *Node) send(m Message) {
+	m.From = n.id
+	if m.Term == 0 {
+		m.Term = n.term
+	}
+	n.msgs = append(n.msgs, m)
+}
+
+func (n *Node) hardState() HardState {
+	return HardState{Term: n.term, Vote: n.vote, AcceptedTerm: n.acceptedTerm,
+		Commit: n.log.committed, MustReach: n.mustReach}
+}
+
+func (n *Node) softState() SoftState {
+	return SoftState{Lead: n.lead, Role: n.role, Sequencing: n.role == Leader && n.sync == syncDone}
+}
+
+// inLease reports whether this node recently heard from a live leader (or
+// is one): it then refuses to acknowledge rival coordinators and to start
+// elections.
+func (n *Node) inLease() bool {
+	if n.role == Leader {
+		return true
+	}
+	return n.lead != 0 && n.electionElapsed < n.cfg.ElectionTicks
+}
+
+// Tick advances logical time by one tick.
+func (n *Node) Tick() {
+	n.now++
+	if n.role == Leader {
+		n.tickLeader()
+	} else {
+		n.tickElection()
+	}
+	n.tickForward()
+}
+
+// Step feeds a message from a peer into the node.
+func (n *Node) Step(m Message) error {
+	if m.To != 0 && m.To != n.id {
+		return ErrStepLocal
+	}
+	if !n.isMember(m.From) || m.From == n.id {
+		n.logf(LevelDebug, compMembership, "Ignored %v from non-member node_%d", m.Type, m.From)
+		return nil
+	}
+	// Bully liveness signals and forwarded proposals carry no authority:
+	// they neither change terms nor are refused for an old one.
+	switch m.Type {
+	case MsgElection:
+		n.handleElection(m)
+		return nil
+	case MsgAlive:
+		n.handleAlive(m)
+		return nil
+	case MsgForward:
+		n.handleForward(m)
+		return nil
+	case MsgCoordinator, MsgCoordinatorAck:
+		if m.Pre { // probes carry a prospective term
+			if m.Type == MsgCoordinator {
+				n.handlePreCoordinator(m)
+			} else {
+				n.handlePreAck(m)
+			}
+			return nil
+		}
+	}
+	switch {
+	case m.Term > n.term:
+		if m.Type == MsgCoordinator && n.inLease() {
+			// Stickiness: do not let a rival depose a live leader, and do
+			// not even adopt its term.
+			n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d for term %d: leader node_%d is alive",
+				m.From, m.Term, n.lead)
+			n.send(Message{To: m.From, Type: MsgCoordinatorAck, Reject: true})
+			return nil
+		}
+		lead := NodeID(0)
+		if m.Type == MsgApp || m.Type == MsgHeartbeat {
+			lead = m.From
+		}
+		n.becomeFollower(m.Term, lead)
+	case m.Term < n.term:
+		// Tell stale leaders and coordinators the current term.
+		switch m.Type {
+		case MsgApp, MsgHeartbeat, MsgSyncReq:
+			n.send(Message{To: m.From, Type: MsgHeartbeatResp, Index: n.log.lastIndex(), AcceptedTerm: n.acceptedTerm})
+		case MsgCoordinator:
+			n.send(Message{To: m.From, Type: MsgCoordinatorAck, Reject: true})
+		}
+		return nil
+	}
+
+	switch m.Type {
+	case MsgCoordinator:
+		n.handleCoordinator(m)
+	case MsgCoordinatorAck:
+		n.handleCoordinatorAck(m)
+	case MsgSyncReq:
+		n.handleSyncReq(m)
+	case MsgSyncResp:
+		if n.role == Leader {
+			n.handleSyncResp(m)
+		}
+	case MsgApp, MsgHeartbeat:
+		if n.role == Leader {
+			n.logf(LevelError, compElection, "Two leaders in term %d: node_%d and self; ignoring", n.term, m.From)
+			return nil
+		}
+		if n.role == Candidate || n.lead != m.From {
+			n.becomeFollower(n.term, m.From)
+		}
+		if m.Type == MsgApp {
+			n.handleAppend(m)
+		} else {
+			n.handleHeartbeat(m)
+		}
+	case MsgAppResp, MsgHeartbeatResp:
+		if n.role == Leader {
+			n.handleAppResp(m)
+		}
+	}
+	return nil
+}
+
+// Propose submits client work. At the leader the proposals are sequenced
+// (once it finished synchronising); at a follower they are forwarded to
+// the leader and re-forwarded after failovers until seen committed (or
+// dropped, or cancelled). It returns ErrNoLeader when no leader is known,
+// ErrBacklog when MaxPending proposals are already pending.
+//
+// A zero Origin means this node. ReqIDs must increase per Origin, also
+// across restarts (e.g. seed them from the wall clock at startup); ReqID 0
+// opts out of deduplication and of re-forwarding.
+func (n *Node) Propose(ps ...Proposal) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	if n.lead == 0 {
+		return ErrNoLeader
+	}
+	if n.fwd.count+len(ps) > n.cfg.MaxPending {
+		return ErrBacklog
+	}
+	ps = slices.Clone(ps)
+	for i := range ps {
+		if ps[i].Origin == 0 {
+			ps[i].Origin = n.id
+		}
+	}
+	n.fwd.track(ps, n.now)
+	switch {
+	case n.role == Leader && n.sync == syncDone:
+		n.appendProposals(ps)
+	case n.role == Leader:
+		// Tracked; appended once synchronised (see becomeSequencer).
+		for _, p := range ps {
+			if p.ReqID == 0 {
+				n.queued = append(n.queued, p)
+			}
+		}
+	default:
+		n.fwd.outbox = append(n.fwd.outbox, ps...)
+	}
+	return nil
+}
+
+// Cancel stops tracking a pending proposal (the caller gave up on it, e.g.
+// after a client timeout): it is no longer re-forwarded. It may still
+// commit if a copy already reached a leader.
+func (n *Node) Cancel(origin NodeID, reqID uint64) bool {
+	if origin == 0 {
+		origin = n.id
+	}
+	return n.fwd.cancel(origin, reqID)
+}
+
+// HasReady reports whether Ready has anything to do.
+func (n *Node) HasReady() bool {
+	return len(n.msgs) > 0 || n.needBcast || len(n.fwd.outbox) > 0 || len(n.dropped) > 0 ||
+		n.hardState() != n.prevHS || n.softState() != n.prevSoft ||
+		n.log.u.truncate > 0 || len(n.log.u.entries) > 0 || n.log.hasNextCommitted()
+}
+
+// Ready returns what to persist, send and apply. Call Advance after
+// handling it and before the next Ready.
+func (n *Node) Ready() Ready {
+	n.flush()
+	var rd Ready
+	if hs := n.hardState(); hs != n.prevHS {
+		rd.HardState = &hs
+		p := n.prevHS
+		rd.MustSync = hs.Term != p.Term || hs.Vote != p.Vote || hs.AcceptedTerm != p.AcceptedTerm ||
+			hs.MustReach != p.MustReach
+	}
+	if ss := n.softState(); ss != n.prevSoft {
+		rd.SoftState = &ss
+	}
+	rd.TruncateFrom, rd.Entries, rd.gen = n.log.handOut()
+	if rd.TruncateFrom > 0 || len(rd.Entries) > 0 {
+		rd.MustSync = true
+	}
+	if n.log.hasNextCommitted() {
+		ents, err := n.log.nextCommitted(n.cfg.MaxCommittedBytes)
+		if err != nil {
+			n.logf(LevelError, compStorage, "Cannot read committed entries after seq_no=%d: %v", n.log.applying, err)
+		} else if len(ents) > 0 {
+			rd.Committed = ents
+			n.log.applying = ents[len(ents)-1].Index
+			for i := range ents {
+				n.dropped = n.fwd.committed(ents[i].Origin, ents[i].ReqID, n.dropped)
+			}
+		}
+	}
+	rd.Dropped, n.dropped = n.dropped, nil
+	rd.Messages, n.msgs = n.msgs, nil
+	return rd
+}
+
+// flush turns deferred work into messages: one batch of appends per
+// follower and one MsgForward per batch of proposals, however many
+// Propose/Step calls came since the last Ready.
+func (n *Node) flush() {
+	if n.needBcast {
+		n.needBcast = false
+		if n.role == Leader {
+			n.bcastAppend()
+		}
+	}
+	if len(n.fwd.outbox) > 0 {
+		out := n.fwd.outbox
+		n.fwd.outbox = nil
+		if n.lead != 0 && n.lead != n.id {
+			for len(out) > 0 {
+				k, size := 0, 0
+				for k < len(out) && (k == 0 || size+len(out[k].Data) <= n.cfg.MaxBatchBytes) {
+					size += len(out[k].Data)
+					k++
+				}
+				n.send(Message{To: n.lead, Type: MsgForward, Proposals: out[:k:k]})
+				out = out[k:]
+			}
+		}
+	}
+}
+
+// Advance acknowledges that rd was handled: its HardState and Entries are
+// durable, its Messages sent and its Committed entries applied.
+func (n *Node) Advance(rd Ready) {
+	if rd.HardState != nil {
+		n.prevHS = *rd.HardState
+	}
+	if rd.SoftState != nil {
+		n.prevSoft = *rd.SoftState
+	}
+	n.log.stableTo(rd.gen)
+	if k := len(rd.Committed); k > 0 {
+		n.log.applied = max(n.log.applied, rd.Committed[k-1].Index)
+	}
+	// Reactions to newly durable state.
+	n.tryAccept()
+	n.maybeRepaired()
+	if n.role == Leader {
+		n.maybeCommit()
+	}
+}
+
+// Status returns a snapshot of the node's state.
+func (n *Node) Status() Status {
+	st := Status{
+		ID: n.id, Role: n.role, Term: n.term, Leader: n.lead,
+		Sequencing: n.role == Leader && n.sync == syncDone, AcceptedTerm: n.acceptedTerm,
+		FirstIndex: n.log.firstIndex(), LastIndex: n.log.lastIndex(), Commit: n.log.committed,
+		Applied: n.log.applied, MustReach: n.mustReach, Pending: n.fwd.count,
+	}
+	last := n.log.lastIndex()
+	for _, id := range n.members {
+		ms := MemberStatus{ID: id, Self: id == n.id}
+		if n.role == Leader {
+			if ms.Self {
+				ms.Match, ms.Active, ms.Synced = n.log.stableIndex(), true, n.acceptedTerm == n.term
+				ms.State = replicate.String()
+			} else if pr := n.prs[id]; pr != nil {
+				ms.Match, ms.LastContact, ms.Synced = pr.match, pr.lastContact, pr.synced
+				ms.Active = pr.lastContact < n.cfg.ElectionTicks
+				ms.State = pr.state.String()
+			}
+			if ms.Match < last {
+				ms.Lag = last - ms.Match
+			}
+		}
+		st.Members = append(st.Members, ms)
+	}
+	return st
+}
+
+// becomeFollower moves to term (if higher, forgetting the vote) as a
+// follower of lead (0 = unknown).
+func (n *Node) becomeFollower(term uint64, lead NodeID) {
+	if term > n.term {
+		n.term = term
+		n.vote = 0
+		n.held = nil
+	}
+	if n.pendingSync != n.term {
+		n.pendingSync = 0
+	}
+	wasLeader := n.role == Leader
+	n.role = Follower
+	n.phase = phaseFollow
+	n.votes = nil
+	n.prs = nil
+	n.sync = syncNone
+	n.queued = nil
+	n.needBcast = false
+	n.electionElapsed = 0
+	n.phaseElapsed = 0
+	n.electionTimeout = n.cfg.ElectionTicks
+	if wasLeader {
+		// Proposals tracked here go to whoever leads next.
+		n.lead = 0
+	}
+	n.setLead(lead)
+}
+
+// setLead records the leader (or coordinator) this node follows. A new one
+// gets every pending proposal re-forwarded.
+func (n *Node) setLead(lead NodeID) {
+	if lead == n.lead {
+		return
+	}
+	n.lead = lead
+	n.held = nil
+	if lead == 0 || lead == n.id {
+		return
+	}
+	n.logf(LevelInfo, compElection, "New coordinator: node_%d, term=%d", lead, n.term)
+	out := n.fwd.outbox[:0]
+	for _, p := range n.fwd.outbox {
+		if p.ReqID == 0 { // untracked: still unsent
+			out = append(out, p)
+		}
+	}
+	n.fwd.outbox = append(out, n.fwd.all(n.now)...)
+}
+
+// tickForward re-forwards proposals that have not committed within an
+// election timeout (their MsgForward may have been lost).
+func (n *Node) tickForward() {
+	if n.fwd.count == 0 || n.lead == 0 || n.role == Leader || n.now%int64(n.cfg.HeartbeatTicks) != 0 {
+		return
+	}
+	n.fwd.outbox = append(n.fwd.outbox, n.fwd.due(n.now, n.now-int64(n.cfg.ElectionTicks))...)
+}
