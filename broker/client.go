@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/ordo-broker/ordo/consensus"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,7 @@ type client struct {
 	quitting         bool
 	finishAfterReply bool
 	inExec           bool
+	peer             consensus.NodeID // set once a cluster peer shook hands
 	resp3            bool
 	replyMode        replyMode
 	multi            *multiState

@@ -115,6 +115,10 @@ func (s *Server) execute(c *client, args [][]byte) bool {
 	c.cmdCount.Add(1)
 	c.lastActive.Store(time.Now().UnixNano())
 	c.w.resp3 = c.resp3
+	if s.peerCommand(c, args) {
+		c.flush()
+		return true
+	}
 	top := commandTable[strings.ToLower(string(args[0]))]
 
 	if c.multi != nil && (top == nil || top.flags&flagNoQueue == 0) {

@@ -181,7 +181,12 @@ func corruptIndex(err error, l *wal.Log) uint64 {
 	return l.FirstIndex()
 }
 
-func (n *node) start() { go n.run() }
+func (n *node) start() {
+	if len(n.s.cfg.Peers) > 1 {
+		n.transport = newTransport(n.s)
+	}
+	go n.run()
+}
 
 func (n *node) stop() error {
 	var err error
@@ -232,8 +237,21 @@ func (n *node) run() {
 				n.recover()
 			}
 		case m := <-n.inbox:
-			if n.broken == nil {
-				n.core.Step(m)
+			// Step everything that has arrived before persisting, so one
+			// fsync covers many appends (group commit on followers too).
+			for k := 0; ; k++ {
+				if n.broken == nil {
+					n.core.Step(m)
+				}
+				if k == 1024 {
+					break
+				}
+				select {
+				case m = <-n.inbox:
+					continue
+				default:
+				}
+				break
 			}
 		case r := <-n.proposals:
 			batch = append(batch[:0], r)

@@ -1,0 +1,248 @@
+package consensus
+
+// Bully election with majority acknowledgement.
+//
+// A follower that has not heard from a leader for ElectionTicks logs
+// "Leader timeout!" and sends MsgElection to every higher ID. A higher ID
+// answers MsgAlive (and, unless it recently heard a live leader, starts
+// the same process itself); the lower node then waits ElectionTicks for a
+// COORDINATOR and starts over if none arrives. A node that hears no
+// MsgAlive within AliveTicks is the highest reachable ID and becomes
+// coordinator, in two rounds:
+//
+//  1. pre-coordinator: MsgCoordinator{Pre} for term+1 asks "would you
+//     acknowledge me?" without changing any state (Raft's pre-vote). Nodes
+//     that heard from a live leader within ElectionTicks say no, so a
+//     partitioned or returning node never inflates terms or deposes a
+//     healthy leader.
+//  2. coordinator: with a majority of yeses it increments and persists its
+//     term, logs "Starting election for term N" and sends MsgCoordinator.
+//     Each node acknowledges at most one coordinator per term, persisting
+//     HardState.Vote before the acknowledgement leaves (Ready orders it),
+//     and the acknowledgement carries its log position (AcceptedTerm,
+//     LastIndex, LastTerm). With a majority (itself included) the
+//     coordinator becomes leader and synchronises (see leader.go).
+//
+// A node whose log lost acknowledged entries (MustReach) takes no part:
+// it neither answers MsgElection, nor acknowledges, nor campaigns.
+
+func (n *Node) tickElection() {
+	n.electionElapsed++
+	if len(n.members) == 1 {
+		n.becomeCandidate() // nobody to wait for
+		return
+	}
+	switch n.phase {
+	case phaseFollow:
+		if n.electionElapsed >= n.electionTimeout {
+			n.logf(LevelWarn, compFailure, "Leader timeout!")
+			n.startElection()
+		}
+	case phaseElecting:
+		n.phaseElapsed++
+		if n.phaseElapsed >= n.cfg.AliveTicks {
+			n.becomePreCandidate()
+		}
+	case phaseAwaitCoord:
+		n.phaseElapsed++
+		if n.phaseElapsed >= n.cfg.ElectionTicks {
+			n.logf(LevelInfo, compElection, "No COORDINATOR from a higher node; restarting election")
+			n.startElection()
+		}
+	case phasePreCandidate, phaseCandidate:
+		n.phaseElapsed++
+		if n.phaseElapsed >= n.cfg.ElectionTicks {
+			n.giveUp("no majority answered")
+		}
+	}
+}
+
+// startElection begins a bully round: ask every higher ID whether it is
+// alive.
+func (n *Node) startElection() {
+	n.setLead(0)
+	n.role = Follower
+	n.phaseElapsed = 0
+	if n.mustReach > 0 {
+		n.phase = phaseFollow
+		n.electionElapsed = 0
+		return
+	}
+	n.phase = phaseElecting
+	sent := 0
+	for _, id := range n.members {
+		if id > n.id {
+			n.send(Message{To: id, Type: MsgElection})
+			sent++
+		}
+	}
+	if sent == 0 {
+		n.becomePreCandidate()
+		return
+	}
+	n.logf(LevelDebug, compElection, "Sent ELECTION to %d higher nodes", sent)
+}
+
+func (n *Node) handleElection(m Message) {
+	if m.From > n.id || n.mustReach > 0 {
+		return
+	}
+	n.send(Message{To: m.From, Type: MsgAlive})
+	if n.role == Leader {
+		n.sendHeartbeat(m.From) // tell it who leads
+		return
+	}
+	if n.role == Follower && !n.inLease() && (n.phase == phaseFollow || n.phase == phaseAwaitCoord) {
+		n.logf(LevelInfo, compElection, "Received ELECTION from node_%d; taking over", m.From)
+		n.startElection()
+	}
+}
+
+func (n *Node) handleAlive(m Message) {
+	if m.From > n.id && n.phase == phaseElecting {
+		n.logf(LevelDebug, compElection, "node_%d is alive; waiting for a COORDINATOR", m.From)
+		n.phase = phaseAwaitCoord
+		n.phaseElapsed = 0
+	}
+}
+
+func (n *Node) becomePreCandidate() {
+	n.role = Candidate
+	n.phase = phasePreCandidate
+	n.phaseElapsed = 0
+	n.setLead(0)
+	n.votes = map[NodeID]vote{n.id: {granted: true}}
+	for _, id := range n.members {
+		if id != n.id {
+			n.send(Message{To: id, Type: MsgCoordinator, Pre: true, Term: n.term + 1})
+		}
+	}
+	n.checkVotes()
+}
+
+// handlePreCoordinator answers a probe without changing any state.
+func (n *Node) handlePreCoordinator(m Message) {
+	if m.Term > n.term && !n.inLease() && n.mustReach == 0 {
+		n.send(Message{To: m.From, Type: MsgCoordinatorAck, Pre: true, Term: m.Term})
+		return
+	}
+	n.send(Message{To: m.From, Type: MsgCoordinatorAck, Pre: true, Reject: true, Term: n.term})
+}
+
+func (n *Node) handlePreAck(m Message) {
+	if n.phase != phasePreCandidate {
+		return
+	}
+	switch {
+	case m.Reject && m.Term > n.term:
+		// Our term is stale; adopt the newer one and probe again.
+		n.adoptTerm(m.Term)
+		n.becomePreCandidate()
+		return
+	case m.Reject:
+		n.votes[m.From] = vote{}
+	case m.Term == n.term+1:
+		n.votes[m.From] = vote{granted: true}
+	default:
+		return
+	}
+	n.checkVotes()
+}
+
+func (n *Node) becomeCandidate() {
+	n.adoptTerm(n.term + 1)
+	n.vote = n.id
+	n.role = Candidate
+	n.phase = phaseCandidate
+	n.phaseElapsed = 0
+	n.setLead(0)
+	n.logf(LevelInfo, compElection, "Starting election for term %d", n.term)
+	n.votes = map[NodeID]vote{n.id: {granted: true, acceptedTerm: n.acceptedTerm,
+		lastIndex: n.log.lastIndex(), lastTerm: n.log.lastTerm()}}
+	for _, id := range n.members {
+		if id != n.id {
+			n.send(Message{To: id, Type: MsgCoordinator})
+		}
+	}
+	n.checkVotes()
+}
+
+// handleCoordinator decides whether to acknowledge a coordinator of the
+// current term (a higher term was adopted before, unless in lease).
+func (n *Node) handleCoordinator(m Message) {
+	n.logf(LevelInfo, compElection, "Received COORDINATOR from node_%d", m.From)
+	switch {
+	case n.role != Follower || (n.vote != 0 && n.vote != m.From):
+		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: already acknowledged node_%d in term %d",
+			m.From, n.vote, n.term)
+	case n.inLease() && n.lead != m.From:
+		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: leader node_%d is alive", m.From, n.lead)
+	case n.mustReach > 0:
+		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: log lost entries up to seq_no=%d",
+			m.From, n.mustReach)
+	default:
+		// Vote is persisted before the acknowledgement is sent.
+		n.vote = m.From
+		n.electionElapsed = 0
+		n.phase = phaseFollow
+		n.setLead(m.From)
+		n.send(Message{To: m.From, Type: MsgCoordinatorAck, AcceptedTerm: n.acceptedTerm,
+			LastIndex: n.log.lastIndex(), LastTerm: n.log.lastTerm()})
+		return
+	}
+	n.send(Message{To: m.From, Type: MsgCoordinatorAck, Reject: true})
+}
+
+func (n *Node) handleCoordinatorAck(m Message) {
+	if n.phase != phaseCandidate {
+		return
+	}
+	if m.Reject {
+		n.votes[m.From] = vote{}
+	} else {
+		n.votes[m.From] = vote{granted: true, acceptedTerm: m.AcceptedTerm, lastIndex: m.LastIndex, lastTerm: m.LastTerm}
+	}
+	n.checkVotes()
+}
+
+func (n *Node) checkVotes() {
+	granted, rejected := 0, 0
+	for _, v := range n.votes {
+		if v.granted {
+			granted++
+		} else {
+			rejected++
+		}
+	}
+	switch {
+	case granted >= n.quorum():
+		if n.phase == phasePreCandidate {
+			n.becomeCandidate()
+		} else {
+			n.becomeLeader()
+		}
+	case len(n.members)-rejected < n.quorum():
+		n.giveUp("a majority refused")
+	}
+}
+
+// giveUp abandons a candidacy and backs off for a randomised timeout, so
+// that rival coordinators do not collide forever.
+func (n *Node) giveUp(why string) {
+	if n.phase == phaseCandidate {
+		n.logf(LevelInfo, compElection, "Election for term %d failed: %s", n.term, why)
+	} else {
+		n.logf(LevelDebug, compElection, "Pre-election for term %d failed: %s", n.term+1, why)
+	}
+	n.becomeFollower(n.term, 0)
+	n.electionTimeout = n.cfg.ElectionTicks + n.rand.Intn(n.cfg.ElectionTicks)
+}
+
+func (n *Node) adoptTerm(t uint64) {
+	if t > n.term {
+		n.term = t
+		n.vote = 0
+		n.held = nil
+		n.pendingSync = 0
+	}
+}

@@ -1,0 +1,414 @@
+package consensus
+
+import "slices"
+
+// Leader: synchronisation, then sequencing (Zab's phases 2 and 3).
+//
+// On election the leader takes the most advanced log among the voters that
+// acknowledged it, compared by (AcceptedTerm, LastIndex) — Zab's
+// (currentEpoch, lastZxid). Not by the term of the last entry: a voter
+// synced to a newer leader may hold older-term entries only, yet its log
+// is the one that contains everything that leader committed (Raft's
+// Figure 8). Every log with the same AcceptedTerm is a prefix of that
+// term's leader's log, so the longest one contains the others.
+//
+// If that log is not its own, the leader fetches it (MsgSyncReq, batched,
+// using log matching to find the divergence point) and discards its own
+// divergent tail. That history H is then its log; once it is durable the
+// leader persists AcceptedTerm = term. Followers are brought to H with
+// ordinary appends (they accept nothing beyond H until synced, discard
+// their divergent tails, persist AcceptedTerm and acknowledge). Once a
+// majority has synced, H is committed and new proposals are sequenced.
+//
+// Commit counts only synced members' acknowledgements: an entry is
+// committed when a majority of nodes that persisted AcceptedTerm = term
+// have it on disk. Any later election majority contains one of them, and
+// its (AcceptedTerm, LastIndex) dominates every log missing the entry.
+
+func (n *Node) becomeLeader() {
+	n.role = Leader
+	n.phase = phaseLeader
+	n.setLead(n.id)
+	n.electionElapsed = 0
+	n.heartbeatElapsed = 0
+	n.leaderElapsed = 0
+	n.logf(LevelInfo, compElection, "Became LEADER for term %d", n.term)
+	if len(n.members) == 1 && n.mustReach > 0 {
+		n.logf(LevelWarn, compStorage, "Single-member cluster cannot repair its log; entries up to seq_no=%d are lost", n.mustReach)
+		n.mustReach = 0
+	}
+	n.prs = make(map[NodeID]*progress, len(n.members))
+	best, bv := n.id, n.votes[n.id]
+	for _, id := range n.members {
+		if id == n.id {
+			continue
+		}
+		v, ok := n.votes[id]
+		n.prs[id] = &progress{next: n.log.lastIndex() + 1, inflight: newInflights(n.cfg.MaxInflight),
+			active: ok && v.granted}
+		if v.granted && (v.acceptedTerm > bv.acceptedTerm ||
+			(v.acceptedTerm == bv.acceptedTerm && v.lastIndex > bv.lastIndex)) {
+			best, bv = id, v
+		}
+	}
+	n.votes = nil
+	n.sync = syncFetching
+	switch {
+	case best == n.id:
+		n.finishFetch(n.log.lastIndex())
+	case n.log.matchTerm(bv.lastIndex, bv.lastTerm):
+		// The best log is a prefix of ours: drop our extra (older) tail.
+		n.log.truncateTo(bv.lastIndex + 1)
+		n.finishFetch(bv.lastIndex)
+	default:
+		n.fetchFrom, n.fetchTarget = best, bv.lastIndex
+		n.logf(LevelInfo, compStorage, "Fetching history from node_%d up to seq_no=%d (accepted term %d)",
+			best, bv.lastIndex, bv.acceptedTerm)
+		n.sendFetch(min(n.log.lastIndex(), n.fetchTarget))
+	}
+	n.bcastHeartbeat()
+}
+
+func (n *Node) sendFetch(idx uint64) {
+	t, ok := n.log.term(idx)
+	if !ok {
+		idx = n.log.committed
+		t, _ = n.log.term(idx)
+	}
+	n.fetchIndex = idx
+	n.send(Message{To: n.fetchFrom, Type: MsgSyncReq, Index: idx, LogTerm: t})
+}
+
+// handleSyncReq serves this node's log to the coordinator it acknowledged.
+func (n *Node) handleSyncReq(m Message) {
+	if n.vote != m.From || n.role != Follower || n.mustReach > 0 {
+		n.send(Message{To: m.From, Type: MsgSyncResp, Reject: true})
+		return
+	}
+	n.electionElapsed = 0
+	n.setLead(m.From)
+	prev := m.Index
+	if !n.log.matchTerm(prev, m.LogTerm) {
+		prev, _ = n.log.findConflictByTerm(m.Index, m.LogTerm)
+	}
+	pt, _ := n.log.term(prev)
+	last := n.log.lastIndex()
+	ents, err := n.log.entries(prev+1, last+1, n.cfg.MaxBatchBytes)
+	if err != nil {
+		n.logf(LevelError, compStorage, "Cannot serve history to node_%d from seq_no=%d: %v", m.From, prev+1, err)
+		n.send(Message{To: m.From, Type: MsgSyncResp, Reject: true})
+		return
+	}
+	n.send(Message{To: m.From, Type: MsgSyncResp, Index: prev, LogTerm: pt, Entries: ents, LastIndex: last})
+}
+
+func (n *Node) handleSyncResp(m Message) {
+	if n.sync != syncFetching || m.From != n.fetchFrom {
+		return
+	}
+	if pr := n.prs[m.From]; pr != nil {
+		pr.active, pr.lastContact = true, 0
+	}
+	if m.Reject || m.LastIndex < n.fetchTarget {
+		n.logf(LevelWarn, compStorage, "node_%d can no longer serve the log it acknowledged; stepping down", m.From)
+		n.becomeFollower(n.term, 0)
+		return
+	}
+	if !n.log.matchTerm(m.Index, m.LogTerm) {
+		if m.Index <= n.fetchIndex {
+			hint, _ := n.log.findConflictByTerm(m.Index, m.LogTerm)
+			n.sendFetch(hint)
+		}
+		return
+	}
+	ents := m.Entries
+	for len(ents) > 0 && ents[len(ents)-1].Index > n.fetchTarget {
+		ents = ents[:len(ents)-1]
+	}
+	lastNew, ok := n.log.maybeAppend(m.Index, m.LogTerm, ents)
+	if !ok {
+		n.logf(LevelError, compStorage, "History from node_%d conflicts with committed seq_no<=%d; stepping down",
+			m.From, n.log.committed)
+		n.becomeFollower(n.term, 0)
+		return
+	}
+	if lastNew >= n.fetchTarget {
+		n.log.truncateTo(n.fetchTarget + 1)
+		n.finishFetch(n.fetchTarget)
+	} else if lastNew > n.fetchIndex {
+		n.sendFetch(lastNew)
+	}
+}
+
+// finishFetch: the log is now this term's history H = [1, syncIndex].
+func (n *Node) finishFetch(syncIndex uint64) {
+	if n.log.committed > syncIndex {
+		n.logf(LevelError, compOrdering, "BUG: synchronised history ends at seq_no=%d below commit %d",
+			syncIndex, n.log.committed)
+	}
+	n.sync = syncSyncing
+	n.syncIndex = syncIndex
+	n.pendingSync, n.pendingSyncIndex = n.term, syncIndex
+	n.logf(LevelInfo, compOrdering, "Synchronising followers to history up to seq_no=%d (term %d)", syncIndex, n.term)
+	for _, pr := range n.prs {
+		pr.match = 0
+		pr.next = syncIndex + 1
+		pr.becomeProbe()
+		pr.next = syncIndex + 1
+	}
+	n.tryAccept()
+	n.needBcast = true
+}
+
+func (n *Node) tickLeader() {
+	n.electionElapsed++
+	n.heartbeatElapsed++
+	n.leaderElapsed++
+	for _, pr := range n.prs {
+		pr.lastContact++
+	}
+	if n.electionElapsed >= n.cfg.ElectionTicks {
+		n.electionElapsed = 0
+		if !n.quorumActive() {
+			// Check quorum: a leader cut off from the majority stops
+			// accepting work promptly (PUBLISH fails fast on a minority).
+			n.logf(LevelWarn, compFailure, "Lost contact with a majority; stepping down from term %d", n.term)
+			n.becomeFollower(n.term, 0)
+			return
+		}
+		for _, pr := range n.prs {
+			pr.active = false
+		}
+		if n.sync == syncFetching && n.leaderElapsed >= 2*n.cfg.ElectionTicks {
+			n.logf(LevelWarn, compStorage, "node_%d did not serve its history; stepping down", n.fetchFrom)
+			n.becomeFollower(n.term, 0)
+			return
+		}
+	}
+	if n.heartbeatElapsed >= n.cfg.HeartbeatTicks {
+		n.heartbeatElapsed = 0
+		n.bcastHeartbeat()
+		if n.sync == syncFetching {
+			n.sendFetch(n.fetchIndex)
+		}
+	}
+}
+
+func (n *Node) quorumActive() bool {
+	active := 1
+	for _, pr := range n.prs {
+		if pr.active {
+			active++
+		}
+	}
+	return active >= n.quorum()
+}
+
+func (n *Node) bcastHeartbeat() {
+	for _, id := range n.members {
+		if id != n.id {
+			n.sendHeartbeat(id)
+		}
+	}
+	n.logf(LevelDebug, compFailure, "Sent heartbeat to %d peers", len(n.members)-1)
+}
+
+func (n *Node) sendHeartbeat(to NodeID) {
+	var commit uint64
+	if pr := n.prs[to]; pr != nil {
+		commit = min(pr.match, n.log.committed)
+		pr.sentCommit = max(pr.sentCommit, commit)
+	}
+	n.send(Message{To: to, Type: MsgHeartbeat, Commit: commit, SyncIndex: n.syncIndex})
+}
+
+func (n *Node) bcastAppend() {
+	if n.sync < syncSyncing {
+		return
+	}
+	for _, id := range n.members {
+		if id != n.id {
+			n.sendAppend(id)
+		}
+	}
+}
+
+// sendAppend sends a follower what it lacks: in probe one MsgApp at a time
+// (possibly empty, to find the match point), in replicate pipelined
+// batches of up to MaxBatchBytes while fewer than MaxInflight are
+// unacknowledged. An empty MsgApp also carries commit news.
+func (n *Node) sendAppend(to NodeID) {
+	pr := n.prs[to]
+	if pr == nil || (pr.state == probe && pr.paused) {
+		return
+	}
+	limit := n.log.lastIndex()
+	if !pr.synced {
+		limit = min(limit, n.syncIndex) // nothing beyond H until it synced
+	}
+	pr.next = min(pr.next, limit+1)
+	sendIfEmpty := pr.state == probe || pr.sentCommit < n.log.committed
+	for {
+		if pr.state == replicate && pr.inflight.full() {
+			return
+		}
+		prev := pr.next - 1
+		prevTerm, ok := n.log.term(prev)
+		if !ok {
+			n.logf(LevelError, compStorage, "Cannot catch up node_%d: seq_no=%d is no longer in the log", to, prev)
+			return
+		}
+		var ents []Entry
+		if pr.next <= limit {
+			var err error
+			if ents, err = n.log.entries(pr.next, limit+1, n.cfg.MaxBatchBytes); err != nil {
+				n.logf(LevelError, compStorage, "Cannot read seq_no=%d for node_%d: %v", pr.next, to, err)
+				return
+			}
+		}
+		if len(ents) == 0 && !sendIfEmpty {
+			return
+		}
+		n.send(Message{To: to, Type: MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents,
+			Commit: n.log.committed, SyncIndex: n.syncIndex})
+		pr.sentCommit = n.log.committed
+		if pr.state == probe {
+			pr.paused = true
+			return
+		}
+		if len(ents) == 0 {
+			return
+		}
+		last := ents[len(ents)-1].Index
+		pr.next = last + 1
+		pr.inflight.add(last)
+		sendIfEmpty = false
+	}
+}
+
+func (n *Node) handleAppResp(m Message) {
+	pr := n.prs[m.From]
+	if pr == nil {
+		return
+	}
+	pr.active, pr.lastContact = true, 0
+	if m.AcceptedTerm == n.term && !pr.synced {
+		pr.synced = true
+		n.logf(LevelDebug, compOrdering, "node_%d synchronised with term %d", m.From, n.term)
+		n.maybeCommit()
+	}
+	if n.sync < syncSyncing {
+		return
+	}
+	if m.Type == MsgHeartbeatResp {
+		if pr.state == probe {
+			pr.paused = false
+		} else if pr.inflight.full() {
+			pr.inflight.freeFirst() // an acknowledgement may have been lost
+		}
+		if pr.match < n.log.lastIndex() || pr.sentCommit < n.log.committed {
+			n.needBcast = true
+		}
+		return
+	}
+	if m.Reject {
+		hint := m.RejectHint
+		if m.LogTerm > 0 {
+			hint, _ = n.log.findConflictByTerm(m.RejectHint, m.LogTerm)
+		}
+		if pr.maybeDecrTo(m.Index, hint) {
+			if pr.state == replicate {
+				pr.becomeProbe()
+			}
+			n.needBcast = true
+		}
+		return
+	}
+	if m.Index > n.log.lastIndex() {
+		return // not something this leader sent
+	}
+	if pr.maybeUpdate(m.Index) || (pr.state == probe && pr.match == m.Index) {
+		if pr.state == probe {
+			pr.becomeReplicate()
+		} else {
+			pr.inflight.freeLE(m.Index)
+		}
+		n.maybeCommit()
+		n.needBcast = true
+	}
+}
+
+// maybeCommit advances the commit index to the highest index persisted by
+// a majority of synced members, and completes synchronisation once a
+// majority has synced.
+func (n *Node) maybeCommit() {
+	if n.role != Leader || n.sync < syncSyncing {
+		return
+	}
+	matches := make([]uint64, 0, len(n.members))
+	synced := 0
+	for _, id := range n.members {
+		switch pr := n.prs[id]; {
+		case id == n.id && n.acceptedTerm == n.term:
+			matches = append(matches, n.log.stableIndex())
+			synced++
+		case pr != nil && pr.synced:
+			matches = append(matches, pr.match)
+			synced++
+		default:
+			matches = append(matches, 0)
+		}
+	}
+	slices.Sort(matches)
+	mci := matches[len(matches)-n.quorum()]
+	if n.sync == syncSyncing {
+		if synced < n.quorum() || mci < n.syncIndex {
+			return
+		}
+		n.becomeSequencer()
+	}
+	if n.log.commitTo(mci) {
+		n.needBcast = true
+	}
+}
+
+// becomeSequencer: a majority holds this term's history; commit it and
+// sequence new proposals.
+func (n *Node) becomeSequencer() {
+	n.sync = syncDone
+	n.logf(LevelInfo, compOrdering, "Synchronised a majority for term %d: history up to seq_no=%d committed, sequencing from seq_no=%d",
+		n.term, n.syncIndex, n.syncIndex+1)
+	queued := n.queued
+	n.queued = nil
+	n.appendProposals(n.fwd.all(n.now))
+	n.appendProposals(queued)
+}
+
+// appendProposals sequences proposals, skipping those whose (Origin,
+// ReqID) is already in the log.
+func (n *Node) appendProposals(ps []Proposal) {
+	last := n.log.lastIndex()
+	for i := range ps {
+		p := &ps[i]
+		if n.log.reqs.duplicate(p) {
+			continue
+		}
+		last++
+		n.log.append(Entry{Index: last, Term: n.term, Type: p.Type, Origin: p.Origin, ReqID: p.ReqID, Data: p.Data})
+		n.needBcast = true
+	}
+}
+
+func (n *Node) handleForward(m Message) {
+	if n.role != Leader {
+		n.logf(LevelDebug, compOrdering, "Dropped %d forwarded proposals from node_%d: not the leader", len(m.Proposals), m.From)
+		return
+	}
+	if n.sync == syncDone {
+		n.appendProposals(m.Proposals)
+		return
+	}
+	if len(n.queued)+len(m.Proposals) <= n.cfg.MaxPending {
+		n.queued = append(n.queued, m.Proposals...)
+	}
+}
