@@ -151,7 +151,9 @@ func cmdSelect(c *client, args [][]byte) {
 	switch {
 	case err != nil:
 		c.w.Error("ERR value is not an integer or out of range")
-	case db != 0:
+	case db < 0 || db >= 16:
+		// Channels are global, as Redis's pub/sub ignores databases; the 16
+		// indexes Redis accepts by default are accepted for compatibility.
 		c.w.Error("ERR DB index is out of range")
 	default:
 		c.w.OK()

@@ -51,7 +51,7 @@ func cmdUnsubscribe(k subKind) func(*client, [][]byte) {
 func cmdPubsubChannels(k subKind) func(*client, [][]byte) {
 	return func(c *client, args [][]byte) {
 		if len(args) > 3 {
-			c.w.Error(fmt.Sprintf("ERR wrong number of arguments for 'pubsub|%s' command", []string{"channels", "", "shardchannels"}[k]))
+			c.w.Error(fmt.Sprintf("ERR unknown subcommand or wrong number of arguments for '%.128s'. Try PUBSUB HELP.", args[1]))
 			return
 		}
 		pattern := ""

@@ -130,7 +130,7 @@ func (s *Server) infoSection(name string) string {
 		line("ordo_publish_errors", s.stats.publishErrors.Load())
 	case "persistence":
 		st, broken := s.node.getStatus()
-		log := s.node.store.log
+		log := s.node.st().log
 		b.WriteString("# Persistence\r\n")
 		line("loading", 0)
 		line("aof_enabled", 1)
@@ -238,7 +238,7 @@ func (s *Server) configParams() map[string]string {
 		"appendonly":                 "yes",
 		"appendfsync":                fsync,
 		"save":                       "",
-		"databases":                  "1",
+		"databases":                  "16",
 		"timeout":                    "0",
 		"cluster-enabled":            "no",
 		"ordo-max-message-size":      strconv.FormatInt(l.MaxMessageBytes, 10),

@@ -139,7 +139,7 @@ func cmdXRange(rev bool) func(*client, [][]byte) {
 		if !ok {
 			return
 		}
-		st := c.srv.node.store
+		st := c.srv.node.st()
 		ch := string(args[1])
 		if st.channelLen(ch) == 0 {
 			c.w.Array(0)
@@ -171,7 +171,7 @@ func cmdXRange(rev bool) func(*client, [][]byte) {
 
 // writeEntries replies with the messages as stream entries.
 func (c *client) writeEntries(seqs []uint64, rev bool) {
-	st := c.srv.node.store
+	st := c.srv.node.st()
 	ms := make([]*message, 0, len(seqs))
 	for i := range seqs {
 		seq := seqs[i]
@@ -205,7 +205,7 @@ func damagedError(seq uint64) string {
 }
 
 func cmdXLen(c *client, args [][]byte) {
-	c.w.Int(int64(c.srv.node.store.channelLen(string(args[1]))))
+	c.w.Int(int64(c.srv.node.st().channelLen(string(args[1]))))
 }
 
 // cmdXRead reads channels after the given IDs, optionally blocking until
@@ -258,12 +258,12 @@ func cmdXRead(c *client, args [][]byte) {
 	}
 	rest := args[streamsArg:]
 	if len(rest)%2 != 0 {
-		c.w.Error("ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.")
+		c.w.Error("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.")
 		return
 	}
 	n := len(rest) / 2
 	keys, after := rest[:n], make([]uint64, n)
-	st := c.srv.node.store
+	st := c.srv.node.st()
 	for i, a := range rest[n:] {
 		if string(a) == "$" {
 			after[i] = st.lastChannelSeq(string(keys[i]))

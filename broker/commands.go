@@ -131,7 +131,7 @@ func (s *Server) execute(c *client, args [][]byte) bool {
 		c.flush()
 		return true
 	}
-	c.lastCmd.Store(strings.ToLower(string(args[0])))
+	c.lastCmd.Store(commandName(top, args))
 	if top.flags&flagPubsub == 0 && !c.resp3 && c.subCount.Load() > 0 {
 		c.w.Error(fmt.Sprintf("ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", commandName(top, args)))
 		c.flush()

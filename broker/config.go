@@ -39,6 +39,7 @@ type Config struct {
 	PublishTimeout    time.Duration // how long PUBLISH waits for its commit
 	RetainBytes       int64
 	RetainAge         time.Duration
+	SegmentBytes      int // WAL segment size (0: the wal package's default)
 	Limits            Limits
 
 	Logger *slog.Logger

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ordo-broker/ordo/consensus"
@@ -31,12 +32,13 @@ type pubReq struct {
 // fsynced goes into the next batch), and applies committed entries by
 // delivering them to local subscribers and answering local publishers.
 type node struct {
-	s     *Server
-	id    consensus.NodeID
-	dir   string
-	store *store
-	core  *consensus.Node
-	hs    diskHardState
+	s       *Server
+	id      consensus.NodeID
+	dir     string
+	storeP  atomic.Pointer[store] // replaced when the log is reopened
+	core    *consensus.Node
+	hs      diskHardState
+	hsSaved time.Time
 
 	proposals chan *pubReq
 	inbox     chan consensus.Message
@@ -91,7 +93,7 @@ func (n *node) open() error {
 	if err != nil {
 		return err
 	}
-	l, err := wal.Open(n.dir, wal.Options{NoSync: cfg.NoSync, RetainBytes: cfg.RetainBytes, RetainAge: cfg.RetainAge})
+	l, err := wal.Open(n.dir, wal.Options{NoSync: cfg.NoSync, SegmentSize: cfg.SegmentBytes, RetainBytes: cfg.RetainBytes, RetainAge: cfg.RetainAge})
 	if err != nil {
 		return fmt.Errorf("open log in %s: %w", n.dir, err)
 	}
@@ -100,7 +102,7 @@ func (n *node) open() error {
 	}
 	st := newStore(l)
 	cluster := len(cfg.Peers) > 1
-	loaded, corrupt, err := st.load(hs.Commit, cluster)
+	loaded, corrupt, err := st.load(hs.Commit, cluster, n.id)
 	for _, i := range corrupt {
 		// A lone node has no peer to refetch from: keep everything else and
 		// report the damaged record whenever it is asked for.
@@ -127,7 +129,7 @@ func (n *node) open() error {
 			return err
 		}
 		st = newStore(l)
-		loaded, _, err = st.load(hs.Commit, true)
+		loaded, _, err = st.load(hs.Commit, true, n.id)
 	}
 	if err != nil {
 		l.Close()
@@ -155,7 +157,7 @@ func (n *node) open() error {
 		Members:        members,
 		Storage:        st,
 		HardState:      hs.core(),
-		Applied:        st.appliedIndex(),
+		Applied:        max(st.appliedIndex(), l.FirstIndex()-1),
 		MustReach:      hs.MustReach,
 		HeartbeatTicks: hbTicks,
 		ElectionTicks:  elTicks,
@@ -168,7 +170,11 @@ func (n *node) open() error {
 		l.Close()
 		return err
 	}
-	n.store, n.core, n.hs = st, core, hs
+	n.storeP.Store(st)
+	n.core, n.hs = core, hs
+	// ReqIDs must never repeat across restarts, or the leader would take a
+	// new publish for a retry of an old one and drop it.
+	n.reqID = max(n.reqID, st.maxOwnReqID, uint64(time.Now().UnixNano()))
 	n.updateStatus()
 	return nil
 }
@@ -180,6 +186,8 @@ func corruptIndex(err error, l *wal.Log) uint64 {
 	}
 	return l.FirstIndex()
 }
+
+func (n *node) st() *store { return n.storeP.Load() }
 
 func (n *node) start() {
 	if len(n.s.cfg.Peers) > 1 {
@@ -199,7 +207,7 @@ func (n *node) stop() error {
 		if n.transport != nil {
 			n.transport.Close()
 		}
-		err = n.store.log.Close()
+		err = n.st().log.Close()
 	})
 	return err
 }
@@ -228,13 +236,15 @@ func (n *node) run() {
 			return
 		case now := <-ticker.C:
 			if n.broken == nil {
-				n.core.SetTime(now.UnixMilli())
+				// n.core.SetTime(now.UnixMilli()) // TODO-SETTIME
 				n.core.Tick()
 			}
 			n.expire(now)
-		case <-retry.C:
+		case now := <-retry.C:
 			if n.broken != nil {
 				n.recover()
+			} else if cfg := n.s.cfg; cfg.RetainBytes > 0 || cfg.RetainAge > 0 {
+				n.retain(now)
 			}
 		case m := <-n.inbox:
 			// Step everything that has arrived before persisting, so one
@@ -309,28 +319,28 @@ func (n *node) processReady() {
 		rd := n.core.Ready()
 		if rd.HardState != nil {
 			hs := fromCore(*rd.HardState, n.hs.MustReach)
-			if n.hs.MustReach > 0 && n.store.LastIndex() >= n.hs.MustReach {
+			if n.hs.MustReach > 0 && n.st().LastIndex() >= n.hs.MustReach {
 				hs.MustReach = 0
 			}
 			// Term, vote and accepted term must be durable before any
 			// message that depends on them leaves; a commit-only change
 			// can be lost (the leader re-sends it).
 			critical := hs.Term != n.hs.Term || hs.Vote != n.hs.Vote || hs.AcceptedTerm != n.hs.AcceptedTerm || hs.MustReach != n.hs.MustReach
-			if critical || hs.Commit >= n.hs.Commit+4096 || hs.Commit < n.hs.Commit {
+			if critical || hs.Commit < n.hs.Commit || (hs.Commit > n.hs.Commit && time.Since(n.hsSaved) > time.Second) {
 				if err := saveHardState(n.dir, hs, critical && !n.s.cfg.NoSync); err != nil {
 					n.storageFailed(err)
 					return
 				}
-				n.hs = hs
+				n.hs, n.hsSaved = hs, time.Now()
 			}
 		}
 		if rd.TruncateFrom > 0 {
-			if err := n.store.truncateFrom(rd.TruncateFrom); err != nil {
+			if err := n.st().truncateFrom(rd.TruncateFrom); err != nil {
 				n.storageFailed(err)
 				return
 			}
 		}
-		if err := n.store.append(rd.Entries); err != nil {
+		if err := n.st().append(rd.Entries); err != nil {
 			n.storageFailed(err)
 			return
 		}
@@ -381,8 +391,8 @@ func (n *node) apply(es []consensus.Entry) {
 		}
 	}
 	n.s.stats.publishes.Add(int64(len(ms)))
-	n.store.index(ms)
-	n.store.setApplied(es[len(es)-1].Index)
+	n.st().index(ms)
+	n.st().setApplied(es[len(es)-1].Index)
 }
 
 func (n *node) fail(r *pubReq, reply string) {
@@ -422,7 +432,7 @@ func (n *node) failAll(reply string) {
 }
 
 func diskErrorReply(err error) string {
-	return "-ERR disk error, publish not accepted: " + sanitize(err.Error())
+	return "-ERR disk error, publish not acknowledged: " + sanitize(err.Error())
 }
 
 // storageFailed stops the node's participation after a failed write or
@@ -436,16 +446,37 @@ func (n *node) storageFailed(err error) {
 }
 
 func (n *node) recover() {
-	old := n.store
+	old := n.st()
 	old.log.Close()
 	if err := n.open(); err != nil {
 		n.s.logf(levelWarn, "storage", "Log still unusable: %v", err)
-		n.store = old
+		n.storeP.Store(old)
 		return
 	}
 	n.broken = nil
 	n.updateStatus()
 	n.s.logf(levelInfo, "storage", "Log reopened after failure; resuming")
+}
+
+// retain drops the oldest log segments beyond the retention limits, but
+// never an entry that is not yet committed and on every active member.
+func (n *node) retain(now time.Time) {
+	st := n.core.Status()
+	keep := st.Commit + 1
+	for _, m := range st.Members {
+		if !m.Self && m.Active && m.Match+1 < keep {
+			keep = m.Match + 1
+		}
+	}
+	before := n.st().FirstIndex()
+	first, err := n.st().retain(now, keep)
+	if err != nil {
+		n.s.logf(levelWarn, "storage", "Retention failed: %v", err)
+		return
+	}
+	if first > before {
+		n.s.logf(levelInfo, "storage", "Retention dropped seq_no %d..%d", before, first-1)
+	}
 }
 
 func (n *node) updateStatus() {

@@ -228,8 +228,8 @@ func TestMultiWithPublishes(t *testing.T) {
 // passes the limit; publishing and other subscribers never stall.
 func TestSlowSubscriberIsCutOff(t *testing.T) {
 	srv := startServer(t, func(c *Config) {
-		c.Limits.PubsubHardBytes = 256 << 10
-		c.Limits.PubsubSoftBytes = 128 << 10
+		c.Limits.PubsubHardBytes = 1 << 20
+		c.Limits.PubsubSoftBytes = 512 << 10
 		c.Limits.PubsubSoftDuration = time.Hour
 		c.NoSync = true // this test is about fan-out, not the disk
 	})
@@ -238,30 +238,40 @@ func TestSlowSubscriberIsCutOff(t *testing.T) {
 	slow.do("SUBSCRIBE", "firehose")
 	fast := dial(t, srv.Addr().String())
 	fast.do("SUBSCRIBE", "firehose")
+	const total, chunk = 2000, 20
 	var got int
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
-		for got < 2000 {
-			fast.read()
+		for got < total {
+			fast.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+			if _, err := readReply(fast.r); err != nil {
+				done <- err
+				return
+			}
 			got++
 		}
+		done <- nil
 	}()
 	pub := dial(t, srv.Addr().String())
 	payload := strings.Repeat("z", 8<<10)
 	start := time.Now()
-	var b bytes.Buffer
-	for i := 0; i < 2000; i++ {
-		b.Write(encodeCommand("PUBLISH", "firehose", payload))
-	}
-	pub.sendRaw(b.Bytes()) // 16 MB the slow client never reads
-	for i := 0; i < 2000; i++ {
-		r := pub.read()
-		if r != ":2\r\n" && r != ":1\r\n" {
-			t.Fatalf("publish %d: %q", i, r)
+	// 16 MB in all, which the slow subscriber never reads; pipelined in
+	// chunks so the reading subscriber keeps up.
+	for i := 0; i < total; i += chunk {
+		var b bytes.Buffer
+		for k := 0; k < chunk; k++ {
+			b.Write(encodeCommand("PUBLISH", "firehose", payload))
+		}
+		pub.sendRaw(b.Bytes())
+		for k := 0; k < chunk; k++ {
+			if r := pub.read(); r != ":2\r\n" && r != ":1\r\n" {
+				t.Fatalf("publish %d: %q", i+k, r)
+			}
 		}
 	}
-	<-done
+	if err := <-done; err != nil {
+		t.Fatalf("reading subscriber got %d of %d: %v", got, total, err)
+	}
 	if time.Since(start) > 30*time.Second {
 		t.Errorf("publishing stalled: %s", time.Since(start))
 	}
@@ -272,11 +282,13 @@ func TestSlowSubscriberIsCutOff(t *testing.T) {
 	if info := pub.do("INFO", "stats"); !strings.Contains(info, "client_output_buffer_limit_disconnections:1") {
 		t.Errorf("disconnection not counted: %s", info)
 	}
-	// The slow client sees its buffered data, then EOF.
-	slow.to = 10 * time.Second
-	for {
+	// The slow client reads what was buffered before the cut, then EOF.
+	for n := 0; ; n++ {
 		slow.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if _, err := readReply(slow.r); err != nil {
+			if n >= total {
+				t.Fatalf("slow client received all %d messages", n)
+			}
 			break
 		}
 	}

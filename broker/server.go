@@ -146,6 +146,9 @@ func (s *Server) accept(conn redcon.Conn) bool {
 func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 	dc := conn.Detach()
 	nc := dc.NetConn()
+	if lc, ok := nc.(*limitConn); ok {
+		lc.detached.Store(true)
+	}
 	c := &client{
 		id:      s.nextID.Add(1),
 		srv:     s,

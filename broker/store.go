@@ -18,15 +18,16 @@ import (
 type store struct {
 	log *wal.Log
 
-	mu         sync.RWMutex
-	cache      []consensus.Entry // the most recent entries, contiguous
-	cacheStart uint64            // index of cache[0]
-	cacheBytes int
-	byChannel  map[string][]uint64 // committed seqs per channel, ascending
-	applied    uint64              // highest committed entry indexed
-	newData    chan struct{}       // closed when entries are applied
-	lastTime   int64               // sequencer time of the last applied entry
-	corrupt    []uint64            // damaged records a lone node kept (ascending)
+	mu          sync.RWMutex
+	cache       []consensus.Entry // the most recent entries, contiguous
+	cacheStart  uint64            // index of cache[0]
+	cacheBytes  int
+	byChannel   map[string][]uint64 // committed seqs per channel, ascending
+	applied     uint64              // highest committed entry indexed
+	newData     chan struct{}       // closed when entries are applied
+	lastTime    int64               // sequencer time of the last applied entry
+	corrupt     []uint64            // damaged records a lone node kept (ascending)
+	maxOwnReqID uint64              // highest ReqID this node's publishes used, seen at load
 }
 
 const (
@@ -270,11 +271,11 @@ func (s *store) retain(now time.Time, keepFrom uint64) (uint64, error) {
 }
 
 // load indexes the committed prefix of the WAL at startup and returns the
-// number of messages indexed. With stopAtCorrupt, the first record that
+// number of entries read. With stopAtCorrupt, the first record that
 // fails its checksum ends the scan with its error (a cluster member then
 // truncates there and refetches from peers); otherwise damaged records are
 // skipped, remembered in corrupt, and never served.
-func (s *store) load(commit uint64, stopAtCorrupt bool) (loaded int, corrupt []uint64, err error) {
+func (s *store) load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (loaded int, corrupt []uint64, err error) {
 	last := s.log.LastIndex()
 	if commit > last {
 		commit = last
@@ -288,6 +289,10 @@ func (s *store) load(commit uint64, stopAtCorrupt bool) (loaded int, corrupt []u
 			if err != nil {
 				return &wal.CorruptError{Index: i, Reason: err.Error()}
 			}
+			loaded++
+			if e.Origin == self && e.ReqID > s.maxOwnReqID {
+				s.maxOwnReqID = e.ReqID
+			}
 			if i > commit || e.Type != consensus.EntryNormal {
 				return nil
 			}
@@ -297,7 +302,6 @@ func (s *store) load(commit uint64, stopAtCorrupt bool) (loaded int, corrupt []u
 			}
 			m.Payload = nil // the index needs only channel and seq
 			batch = append(batch, m)
-			loaded++
 			if len(batch) == 4096 {
 				s.index(batch)
 				batch = batch[:0]

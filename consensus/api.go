@@ -130,5 +130,8 @@ type Storage interface {
 // ErrCompacted is returned by Storage when an index is before FirstIndex.
 var ErrCompacted = errors.New("consensus: entry compacted away by retention")
 
+// ErrUnavailable is returned by Storage for an index beyond the log.
+var ErrUnavailable = errors.New("consensus: entry not in the log")
+
 // ErrNoLeader is returned by Propose when no leader is known to forward to.
 var ErrNoLeader = errors.New("consensus: no leader")

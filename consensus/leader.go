@@ -132,6 +132,7 @@ func (n *Node) handleSyncResp(m Message) {
 		n.becomeFollower(n.term, 0)
 		return
 	}
+	n.leaderElapsed = 0 // progress
 	if lastNew >= n.fetchTarget {
 		n.log.truncateTo(n.fetchTarget + 1)
 		n.finishFetch(n.fetchTarget)
@@ -152,9 +153,8 @@ func (n *Node) finishFetch(syncIndex uint64) {
 	n.logf(LevelInfo, compOrdering, "Synchronising followers to history up to seq_no=%d (term %d)", syncIndex, n.term)
 	for _, pr := range n.prs {
 		pr.match = 0
-		pr.next = syncIndex + 1
 		pr.becomeProbe()
-		pr.next = syncIndex + 1
+		pr.next = syncIndex + 1 // probe from the end of H backwards
 	}
 	n.tryAccept()
 	n.needBcast = true
@@ -247,7 +247,8 @@ func (n *Node) sendAppend(to NodeID) {
 		limit = min(limit, n.syncIndex) // nothing beyond H until it synced
 	}
 	pr.next = min(pr.next, limit+1)
-	sendIfEmpty := pr.state == probe || pr.sentCommit < n.log.committed
+	sendIfEmpty := pr.state == probe || pr.sentCommit < n.log.committed || pr.forceSend
+	pr.forceSend = false
 	for {
 		if pr.state == replicate && pr.inflight.full() {
 			return
@@ -306,7 +307,10 @@ func (n *Node) handleAppResp(m Message) {
 		} else if pr.inflight.full() {
 			pr.inflight.freeFirst() // an acknowledgement may have been lost
 		}
-		if pr.match < n.log.lastIndex() || pr.sentCommit < n.log.committed {
+		if pr.state == probe || !pr.synced || pr.match < n.log.lastIndex() || pr.sentCommit < n.log.committed {
+			// Possibly a lost MsgApp: an (even empty) append makes the
+			// follower reveal a gap.
+			pr.forceSend = true
 			n.needBcast = true
 		}
 		return

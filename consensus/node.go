@@ -132,6 +132,7 @@ type Node struct {
 	pendingSync      uint64 // term whose history the log holds, awaiting persistence
 	pendingSyncIndex uint64
 	held             []Message // out-of-order MsgApp held back
+	processingHeld   bool
 	catchupLogged    uint64
 
 	fwd     forwarder
@@ -539,14 +540,7 @@ func (n *Node) Status() Status {
 // becomeFollower moves to term (if higher, forgetting the vote) as a
 // follower of lead (0 = unknown).
 func (n *Node) becomeFollower(term uint64, lead NodeID) {
-	if term > n.term {
-		n.term = term
-		n.vote = 0
-		n.held = nil
-	}
-	if n.pendingSync != n.term {
-		n.pendingSync = 0
-	}
+	n.adoptTerm(term)
 	wasLeader := n.role == Leader
 	n.role = Follower
 	n.phase = phaseFollow

@@ -19,6 +19,7 @@ type progress struct {
 	lastContact int  // ticks since the follower was last heard from
 
 	sentCommit uint64 // commit index last told to the follower
+	forceSend  bool   // send an append even if there is nothing new
 }
 
 type progressState uint8

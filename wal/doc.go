@@ -38,8 +38,9 @@
 //     is left in place for Verify to find; the caller decides (the cluster
 //     layer truncates back to before it and refetches from peers).
 //   - After any failed write, fsync or file operation the log is failed:
-//     every later call except Close, FirstIndex, LastIndex and Size returns an
-//     error matching ErrFailed. Close and Open the log again to recover; Open
+//     every later call except Close, FirstIndex, LastIndex, Size and Repaired
+//     returns an error matching ErrFailed (reads too: tidwall's memory may no
+//     longer match the files). Close and Open the log again to recover; Open
 //     repairs whatever the failure left behind.
 //   - The first index survives restart: TruncateFront, ApplyRetention and
 //     Reset are persisted before they return.

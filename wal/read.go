@@ -60,18 +60,21 @@ func (l *Log) Scan(lo, hi uint64, fn func(index uint64, rec []byte) error) error
 				return ferr
 			}
 		}
-		next += uint64(len(recs))
 		if err != nil {
 			return err
 		}
+		if len(recs) == 0 { // cannot happen; never spin
+			return fmt.Errorf("wal: scan made no progress at %d", next)
+		}
+		next += uint64(len(recs))
 	}
 	return nil
 }
 
 // Verify reads every record and returns the first problem: a *CorruptError
 // (errors.As gives its Index) for the oldest damaged record, else nil or the
-// error that stopped it. Damage to a length prefix makes tidwall/wal reject
-// the whole segment file, and then the first index of that segment is
+// error that stopped it. Damage to a length prefix can make tidwall/wal
+// reject the whole segment file; then the segment's first index is
 // reported. It reads the whole log; run it at startup or when Read has
 // reported corruption, not routinely.
 func (l *Log) Verify() error {
@@ -103,7 +106,7 @@ func (l *Log) chunk(lo, hi uint64, clamp bool, fn func(index uint64, p []byte)) 
 		lo, hi = max(lo, l.first.Load()), min(hi, l.last.Load())
 	}
 	n := 0
-	for i := lo; i < hi && n < chunkBytes && i-lo < chunkRecords; i++ {
+	for i := lo; i <= hi && n < chunkBytes && i-lo < chunkRecords; i++ {
 		p, err := l.read(i)
 		if err != nil {
 			return err

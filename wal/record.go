@@ -31,8 +31,8 @@ var (
 	// LastIndex()+1. Nothing is written; the log stays usable.
 	ErrOutOfOrder = errors.New("wal: append out of order")
 
-	// ErrClosed is returned by every method except Close, FirstIndex,
-	// LastIndex and Size after Close.
+	// ErrClosed is returned by every method except FirstIndex, LastIndex,
+	// Size and Repaired after Close, a second Close included.
 	ErrClosed = errors.New("wal: log closed")
 )
 

@@ -134,7 +134,7 @@ func TestWholeLastSegmentGarbage(t *testing.T) {
 	}
 	garbage := make([]byte, 150)
 	rand.New(rand.NewSource(2)).Read(garbage)
-	garbage[0] = 0x7f   // a complete frame of 127 garbage bytes,
+	garbage[0] = 0x7f  // a complete frame of 127 garbage bytes,
 	garbage[128] = 100 // then a partial one
 	if err := os.WriteFile(filepath.Join(dir, lastName), garbage, 0o640); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -141,6 +142,35 @@ func TestResetMarkerCompletesOnOpen(t *testing.T) {
 	}
 	l = mustOpen(t, dir, tiny)
 	checkRange(t, l, 500, 499)
+	mustClose(t, l)
+}
+
+// A crash inside TruncateBack leaves NAME.END next to the old segments;
+// tidwall's Open finishes the truncation, and the END file is the segment
+// whose tail gets repaired.
+func TestPendingEndFileCompletesOnOpen(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpen(t, dir, tiny)
+	appendRange(t, l, 1, 60, 4)
+	mustClose(t, l)
+	firsts := segFirsts(t, dir)
+	f := firsts[2] // keep records f..f+1 of segment 2 in the END file
+	_, ends := frames(t, filepath.Join(dir, segmentName(f)))
+	b, err := os.ReadFile(filepath.Join(dir, segmentName(f)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := append(b[:ends[1]:ends[1]], 0, 0, 0) // plus a torn tail
+	if err := os.WriteFile(filepath.Join(dir, segmentName(f)+".END"), end, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpen(t, dir, tiny)
+	if r := l.Repaired(); r.DroppedBytes != 3 {
+		t.Fatalf("report %+v, want the END file's 3 torn bytes cut", r)
+	}
+	checkRange(t, l, 1, f+1)
+	appendRange(t, l, f+2, 70, 4)
+	checkRange(t, l, 1, 70)
 	mustClose(t, l)
 }
 
@@ -409,5 +439,12 @@ func TestRecordChecksumCoversIndex(t *testing.T) {
 	}
 	if _, err := decodeRecord(1, make([]byte, 16)); err == nil {
 		t.Fatal("zeroed record accepted")
+	}
+	// A future version with a valid checksum is refused, not misread.
+	v2 := slices.Clone(rec)
+	v2[4] = 2
+	binary.LittleEndian.PutUint32(v2, checksum(7, v2[4:]))
+	if _, err := decodeRecord(7, v2); err == nil {
+		t.Fatal("record of unknown version accepted")
 	}
 }

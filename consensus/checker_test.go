@@ -1,0 +1,101 @@
+package consensus
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// checker asserts the safety properties after every step of a cluster:
+//   - at most one leader per term (ever);
+//   - every node applies one common history, contiguously, each index
+//     once per node lifetime (Committed starts after Applied);
+//   - no (Origin, ReqID) appears twice in the committed history, so every
+//     acknowledged proposal is committed exactly once;
+//   - no disk ever drops a committed entry (a truncation below the
+//     committed history must rewrite identical entries).
+type checker struct {
+	c       *cluster
+	history []Entry // history[i-1] is the committed entry at index i
+	seen    map[reqKey]uint64
+	acked   map[reqKey]bool
+	leaders map[uint64]NodeID
+	keep    []Entry // committed entries a truncation must preserve
+}
+
+func newChecker(c *cluster) *checker {
+	return &checker{c: c, seen: map[reqKey]uint64{}, acked: map[reqKey]bool{}, leaders: map[uint64]NodeID{}}
+}
+
+func sameEntry(a, b Entry) bool {
+	return a.Index == b.Index && a.Term == b.Term && a.Type == b.Type && a.Origin == b.Origin &&
+		a.ReqID == b.ReqID && bytes.Equal(a.Data, b.Data)
+}
+
+func fmtEntry(e Entry) string {
+	return fmt.Sprintf("{i%d t%d %d/%d}", e.Index, e.Term, e.Origin, e.ReqID)
+}
+
+func (k *checker) afterStep() {
+	for _, sn := range k.c.nodes {
+		nd := sn.node
+		if nd == nil || nd.role != Leader {
+			continue
+		}
+		if l, ok := k.leaders[nd.term]; ok && l != sn.id {
+			k.c.fail("two leaders in term %d: node %d and node %d", nd.term, l, sn.id)
+		}
+		k.leaders[nd.term] = sn.id
+	}
+}
+
+func (k *checker) applied(sn *simNode, e Entry) {
+	if e.Index != sn.disk.applied+1 {
+		k.c.fail("node %d applied index %d after %d (not contiguous / applied twice)", sn.id, e.Index, sn.disk.applied)
+		return
+	}
+	switch i := int(e.Index); {
+	case i <= len(k.history):
+		if h := k.history[i-1]; !sameEntry(h, e) {
+			k.c.fail("node %d committed %s at index %d, but the history has %s", sn.id, fmtEntry(e), i, fmtEntry(h))
+		}
+	case i == len(k.history)+1:
+		if e.ReqID != 0 {
+			key := reqKey{e.Origin, e.ReqID}
+			if at, dup := k.seen[key]; dup {
+				k.c.fail("proposal %d/%d committed twice: index %d and %d", e.Origin, e.ReqID, at, e.Index)
+			}
+			k.seen[key] = e.Index
+		}
+		k.history = append(k.history, e)
+	default:
+		k.c.fail("node %d committed index %d beyond history end %d", sn.id, i, len(k.history))
+	}
+}
+
+func (k *checker) beforeTruncate(sn *simNode, from uint64) {
+	k.keep = k.keep[:0]
+	if from == 0 {
+		return
+	}
+	last := sn.disk.log.LastIndex()
+	for i := from; i <= last && i <= uint64(len(k.history)); i++ {
+		ents, err := sn.disk.log.Entries(i, i+1, 0)
+		if err != nil {
+			continue
+		}
+		if sameEntry(ents[0], k.history[i-1]) {
+			k.keep = append(k.keep, ents[0])
+		}
+	}
+}
+
+func (k *checker) afterAppend(sn *simNode) {
+	for _, e := range k.keep {
+		ents, err := sn.disk.log.Entries(e.Index, e.Index+1, 0)
+		if err != nil || !sameEntry(ents[0], e) {
+			k.c.fail("node %d truncated committed entry %s from its disk", sn.id, fmtEntry(e))
+			return
+		}
+	}
+	k.keep = k.keep[:0]
+}

@@ -1,0 +1,507 @@
+package consensus
+
+import (
+	"fmt"
+	"math/rand"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// A deterministic in-memory cluster: simulated network (cuts, drops,
+// duplicates, reordering, delays) and disks (a crash loses whatever was
+// not persisted), all driven from one *rand.Rand. Scripted scenarios use
+// it step by step; the simulation (sim_test.go) drives it randomly.
+
+type reqKey struct {
+	origin NodeID
+	req    uint64
+}
+
+type simDisk struct {
+	hs      HardState
+	log     *MemoryStorage
+	applied uint64
+}
+
+type simNode struct {
+	id     NodeID
+	disk   simDisk
+	node   *Node
+	rd     *Ready // handed out by Ready, not yet persisted
+	paused bool
+	// proposals accepted by Propose and not yet seen committed/dropped
+	pending map[reqKey]bool
+}
+
+type envelope struct {
+	m    Message
+	b    []byte
+	from NodeID
+	to   NodeID
+}
+
+type simConfig struct {
+	heartbeat, election, alive int
+	maxBatch, maxInflight      int
+}
+
+var defaultSimConfig = simConfig{heartbeat: 2, election: 8, alive: 1, maxBatch: 64, maxInflight: 4}
+
+type cluster struct {
+	tb    testing.TB
+	rng   *rand.Rand
+	ids   []NodeID
+	nodes []*simNode // index = id-1
+	net   []envelope
+	cut   map[[2]NodeID]bool // directional: cut[{from, to}]
+	cfg   simConfig
+
+	dropRate, dupRate float64
+	chaos             int // extra fault percentage per step
+	filter            func(m Message) bool
+
+	ck      *checker
+	nextReq []uint64
+	trace   *strings.Builder // optional action trace
+	logs    *strings.Builder // optional captured log lines
+	failed  bool
+	fail    func(format string, args ...any)
+	stats   struct{ truncations, crashes, torn, dropped int }
+}
+
+func newCluster(tb testing.TB, size int, seed int64, cfg simConfig) *cluster {
+	c := &cluster{
+		tb:  tb,
+		rng: newRand(seed),
+		cut: map[[2]NodeID]bool{},
+		cfg: cfg,
+	}
+	c.fail = func(format string, args ...any) {
+		c.failed = true
+		tb.Helper()
+		tb.Fatalf(format, args...)
+	}
+	for i := 1; i <= size; i++ {
+		c.ids = append(c.ids, NodeID(i))
+	}
+	c.nextReq = make([]uint64, size+1)
+	c.ck = newChecker(c)
+	for _, id := range c.ids {
+		sn := &simNode{id: id, disk: simDisk{log: NewMemoryStorage()}, pending: map[reqKey]bool{}}
+		c.nodes = append(c.nodes, sn)
+		c.start(sn)
+	}
+	return c
+}
+
+func (c *cluster) n(id NodeID) *simNode { return c.nodes[id-1] }
+
+func (c *cluster) tracef(format string, args ...any) {
+	if c.trace != nil {
+		fmt.Fprintf(c.trace, format+"\n", args...)
+	}
+}
+
+type testLogger struct {
+	c *cluster
+}
+
+func (l testLogger) Logf(level Level, comp, format string, args ...any) {
+	if l.c.logs != nil && level >= LevelInfo {
+		fmt.Fprintf(l.c.logs, "%s %s\n", comp, fmt.Sprintf(format, args...))
+	}
+}
+
+func (c *cluster) start(sn *simNode) {
+	cfg := Config{
+		ID:             sn.id,
+		Members:        c.ids,
+		Storage:        sn.disk.log,
+		HardState:      sn.disk.hs,
+		Applied:        sn.disk.applied,
+		HeartbeatTicks: c.cfg.heartbeat,
+		ElectionTicks:  c.cfg.election,
+		AliveTicks:     c.cfg.alive,
+		MaxBatchBytes:  c.cfg.maxBatch,
+		MaxInflight:    c.cfg.maxInflight,
+		Rand:           newRand(c.rng.Int63()),
+		Logger:         testLogger{c},
+	}
+	nd, err := NewNode(cfg)
+	if err != nil {
+		c.fail("node %d: NewNode: %v", sn.id, err)
+		return
+	}
+	sn.node = nd
+	sn.rd = nil
+	sn.paused = false
+}
+
+// running reports whether id can act (up and not paused).
+func (c *cluster) running(id NodeID) bool {
+	sn := c.n(id)
+	return sn.node != nil && !sn.paused
+}
+
+func (c *cluster) tickAll() {
+	for _, sn := range c.nodes {
+		if sn.node != nil && !sn.paused {
+			sn.node.Tick()
+		}
+	}
+	c.ck.afterStep()
+}
+
+// readyPhase takes a Ready (phase 1); persistPhase persists it, sends its
+// messages, applies and advances (phase 2). A crash in between loses it.
+func (c *cluster) readyPhase(id NodeID) bool {
+	sn := c.n(id)
+	if sn.node == nil || sn.paused || sn.rd != nil || !sn.node.HasReady() {
+		return false
+	}
+	rd := sn.node.Ready()
+	sn.rd = &rd
+	c.ck.afterStep()
+	return true
+}
+
+func (c *cluster) persistPhase(id NodeID) bool {
+	sn := c.n(id)
+	if sn.node == nil || sn.paused || sn.rd == nil {
+		return false
+	}
+	rd := *sn.rd
+	sn.rd = nil
+	c.persistHS(sn, rd)
+	c.persistLog(sn, rd)
+	for _, m := range rd.Messages {
+		c.send(m)
+	}
+	c.apply(sn, rd)
+	sn.node.Advance(rd)
+	c.ck.afterStep()
+	return true
+}
+
+func (c *cluster) persistHS(sn *simNode, rd Ready) {
+	if rd.HardState != nil {
+		sn.disk.hs = *rd.HardState
+	}
+}
+
+func (c *cluster) persistLog(sn *simNode, rd Ready) {
+	c.ck.beforeTruncate(sn, rd.TruncateFrom)
+	if rd.TruncateFrom > 0 {
+		if rd.TruncateFrom <= sn.disk.log.LastIndex() {
+			c.stats.truncations++
+		}
+		if len(rd.Entries) > 0 && rd.Entries[0].Index != rd.TruncateFrom {
+			c.fail("node %d: Ready.Entries start at %d, TruncateFrom %d", sn.id, rd.Entries[0].Index, rd.TruncateFrom)
+		}
+		sn.disk.log.Truncate(rd.TruncateFrom)
+	}
+	if err := sn.disk.log.Append(rd.Entries); err != nil {
+		c.fail("node %d: appending entries %d.. after last %d: %v", sn.id, rd.Entries[0].Index, sn.disk.log.LastIndex(), err)
+	}
+	c.ck.afterAppend(sn)
+}
+
+func (c *cluster) apply(sn *simNode, rd Ready) {
+	for _, e := range rd.Committed {
+		c.ck.applied(sn, e)
+		sn.disk.applied = e.Index
+		k := reqKey{e.Origin, e.ReqID}
+		if sn.pending[k] {
+			delete(sn.pending, k)
+			c.ck.acked[k] = true
+		}
+	}
+	for _, p := range rd.Dropped {
+		k := reqKey{p.Origin, p.ReqID}
+		if !sn.pending[k] {
+			c.fail("node %d: dropped %v that was not pending", sn.id, k)
+		}
+		delete(sn.pending, k)
+		c.stats.dropped++
+	}
+}
+
+// process runs both phases.
+func (c *cluster) process(id NodeID) bool {
+	if c.n(id).rd == nil && !c.readyPhase(id) {
+		return false
+	}
+	return c.persistPhase(id)
+}
+
+func (c *cluster) send(m Message) {
+	b := m.Marshal()
+	env := envelope{b: b, from: m.From, to: m.To}
+	if c.cut[[2]NodeID{m.From, m.To}] || c.rng.Float64() < c.dropRate || (c.filter != nil && c.filter(m)) {
+		return
+	}
+	c.net = append(c.net, env)
+	if c.rng.Float64() < c.dupRate {
+		c.net = append(c.net, env)
+	}
+}
+
+// deliver delivers in-flight message i (if its link is not cut and its
+// destination runs; messages to a paused node wait).
+func (c *cluster) deliver(i int) bool {
+	env := c.net[i]
+	sn := c.n(env.to)
+	if sn.node != nil && sn.paused {
+		return false
+	}
+	c.net = slices.Delete(c.net, i, i+1)
+	if sn.node == nil || c.cut[[2]NodeID{env.from, env.to}] {
+		return true
+	}
+	m, err := UnmarshalMessage(env.b)
+	if err != nil {
+		c.fail("unmarshal: %v", err)
+		return true
+	}
+	c.tracef("  deliver %v %d->%d t%d i%d lt%d c%d n%d rej%v pre%v", m.Type, m.From, m.To, m.Term, m.Index, m.LogTerm, m.Commit, len(m.Entries), m.Reject, m.Pre)
+	if err := sn.node.Step(m); err != nil {
+		c.fail("node %d: Step: %v", env.to, err)
+	}
+	c.ck.afterStep()
+	return true
+}
+
+func (c *cluster) deliverAll() {
+	for len(c.net) > 0 {
+		// Deliver in random order; skip messages to paused nodes.
+		progressed := false
+		for tries := 0; tries < len(c.net) && len(c.net) > 0; tries++ {
+			if c.deliver(c.rng.Intn(len(c.net))) {
+				progressed = true
+				break
+			}
+		}
+		if !progressed {
+			return
+		}
+	}
+}
+
+func (c *cluster) crash(id NodeID) {
+	sn := c.n(id)
+	if sn.node == nil {
+		return
+	}
+	c.tracef("crash %d", id)
+	c.stats.crashes++
+	sn.node = nil
+	sn.rd = nil
+	clear(sn.pending) // the clients of a crashed node see a disconnect
+	c.ck.afterStep()
+}
+
+// tornCrash persists only part of the Ready in flight, then crashes.
+func (c *cluster) tornCrash(id NodeID) {
+	sn := c.n(id)
+	if sn.node == nil || sn.rd == nil {
+		c.crash(id)
+		return
+	}
+	rd := *sn.rd
+	c.stats.torn++
+	if c.rng.Intn(2) == 0 {
+		c.tracef("torn crash %d (hardstate only)", id)
+		c.persistHS(sn, rd)
+	} else {
+		c.tracef("torn crash %d (log only)", id)
+		c.persistLog(sn, rd)
+	}
+	c.crash(id)
+}
+
+func (c *cluster) restart(id NodeID) {
+	sn := c.n(id)
+	if sn.node != nil {
+		return
+	}
+	c.tracef("restart %d", id)
+	c.start(sn)
+	c.ck.afterStep()
+}
+
+func (c *cluster) propose(id NodeID) (reqKey, error) {
+	sn := c.n(id)
+	if sn.node == nil || sn.paused {
+		return reqKey{}, ErrNoLeader
+	}
+	c.nextReq[id]++
+	k := reqKey{id, c.nextReq[id]}
+	data := fmt.Appendf(nil, "%d/%d", k.origin, k.req)
+	err := sn.node.Propose(Proposal{Origin: id, ReqID: k.req, Data: data})
+	if err == nil {
+		sn.pending[k] = true
+	}
+	c.tracef("propose %d/%d: %v", k.origin, k.req, err)
+	c.ck.afterStep()
+	return k, err
+}
+
+func (c *cluster) isolate(id NodeID) {
+	for _, o := range c.ids {
+		if o != id {
+			c.cut[[2]NodeID{id, o}] = true
+			c.cut[[2]NodeID{o, id}] = true
+		}
+	}
+}
+
+func (c *cluster) partition(groups ...[]NodeID) {
+	clear(c.cut)
+	side := map[NodeID]int{}
+	for g, ids := range groups {
+		for _, id := range ids {
+			side[id] = g
+		}
+	}
+	for _, a := range c.ids {
+		for _, b := range c.ids {
+			if side[a] != side[b] {
+				c.cut[[2]NodeID{a, b}] = true
+			}
+		}
+	}
+}
+
+func (c *cluster) heal() { clear(c.cut) }
+
+// round: every node ticks, then all messages are delivered and all Readies
+// processed until quiet.
+func (c *cluster) round() {
+	c.tickAll()
+	c.settle()
+}
+
+func (c *cluster) settle() {
+	for i := 0; i < 1000; i++ {
+		busy := false
+		for _, id := range c.ids {
+			if c.process(id) {
+				busy = true
+			}
+		}
+		if len(c.net) > 0 {
+			c.deliverAll()
+			busy = true
+		}
+		if !busy {
+			return
+		}
+		if c.failed {
+			return
+		}
+	}
+}
+
+func (c *cluster) rounds(k int) {
+	for i := 0; i < k && !c.failed; i++ {
+		c.round()
+	}
+}
+
+// leader returns the running leader with the highest term (0 if none).
+func (c *cluster) leader() NodeID {
+	var best NodeID
+	var term uint64
+	for _, sn := range c.nodes {
+		if sn.node != nil && sn.node.role == Leader && sn.node.term >= term {
+			best, term = sn.id, sn.node.term
+		}
+	}
+	return best
+}
+
+// waitLeader runs rounds until a sequencing leader is known by every
+// running node.
+func (c *cluster) waitLeader(maxRounds int) NodeID {
+	for i := 0; i < maxRounds; i++ {
+		if l := c.leader(); l != 0 && c.n(l).node.sync == syncDone {
+			all := true
+			for _, sn := range c.nodes {
+				if sn.node != nil && !sn.paused && !c.cutOff(sn.id, l) && sn.node.lead != l {
+					all = false
+				}
+			}
+			if all {
+				return l
+			}
+		}
+		c.round()
+	}
+	return 0
+}
+
+func (c *cluster) cutOff(a, b NodeID) bool {
+	return a != b && (c.cut[[2]NodeID{a, b}] || c.cut[[2]NodeID{b, a}])
+}
+
+// committedOn returns the entries node id applied so far (from its disk).
+func (c *cluster) diskLog(id NodeID) []Entry {
+	s := c.n(id).disk.log
+	if s.LastIndex() < s.FirstIndex() {
+		return nil
+	}
+	ents, _ := s.Entries(s.FirstIndex(), s.LastIndex()+1, 1<<30)
+	return ents
+}
+
+// splitmix64: a cheap, seedable rand.Source64 (math/rand's default source
+// costs more to seed than a whole simulated schedule).
+type splitmix struct{ x uint64 }
+
+func (s *splitmix) Uint64() uint64 {
+	s.x += 0x9e3779b97f4a7c15
+	z := s.x
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+func (s *splitmix) Int63() int64    { return int64(s.Uint64() >> 1) }
+func (s *splitmix) Seed(seed int64) { s.x = uint64(seed) }
+
+func newRand(seed int64) *rand.Rand { return rand.New(&splitmix{uint64(seed)}) }
+
+// filter, when set, drops matching messages at send time (scripted tests).
+func (c *cluster) setFilter(f func(m Message) bool) { c.filter = f }
+
+// deliverWhere delivers every in-flight message matching pred (including
+// ones produced meanwhile) and returns how many it delivered.
+func (c *cluster) deliverWhere(pred func(m Message) bool) int {
+	n := 0
+	for again := true; again; {
+		again = false
+		for i := 0; i < len(c.net); i++ {
+			m, err := UnmarshalMessage(c.net[i].b)
+			if err == nil && pred(m) && c.deliver(i) {
+				n++
+				again = true
+				break
+			}
+		}
+	}
+	return n
+}
+
+// dropWhere removes every in-flight message matching pred.
+func (c *cluster) dropWhere(pred func(m Message) bool) {
+	c.net = slices.DeleteFunc(c.net, func(e envelope) bool {
+		m, err := UnmarshalMessage(e.b)
+		return err == nil && pred(m)
+	})
+}
+
+func isType(t MsgType) func(Message) bool { return func(m Message) bool { return m.Type == t } }
+
+func between(from, to NodeID) func(Message) bool {
+	return func(m Message) bool { return m.From == from && m.To == to }
+}

@@ -1,0 +1,314 @@
+package consensus
+
+import (
+	"flag"
+	"fmt"
+	"math/rand"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The seeded simulation: random schedules of client proposals and faults
+// (partitions symmetric, asymmetric and leader-isolating; drops,
+// duplicates, reordering, delays; pauses; crashes that lose unpersisted
+// state, torn persistence; restarts) against 3- and 5-node clusters. The
+// checker runs after every step; each schedule ends with a liveness check
+// (heal everything: one leader, every node converges, every pending
+// proposal commits or is reported dropped).
+//
+//	go test ./consensus -run 'TestSim$' -sim.schedules=200000   # longer sweep
+//	go test ./consensus -run 'TestSim$' -sim.seed=12345 -sim.trace # replay one
+
+var (
+	simSchedules = flag.Int("sim.schedules", 10000, "number of simulation schedules")
+	simSeed      = flag.Int64("sim.seed", 0, "run only this schedule seed")
+	simFirst     = flag.Int64("sim.first", 1, "first schedule seed of a sweep")
+	simSteps     = flag.Int("sim.steps", 500, "random steps per schedule")
+	simTrace     = flag.Bool("sim.trace", false, "print the action trace and log of the schedule (with -sim.seed)")
+)
+
+func TestSim(t *testing.T) {
+	if *simSeed != 0 {
+		runSchedule(t, *simSeed, *simSteps, *simTrace)
+		return
+	}
+	n := *simSchedules
+	if raceEnabled && !flagSet("sim.schedules") {
+		n /= 10 // the race detector is ~10x slower; the plain run covers 10,000
+	}
+	if testing.Short() {
+		n /= 10
+	}
+	start := time.Now()
+	for i := 0; i < n && !t.Failed(); i++ {
+		runSchedule(t, *simFirst+int64(i), *simSteps, false)
+	}
+	t.Logf("%d schedules in %v; totals: %+v", n, time.Since(start).Round(time.Millisecond), simTotals)
+}
+
+// simStats shows what the schedules exercised (printed with -v).
+type simStats struct {
+	Committed, Acked, Dropped, Terms, Truncations, Crashes, TornCrashes int
+	RandomPhaseCommits int // entries committed before the liveness phase
+}
+
+var simTotals simStats
+
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func runSchedule(t *testing.T, seed int64, steps int, trace bool) {
+	rng := newRand(seed)
+	size := 3
+	if rng.Intn(2) == 0 {
+		size = 5
+	}
+	cfg := defaultSimConfig
+	if rng.Intn(2) == 0 {
+		cfg.heartbeat, cfg.election = 1, 4 // faster churn
+	}
+	cfg.maxInflight = 1 + rng.Intn(4)
+	cfg.maxBatch = 16 << rng.Intn(4)
+	c := newCluster(t, size, seed, cfg)
+	c.trace = &strings.Builder{}
+	c.logs = &strings.Builder{}
+	replay := fmt.Sprintf("go test ./consensus -run 'TestSim$' -sim.seed=%d -sim.steps=%d -sim.trace", seed, steps)
+	c.fail = func(format string, args ...any) {
+		if c.failed {
+			return
+		}
+		c.failed = true
+		t.Helper()
+		msg := fmt.Sprintf(format, args...)
+		if trace {
+			t.Logf("trace:\n%s\nlog:\n%s", c.trace.String(), c.logs.String())
+		}
+		t.Fatalf("schedule seed %d (%d nodes): %s\nreplay: %s", seed, size, msg, replay)
+	}
+	if !trace {
+		c.trace, c.logs = nil, nil
+	}
+	if trace {
+		defer func() { t.Logf("trace:\n%s\nlog:\n%s", c.trace.String(), c.logs.String()) }()
+	}
+	switch rng.Intn(3) {
+	case 0:
+		c.dropRate = 0.02
+	case 1:
+		c.dropRate = 0.1
+		c.dupRate = 0.05
+	}
+	if rng.Intn(2) == 0 {
+		c.waitLeader(50) // start from a stable cluster
+	}
+	if rng.Intn(3) == 0 {
+		c.chaos = 8 // leader churn: many more faults
+	}
+	for s := 0; s < steps && !c.failed; s++ {
+		c.randomStep(rng)
+	}
+	simTotals.RandomPhaseCommits += len(c.ck.history)
+	c.checkLiveness()
+	simTotals.Committed += len(c.ck.history)
+	simTotals.Acked += len(c.ck.acked)
+	simTotals.Terms += len(c.ck.leaders)
+	simTotals.Truncations += c.stats.truncations
+	simTotals.Crashes += c.stats.crashes
+	simTotals.TornCrashes += c.stats.torn
+	simTotals.Dropped += c.stats.dropped
+}
+
+func (c *cluster) pick(rng *rand.Rand) NodeID { return c.ids[rng.Intn(len(c.ids))] }
+
+func (c *cluster) randomStep(rng *rand.Rand) {
+	switch r := rng.Intn(100); {
+	case r < 30:
+		if len(c.net) > 0 {
+			i := rng.Intn(len(c.net))
+			if rng.Intn(20) == 0 { // delay: leave it, deliver another later
+				return
+			}
+			c.deliver(i)
+		}
+	case r < 50:
+		id := c.pick(rng)
+		if c.n(id).rd == nil {
+			c.readyPhase(id)
+		} else {
+			c.persistPhase(id)
+		}
+	case r < 65:
+		c.tracef("tick")
+		c.tickAll()
+	case r < 75:
+		c.propose(c.pick(rng))
+	case r < 76:
+		id := c.pick(rng)
+		for k := range c.n(id).pending {
+			if c.n(id).node != nil && c.n(id).node.Cancel(k.origin, k.req) {
+				c.tracef("cancel %d/%d", k.origin, k.req)
+				delete(c.n(id).pending, k)
+			}
+			break
+		}
+	case r < 77+c.chaos:
+		c.randomFault(rng)
+	case r < 80:
+		c.randomFault(rng)
+	default: // a burst of progress
+		for k := rng.Intn(2 * len(c.ids)); k > 0 && len(c.net) > 0; k-- {
+			c.deliver(rng.Intn(len(c.net)))
+		}
+		for _, id := range c.ids {
+			c.process(id)
+		}
+	}
+}
+
+func (c *cluster) randomFault(rng *rand.Rand) {
+	switch rng.Intn(14) {
+	case 0, 1, 12:
+		c.tracef("heal")
+		c.heal()
+	case 2: // random symmetric partition
+		ids := slices.Clone(c.ids)
+		rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+		k := 1 + rng.Intn(len(ids)-1)
+		c.tracef("partition %v | %v", ids[:k], ids[k:])
+		c.partition(ids[:k], ids[k:])
+	case 3: // isolate the leader
+		if l := c.leader(); l != 0 {
+			c.tracef("isolate leader %d", l)
+			c.isolate(l)
+		}
+	case 4: // asymmetric: cut one direction
+		a, b := c.pick(rng), c.pick(rng)
+		if a != b {
+			c.tracef("cut %d->%d", a, b)
+			c.cut[[2]NodeID{a, b}] = true
+		}
+	case 5, 6:
+		id := c.pick(rng)
+		if rng.Intn(3) == 0 {
+			c.tornCrash(id)
+		} else {
+			c.crash(id)
+		}
+	case 7, 8, 13:
+		for _, id := range c.ids {
+			if c.n(id).node == nil {
+				c.restart(id)
+				break
+			}
+		}
+	case 9:
+		id := c.pick(rng)
+		if sn := c.n(id); sn.node != nil {
+			c.tracef("pause %d", id)
+			sn.paused = true
+		}
+	case 10:
+		for _, sn := range c.nodes { // resume all
+			if sn.paused {
+				c.tracef("resume %d", sn.id)
+				sn.paused = false
+			}
+		}
+	case 11: // crash the leader
+		if l := c.leader(); l != 0 {
+			c.crash(l)
+		}
+	}
+}
+
+// checkLiveness heals everything and requires the cluster to converge: one
+// sequencing leader followed by all, every node's log equal to the
+// committed history, and nothing pending anywhere.
+func (c *cluster) checkLiveness() {
+	if c.failed {
+		return
+	}
+	c.tracef("--- liveness: heal all")
+	c.heal()
+	c.dropRate, c.dupRate = 0, 0
+	for _, sn := range c.nodes {
+		sn.paused = false
+		if sn.node == nil {
+			c.restart(sn.id)
+		}
+	}
+	// One more proposal per node once a leader is there proves progress.
+	proposed := false
+	var why string
+	for r := 0; r < 600 && !c.failed; r++ {
+		c.round()
+		if why = c.converged(); why == "" {
+			if proposed {
+				break
+			}
+			for _, id := range c.ids {
+				c.propose(id)
+			}
+			proposed = true
+		}
+	}
+	if c.failed {
+		return
+	}
+	if why != "" || !proposed {
+		c.fail("liveness: not converged after healing: %s", why)
+		return
+	}
+	for _, id := range c.ids {
+		log := c.diskLog(id)
+		if len(log) != len(c.ck.history) {
+			c.fail("node %d log has %d entries, history %d", id, len(log), len(c.ck.history))
+			return
+		}
+		for i, e := range log {
+			if !sameEntry(e, c.ck.history[i]) {
+				c.fail("node %d log differs from history at %d: %s vs %s", id, e.Index, fmtEntry(e), fmtEntry(c.ck.history[i]))
+				return
+			}
+		}
+	}
+	for k := range c.ck.acked {
+		if _, ok := c.ck.seen[k]; !ok {
+			c.fail("acknowledged %v not in history", k)
+		}
+	}
+}
+
+func (c *cluster) converged() string {
+	l := c.leader()
+	if l == 0 {
+		return "no leader"
+	}
+	ln := c.n(l).node
+	if ln.sync != syncDone {
+		return fmt.Sprintf("leader %d not sequencing", l)
+	}
+	last := ln.log.lastIndex()
+	for _, sn := range c.nodes {
+		nd := sn.node
+		switch {
+		case nd.lead != l:
+			return fmt.Sprintf("node %d follows %d, leader is %d (term %d vs %d)", sn.id, nd.lead, l, nd.term, ln.term)
+		case nd.log.committed != last || sn.disk.applied != last:
+			return fmt.Sprintf("node %d commit %d applied %d, leader last %d", sn.id, nd.log.committed, sn.disk.applied, last)
+		case len(sn.pending) > 0:
+			return fmt.Sprintf("node %d has %d pending proposals", sn.id, len(sn.pending))
+		case nd.mustReach != 0:
+			return fmt.Sprintf("node %d still must reach %d", sn.id, nd.mustReach)
+		}
+	}
+	if len(c.net) > 0 {
+		return "messages in flight"
+	}
+	return ""
+}
