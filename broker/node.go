@@ -20,10 +20,11 @@ const tick = 10 * time.Millisecond
 
 // pubReq is a publish accepted from a local client, waiting for its commit.
 type pubReq struct {
-	msg      message
-	p        *pending
-	reqID    uint64
-	deadline time.Time
+	msg         message
+	p           *pending
+	reqID       uint64
+	deadline    time.Time
+	parkedUntil time.Time
 }
 
 // node is the driver loop: it owns the consensus core and the store,
@@ -32,19 +33,19 @@ type pubReq struct {
 // fsynced goes into the next batch), and applies committed entries by
 // delivering them to local subscribers and answering local publishers.
 type node struct {
-	s       *Server
-	id      consensus.NodeID
-	dir     string
-	storeP  atomic.Pointer[store] // replaced when the log is reopened
-	core    *consensus.Node
-	hs      diskHardState
-	hsSaved time.Time
+	s      *Server
+	id     consensus.NodeID
+	dir    string
+	storeP atomic.Pointer[store] // replaced when the log is reopened
+	core   *consensus.Node
+	hs     diskHardState
 
 	proposals chan *pubReq
 	inbox     chan consensus.Message
 	transport transport // nil for a one-member cluster
 
 	reqID   uint64
+	parked  []*pubReq // waiting for a leader to be known
 	waiting map[uint64]*pubReq
 	order   []*pubReq // by ReqID, to expire the oldest first
 	broken  error     // a storage failure; publishes fail until recovery
@@ -232,6 +233,9 @@ func (n *node) run() {
 	for {
 		select {
 		case <-n.stopc:
+			for _, r := range n.parked {
+				n.fail(r, "-ERR server is shutting down")
+			}
 			n.failAll("-ERR server is shutting down")
 			return
 		case now := <-ticker.C:
@@ -239,6 +243,7 @@ func (n *node) run() {
 				// n.core.SetTime(now.UnixMilli()) // TODO-SETTIME
 				n.core.Tick()
 			}
+			n.unpark(now)
 			n.expire(now)
 		case now := <-retry.C:
 			if n.broken != nil {
@@ -283,6 +288,11 @@ func (n *node) run() {
 }
 
 func (n *node) propose(batch []*pubReq) {
+	if len(n.parked) > 0 {
+		// Keep each connection's order: held publishes go first.
+		batch = append(n.parked, batch...)
+		n.parked = nil
+	}
 	if n.broken != nil {
 		for _, r := range batch {
 			n.fail(r, diskErrorReply(n.broken))
@@ -297,10 +307,18 @@ func (n *node) propose(batch []*pubReq) {
 		props[i] = consensus.Proposal{Origin: n.id, ReqID: r.reqID, Type: consensus.EntryNormal, Data: encodeMessage(&r.msg)}
 	}
 	if err := n.core.Propose(props...); err != nil {
-		reply := "-CLUSTERDOWN no leader: this node cannot reach a majority of the cluster; retry shortly"
-		if !errors.Is(err, consensus.ErrNoLeader) {
-			reply = "-ERR " + sanitize(err.Error())
+		if errors.Is(err, consensus.ErrNoLeader) {
+			// An election may be under way (or the node just started):
+			// hold the publishes for up to one leader timeout, then fail.
+			for _, r := range batch {
+				if r.parkedUntil.IsZero() {
+					r.parkedUntil = time.Now().Add(n.s.cfg.LeaderTimeout)
+				}
+				n.parked = append(n.parked, r)
+			}
+			return
 		}
+		reply := "-TRYAGAIN " + sanitize(err.Error())
 		for _, r := range batch {
 			n.fail(r, reply)
 		}
@@ -326,13 +344,14 @@ func (n *node) processReady() {
 			// message that depends on them leaves; a commit-only change
 			// can be lost (the leader re-sends it).
 			critical := hs.Term != n.hs.Term || hs.Vote != n.hs.Vote || hs.AcceptedTerm != n.hs.AcceptedTerm || hs.MustReach != n.hs.MustReach
-			if critical || hs.Commit < n.hs.Commit || (hs.Commit > n.hs.Commit && time.Since(n.hsSaved) > time.Second) {
-				if err := saveHardState(n.dir, hs, critical && !n.s.cfg.NoSync); err != nil {
-					n.storageFailed(err)
-					return
-				}
-				n.hs, n.hsSaved = hs, time.Now()
+			// A commit-only change is written without fsync: after a
+			// process crash it lets the restarted node index its committed
+			// history at once; if it is lost, the leader re-sends it.
+			if err := saveHardState(n.dir, hs, critical && !n.s.cfg.NoSync); err != nil {
+				n.storageFailed(err)
+				return
 			}
+			n.hs = hs
 		}
 		if rd.TruncateFrom > 0 {
 			if err := n.st().truncateFrom(rd.TruncateFrom); err != nil {
@@ -398,6 +417,27 @@ func (n *node) apply(es []consensus.Entry) {
 func (n *node) fail(r *pubReq, reply string) {
 	n.s.stats.publishErrors.Add(1)
 	r.p.resolve([]byte(reply + "\r\n"))
+}
+
+// unpark re-proposes publishes held while no leader was known, and fails
+// those held too long.
+func (n *node) unpark(now time.Time) {
+	if len(n.parked) == 0 {
+		return
+	}
+	parked := n.parked
+	n.parked = nil
+	if n.core.Status().Leader != 0 {
+		n.propose(parked)
+		return
+	}
+	for _, r := range parked {
+		if now.After(r.parkedUntil) {
+			n.fail(r, "-CLUSTERDOWN no leader: this node cannot reach a majority of the cluster; retry shortly")
+		} else {
+			n.parked = append(n.parked, r)
+		}
+	}
 }
 
 // expire fails publishes that waited longer than the publish timeout. The
@@ -484,6 +524,19 @@ func (n *node) updateStatus() {
 	n.statusMu.Lock()
 	n.status, n.statusBroken = st, n.broken
 	n.statusMu.Unlock()
+}
+
+// waitLeader waits (bounded) until a leader is known and this node has
+// applied everything committed so far.
+func (n *node) waitLeader(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		st, _ := n.getStatus()
+		if st.Leader != 0 && st.Sequencing && n.st().appliedIndex() >= st.Commit {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (n *node) getStatus() (consensus.Status, error) {

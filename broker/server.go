@@ -86,6 +86,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.rs = redcon.NewServer(ln.Addr().String(), s.handleFirst, s.accept, nil)
 	s.mu.Unlock()
 	s.node.start()
+	if len(s.cfg.Peers) <= 1 {
+		// A lone node elects itself within a tick; accept clients once it
+		// has, so the first PUBLISH and history reads see a working node.
+		s.node.waitLeader(2 * time.Second)
+	}
 	s.logf(levelInfo, "node", "Listening on %s", ln.Addr())
 	err := s.rs.Serve(s.ln)
 	if s.closed.Load() {

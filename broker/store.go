@@ -97,6 +97,16 @@ func (s *store) entry(i uint64) (consensus.Entry, error) {
 	s.mu.RUnlock()
 	rec, err := s.log.Read(i)
 	if err != nil {
+		if s.isCorrupt(i) {
+			// A lone node keeps a damaged record in place: the core sees an
+			// empty entry (never delivered: it decodes to no message), and
+			// reads of its range report the damage.
+			term := uint64(0)
+			if i > s.log.FirstIndex() {
+				term, _ = s.Term(i - 1)
+			}
+			return consensus.Entry{Index: i, Term: term, Type: consensus.EntryNormal}, nil
+		}
 		return consensus.Entry{}, err
 	}
 	e, err := decodeEntry(i, rec)
@@ -204,6 +214,10 @@ func (s *store) channelSeqs(ch string, lo, hi uint64) []uint64 {
 		return nil
 	}
 	return seqs[i:j:j]
+}
+
+func (s *store) isCorrupt(i uint64) bool {
+	return s.corruptIn(i, i) != 0
 }
 
 // corruptIn returns a damaged record's seq within [lo, hi], or 0. Its

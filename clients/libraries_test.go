@@ -49,7 +49,9 @@ func TestOtherClientLibraries(t *testing.T) {
 		name, bin, script string
 		env               []string
 	}{
-		{"redis-py", "python3", "compat/pubsub_resume.py", nil},
+		// Debian's interpreter: python3-redis is installed for it, not for
+		// any other python3 earlier on PATH.
+		{"redis-py", "/usr/bin/python3", "compat/pubsub_resume.py", nil},
 		{"ruby-redis", "ruby", "compat/pubsub_resume.rb", nil},
 		{"node-redis", "node", "compat/pubsub_resume.js", []string{"NODE_PATH=/usr/share/nodejs:/usr/lib/nodejs"}},
 	} {

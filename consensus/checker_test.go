@@ -99,3 +99,16 @@ func (k *checker) afterAppend(sn *simNode) {
 	}
 	k.keep = k.keep[:0]
 }
+
+// beforePersist: AcceptedTerm may rise only in a Ready that changes no
+// already-persisted entry, so that a crash persisting HardState but not the
+// log never leaves AcceptedTerm describing a log that is not on disk.
+func (k *checker) beforePersist(sn *simNode, rd Ready) {
+	if rd.HardState == nil || rd.HardState.AcceptedTerm <= sn.disk.hs.AcceptedTerm {
+		return
+	}
+	if rd.TruncateFrom > 0 && rd.TruncateFrom <= sn.disk.log.LastIndex() {
+		k.c.fail("node %d: Ready raises AcceptedTerm to %d while truncating its log from %d",
+			sn.id, rd.HardState.AcceptedTerm, rd.TruncateFrom)
+	}
+}

@@ -173,6 +173,7 @@ func (c *cluster) persistPhase(id NodeID) bool {
 	}
 	rd := *sn.rd
 	sn.rd = nil
+	c.ck.beforePersist(sn, rd)
 	c.persistHS(sn, rd)
 	c.persistLog(sn, rd)
 	for _, m := range rd.Messages {
@@ -504,4 +505,37 @@ func isType(t MsgType) func(Message) bool { return func(m Message) bool { return
 
 func between(from, to NodeID) func(Message) bool {
 	return func(m Message) bool { return m.From == from && m.To == to }
+}
+
+// settleUntil is settle with a stop condition checked after every single
+// action (one Ready phase, one persist phase, one delivery).
+func (c *cluster) settleUntil(stop func() bool) bool {
+	for i := 0; i < 10000 && !c.failed; i++ {
+		busy := false
+		for _, id := range c.ids {
+			if c.n(id).rd == nil {
+				if c.readyPhase(id) {
+					busy = true
+				}
+			} else if c.persistPhase(id) {
+				busy = true
+			}
+			if stop() {
+				return true
+			}
+		}
+		if len(c.net) > 0 && c.deliver(c.rng.Intn(len(c.net))) {
+			busy = true
+			if stop() {
+				return true
+			}
+		}
+		if !busy {
+			c.tickAll()
+			if stop() {
+				return true
+			}
+		}
+	}
+	return false
 }

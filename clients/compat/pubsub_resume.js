@@ -26,4 +26,5 @@ const assert = require("assert");
   await sub.quit();
   await pub.quit();
   console.log("OK");
+  process.exit(0); // do not wait for the timeout timer
 })().catch((e) => { console.error(e); process.exit(1); });
