@@ -33,8 +33,10 @@ done
 sleep 0.5
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+PAYLOAD=$(printf 'x%.0s' $(seq 100))
 rps() { # port pipeline
-	redis-benchmark -p "$1" -c 50 -P "$2" -n "$N" -q -t publish 2>/dev/null | tr '\r' '\n' | awk '/PUBLISH/ {print $2}' | tail -1
+	redis-benchmark -p "$1" -c 50 -P "$2" -n "$N" -q PUBLISH bench "$PAYLOAD" 2>/dev/null |
+		tr '\r' '\n' | awk -F': ' '/requests per second/ {split($2, a, " "); v = a[1]} END {print v}'
 }
 printf "%-6s %-10s %14s %14s %8s\n" pipe runs redis-server ordo ratio
 for P in 1 16; do

@@ -143,6 +143,13 @@ func (s *Server) infoSection(name string) string {
 		line("ordo_log_first_seq", log.FirstIndex())
 		line("ordo_log_last_seq", st.LastIndex)
 		line("ordo_log_bytes", log.Size())
+		writes := s.stats.walWrites.Load()
+		line("ordo_log_writes", writes)
+		line("ordo_log_entries_written", s.stats.walEntries.Load())
+		if writes > 0 {
+			line("ordo_log_avg_batch", fmt.Sprintf("%.1f", float64(s.stats.walEntries.Load())/float64(writes)))
+			line("ordo_log_avg_write_us", s.stats.walNanos.Load()/writes/1000)
+		}
 		status := "ok"
 		if broken != nil {
 			status = "err"

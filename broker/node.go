@@ -33,12 +33,13 @@ type pubReq struct {
 // fsynced goes into the next batch), and applies committed entries by
 // delivering them to local subscribers and answering local publishers.
 type node struct {
-	s      *Server
-	id     consensus.NodeID
-	dir    string
-	storeP atomic.Pointer[store] // replaced when the log is reopened
-	core   *consensus.Node
-	hs     diskHardState
+	s       *Server
+	id      consensus.NodeID
+	dir     string
+	storeP  atomic.Pointer[store] // replaced when the log is reopened
+	core    *consensus.Node
+	hs      diskHardState
+	hsSaved time.Time
 
 	proposals chan *pubReq
 	inbox     chan consensus.Message
@@ -344,14 +345,16 @@ func (n *node) processReady() {
 			// message that depends on them leaves; a commit-only change
 			// can be lost (the leader re-sends it).
 			critical := hs.Term != n.hs.Term || hs.Vote != n.hs.Vote || hs.AcceptedTerm != n.hs.AcceptedTerm || hs.MustReach != n.hs.MustReach
-			// A commit-only change is written without fsync: after a
-			// process crash it lets the restarted node index its committed
-			// history at once; if it is lost, the leader re-sends it.
-			if err := saveHardState(n.dir, hs, critical && !n.s.cfg.NoSync); err != nil {
-				n.storageFailed(err)
-				return
+			// A commit-only change is written without fsync and at most
+			// every 100ms: it only lets a restarted node index its committed
+			// history sooner; if it is stale, the leader re-sends it.
+			if critical || hs.Commit < n.hs.Commit || time.Since(n.hsSaved) > 100*time.Millisecond {
+				if err := saveHardState(n.dir, hs, critical && !n.s.cfg.NoSync); err != nil {
+					n.storageFailed(err)
+					return
+				}
+				n.hs, n.hsSaved = hs, time.Now()
 			}
-			n.hs = hs
 		}
 		if rd.TruncateFrom > 0 {
 			if err := n.st().truncateFrom(rd.TruncateFrom); err != nil {
@@ -359,9 +362,15 @@ func (n *node) processReady() {
 				return
 			}
 		}
-		if err := n.st().append(rd.Entries); err != nil {
-			n.storageFailed(err)
-			return
+		if len(rd.Entries) > 0 {
+			start := time.Now()
+			if err := n.st().append(rd.Entries); err != nil {
+				n.storageFailed(err)
+				return
+			}
+			n.s.stats.walWrites.Add(1)
+			n.s.stats.walEntries.Add(int64(len(rd.Entries)))
+			n.s.stats.walNanos.Add(int64(time.Since(start)))
 		}
 		if n.transport != nil && len(rd.Messages) > 0 {
 			n.transport.Send(rd.Messages)

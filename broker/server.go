@@ -43,6 +43,9 @@ type Server struct {
 		publishes              atomic.Int64
 		published              atomic.Int64
 		publishErrors          atomic.Int64
+		walWrites              atomic.Int64 // batches written (one fsync each)
+		walEntries             atomic.Int64
+		walNanos               atomic.Int64
 	}
 }
 

@@ -137,13 +137,16 @@ func (s *store) append(es []consensus.Entry) error {
 		s.cache = append(s.cache, e)
 		s.cacheBytes += len(e.Data) + 64
 	}
-	drop := 0
-	for len(s.cache)-drop > cacheMaxEntries || (s.cacheBytes > cacheMaxBytes && len(s.cache)-drop > 1) {
-		s.cacheBytes -= len(s.cache[drop].Data) + 64
-		drop++
-	}
-	if drop > 0 {
-		s.cache = append([]consensus.Entry(nil), s.cache[drop:]...)
+	if len(s.cache) > cacheMaxEntries || s.cacheBytes > cacheMaxBytes {
+		// Trim to three quarters at once; reslicing copies nothing, and
+		// append reallocates (copying only live entries) now and then.
+		drop := 0
+		for len(s.cache)-drop > cacheMaxEntries*3/4 || (s.cacheBytes > cacheMaxBytes*3/4 && len(s.cache)-drop > 1) {
+			s.cacheBytes -= len(s.cache[drop].Data) + 64
+			drop++
+		}
+		clear(s.cache[:drop]) // release the payloads
+		s.cache = s.cache[drop:]
 		s.cacheStart += uint64(drop)
 	}
 	return nil

@@ -28,16 +28,46 @@
 // Between Ready and Advance the caller may keep calling Tick, Step, Propose
 // and Cancel (their effects appear in the next Ready), but not Ready.
 // Everything is single-threaded: no method may be called concurrently.
+// Transports should keep per-peer FIFO order (TCP does): reordered
+// MsgForward batches of one origin can only cause proposals to be reported
+// in Ready.Dropped, never duplicated or silently lost.
+//
+// Exactly-once publishing: every Proposal carries (Origin, ReqID) with
+// ReqIDs increasing per Origin, also across restarts (seed them from the
+// wall clock). A follower forwards its proposals to the leader and
+// re-forwards them to every new leader until it sees them committed; the
+// leader appends a proposal only if its ReqID exceeds the highest ReqID of
+// that origin already in its log (recomputed whenever a divergent tail is
+// truncated). A proposal superseded by a later committed ReqID of its
+// origin is reported in Ready.Dropped.
+//
+// Log lines go to Config.Logger with the component names of the demo guide
+// (election.N, failure.N, ordering.N, storage.N, membership.N, node.N):
+// "Leader timeout!", "Starting election for term N", "Received COORDINATOR
+// from node_X", "Became LEADER for term N", "New coordinator: node_X,
+// term=N", "Requesting catch-up from seq_no=N", and at debug "Sent
+// heartbeat to N peers", "Heartbeat received from leader, term=N",
+// "Buffered out-of-order message seq_no=N (expected M)".
 //
 // Safety (see the package tests and the simulation):
 //   - terms are persisted and monotonic; a node rejects messages of older
-//     terms;
+//     terms and answers them with its term, so stale leaders step down;
 //   - a coordinator becomes leader only after a majority acknowledged its
 //     term (one acknowledgement per term per node, persisted);
+//   - a node that heard from a live leader within ElectionTicks neither
+//     starts an election nor acknowledges a rival (pre-vote + stickiness);
 //   - a new leader first syncs to the most advanced log of its majority
 //     (compared by (AcceptedTerm, LastIndex), as Zab's currentEpoch) and
 //     only then sequences new entries;
-//   - an entry is committed only when a majority has it on stable storage.
+//   - an entry is committed only when a majority of nodes synced to the
+//     current term has it on stable storage;
+//   - a leader that has not heard from a majority within ElectionTicks
+//     steps down (check quorum);
+//   - a node whose log lost acknowledged entries (HardState.MustReach) is
+//     not trusted in elections until repaired.
+//
+// See election.go (bully election), leader.go (synchronisation, sequencing,
+// replication), follower.go and log.go.
 package consensus
 
 import "errors"
@@ -123,7 +153,9 @@ type Storage interface {
 	// Entries returns entries [lo, hi), at least one if lo < hi, stopping
 	// early once maxBytes of Data is reached.
 	Entries(lo, hi uint64, maxBytes int) ([]Entry, error)
-	// Term returns the term of entry i.
+	// Term returns the term of entry i. It should also answer for
+	// FirstIndex()-1 when the log was trimmed by retention (keep that term
+	// aside), or followers cannot catch up from the new first entry.
 	Term(i uint64) (uint64, error)
 }
 

@@ -104,7 +104,10 @@ func (k *checker) afterAppend(sn *simNode) {
 // already-persisted entry, so that a crash persisting HardState but not the
 // log never leaves AcceptedTerm describing a log that is not on disk.
 func (k *checker) beforePersist(sn *simNode, rd Ready) {
-	if rd.HardState == nil || rd.HardState.AcceptedTerm <= sn.disk.hs.AcceptedTerm {
+	// (If a newer term intervened, the truncation is that term's sync and
+	// the persisted log before it was this AcceptedTerm's history.)
+	if rd.HardState == nil || rd.HardState.AcceptedTerm <= sn.disk.hs.AcceptedTerm ||
+		rd.HardState.AcceptedTerm != rd.HardState.Term {
 		return
 	}
 	if rd.TruncateFrom > 0 && rd.TruncateFrom <= sn.disk.log.LastIndex() {

@@ -115,13 +115,16 @@ func (n *Node) processHeld() {
 	}
 }
 
-// tryAccept persists AcceptedTerm = Term once this term's history is the
-// whole durable log (leader and followers alike).
+// tryAccept persists AcceptedTerm = Term once this term's history is
+// durable (leader and followers alike).
 func (n *Node) tryAccept() {
 	if n.pendingSync == 0 || n.pendingSync != n.term || n.acceptedTerm >= n.term {
 		return
 	}
-	if !n.log.stable() || n.log.lastIndex() != n.pendingSyncIndex {
+	// The history must be durable, and any truncation of an older tail
+	// too. (A follower accepts nothing beyond it until then; a leader may
+	// already have appended new entries after it.)
+	if n.log.u.truncate != 0 || n.log.stableIndex() < n.pendingSyncIndex {
 		return
 	}
 	n.acceptedTerm = n.term

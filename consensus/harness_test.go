@@ -60,6 +60,7 @@ type cluster struct {
 	dropRate, dupRate float64
 	chaos             int // extra fault percentage per step
 	filter            func(m Message) bool
+	fifo              bool // deliver in send order (like TCP) instead of randomly
 
 	ck      *checker
 	nextReq []uint64
@@ -278,7 +279,11 @@ func (c *cluster) deliverAll() {
 		// Deliver in random order; skip messages to paused nodes.
 		progressed := false
 		for tries := 0; tries < len(c.net) && len(c.net) > 0; tries++ {
-			if c.deliver(c.rng.Intn(len(c.net))) {
+			i := c.rng.Intn(len(c.net))
+			if c.fifo {
+				i = tries
+			}
+			if c.deliver(i) {
 				progressed = true
 				break
 			}
@@ -410,12 +415,13 @@ func (c *cluster) rounds(k int) {
 	}
 }
 
-// leader returns the running leader with the highest term (0 if none).
+// leader returns the running (not paused) leader with the highest term (0
+// if none).
 func (c *cluster) leader() NodeID {
 	var best NodeID
 	var term uint64
 	for _, sn := range c.nodes {
-		if sn.node != nil && sn.node.role == Leader && sn.node.term >= term {
+		if sn.node != nil && !sn.paused && sn.node.role == Leader && sn.node.term >= term {
 			best, term = sn.id, sn.node.term
 		}
 	}

@@ -349,14 +349,14 @@ func (n *Node) maybeCommit() {
 	if n.role != Leader || n.sync < syncSyncing {
 		return
 	}
-	matches := make([]uint64, 0, len(n.members))
+	matches := n.matchBuf[:0]
 	synced := 0
 	for _, id := range n.members {
 		switch pr := n.prs[id]; {
 		case id == n.id && n.acceptedTerm == n.term:
 			matches = append(matches, n.log.stableIndex())
 			synced++
-		case pr != nil && pr.synced:
+		case pr != nil:
 			matches = append(matches, pr.match)
 			synced++
 		default:
@@ -364,6 +364,7 @@ func (n *Node) maybeCommit() {
 		}
 	}
 	slices.Sort(matches)
+	n.matchBuf = matches
 	mci := matches[len(matches)-n.quorum()]
 	if n.sync == syncSyncing {
 		if synced < n.quorum() || mci < n.syncIndex {

@@ -106,13 +106,13 @@ type Node struct {
 
 	log *raftLog
 
-	role            Role
-	lead            NodeID
-	phase           phase
-	now             int64 // ticks since start
-	electionElapsed int   // ticks since the leader was last heard (or since a reset)
-	electionTimeout int
-	phaseElapsed    int
+	role             Role
+	lead             NodeID
+	phase            phase
+	now              int64 // ticks since start
+	electionElapsed  int   // ticks since the leader was last heard (or since a reset)
+	electionTimeout  int
+	phaseElapsed     int
 	heartbeatElapsed int
 
 	votes map[NodeID]vote // candidate
@@ -127,6 +127,7 @@ type Node struct {
 	leaderElapsed int
 	queued        []Proposal // forwarded during synchronisation
 	needBcast     bool
+	matchBuf      []uint64
 
 	// Follower.
 	pendingSync      uint64 // term whose history the log holds, awaiting persistence
@@ -464,16 +465,15 @@ func (n *Node) Ready() Ready {
 // follower and one MsgForward per batch of proposals, however many
 // Propose/Step calls came since the last Ready.
 func (n *Node) flush() {
-	if n.needBcast {
-		n.needBcast = false
-		if n.role == Leader {
-			n.bcastAppend()
-		}
-	}
 	if len(n.fwd.outbox) > 0 {
 		out := n.fwd.outbox
 		n.fwd.outbox = nil
-		if n.lead != 0 && n.lead != n.id {
+		switch {
+		case n.role == Leader && n.sync == syncDone:
+			n.appendProposals(out)
+		case n.role == Leader:
+			n.queued = append(n.queued, out...)
+		case n.lead != 0:
 			for len(out) > 0 {
 				k, size := 0, 0
 				for k < len(out) && (k == 0 || size+len(out[k].Data) <= n.cfg.MaxBatchBytes) {
@@ -483,6 +483,12 @@ func (n *Node) flush() {
 				n.send(Message{To: n.lead, Type: MsgForward, Proposals: out[:k:k]})
 				out = out[k:]
 			}
+		}
+	}
+	if n.needBcast {
+		n.needBcast = false
+		if n.role == Leader {
+			n.bcastAppend()
 		}
 	}
 }

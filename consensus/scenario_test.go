@@ -52,6 +52,7 @@ func (c *cluster) proposeAndCommit(id NodeID, k int) []reqKey {
 func newTestCluster(t *testing.T, size int) *cluster {
 	c := newCluster(t, size, 1, defaultSimConfig)
 	c.logs = &strings.Builder{}
+	c.fifo = true
 	return c
 }
 
@@ -454,12 +455,15 @@ func TestCommitCountsOnlySyncedFollowers(t *testing.T) {
 	}
 	x := c.appendAlone(3)
 	c.crash(3)
+	c.crash(1)
 	c.partition([]NodeID{1, 3}, []NodeID{2})
+	c.restart(1)
 	c.restart(3)
 	// Run until node 1 has x and its AcceptedTerm 3 is in memory only.
 	stopped := c.settleUntil(func() bool {
 		sn := c.n(1)
-		return sn.node != nil && sn.node.acceptedTerm == 3 && sn.disk.hs.AcceptedTerm < 3
+		return sn.node != nil && sn.node.role == Follower && sn.node.lead == 3 &&
+			sn.node.acceptedTerm == 3 && sn.disk.hs.AcceptedTerm < 3
 	})
 	if !stopped || !c.hasEntry(1, x) {
 		t.Fatalf("setup: node 1 did not sync (has x: %v)\n%s", c.hasEntry(1, x), c.logText())

@@ -51,6 +51,7 @@ func TestSim(t *testing.T) {
 // simStats shows what the schedules exercised (printed with -v).
 type simStats struct {
 	Committed, Acked, Dropped, Terms, Truncations, Crashes, TornCrashes int
+
 	RandomPhaseCommits int // entries committed before the liveness phase
 }
 
@@ -171,7 +172,19 @@ func (c *cluster) randomStep(rng *rand.Rand) {
 }
 
 func (c *cluster) randomFault(rng *rand.Rand) {
-	switch rng.Intn(14) {
+	switch rng.Intn(16) {
+	case 14, 15: // the leader sequences entries nobody else gets, then dies
+		if l := c.leader(); l != 0 {
+			c.tracef("leader %d appends alone and crashes", l)
+			c.isolate(l)
+			for k := rng.Intn(3); k >= 0; k-- {
+				c.propose(l)
+			}
+			for c.process(l) {
+			}
+			c.crash(l)
+			c.heal()
+		}
 	case 0, 1, 12:
 		c.tracef("heal")
 		c.heal()

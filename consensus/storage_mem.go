@@ -53,7 +53,7 @@ func (s *MemoryStorage) Truncate(from uint64) {
 		from = s.first
 	}
 	if from <= s.LastIndex() {
-		s.ents = s.ents[:from-s.first:from-s.first]
+		s.ents = s.ents[: from-s.first : from-s.first]
 	}
 }
 

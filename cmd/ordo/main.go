@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -167,6 +168,15 @@ func configFromCLI(c *cli.Context) (broker.Config, error) {
 type durationTarget struct{ d *time.Duration }
 
 func runNode(ctx context.Context, cfg broker.Config) error {
+	if path := os.Getenv("ORDO_CPUPROFILE"); path != "" {
+		// For performance work: a pprof CPU profile of the whole run.
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	srv, err := broker.New(cfg)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
