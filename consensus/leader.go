@@ -46,8 +46,8 @@ func (n *Node) becomeLeader() {
 		v, ok := n.votes[id]
 		n.prs[id] = &progress{next: n.log.lastIndex() + 1, inflight: newInflights(n.cfg.MaxInflight),
 			active: ok && v.granted}
-		if v.granted && (v.acceptedTerm > bv.acceptedTerm ||
-			(v.acceptedTerm == bv.acceptedTerm && v.lastIndex > bv.lastIndex)) {
+		if v.granted && (v.lastTerm > bv.lastTerm ||
+			(v.lastTerm == bv.lastTerm && v.lastIndex > bv.lastIndex)) {
 			best, bv = id, v
 		}
 	}
@@ -356,7 +356,7 @@ func (n *Node) maybeCommit() {
 		case id == n.id && n.acceptedTerm == n.term:
 			matches = append(matches, n.log.stableIndex())
 			synced++
-		case pr != nil:
+		case pr != nil && pr.synced:
 			matches = append(matches, pr.match)
 			synced++
 		default:

@@ -52,11 +52,18 @@ func freePort(t *testing.T) int {
 // accepts connections on port (0: don't wait).
 func startOrdo(t *testing.T, port int, env []string, args ...string) *proc {
 	t.Helper()
+	return startOrdoIn(t, "", port, env, args...)
+}
+
+// startOrdoIn is startOrdo with a working directory.
+func startOrdoIn(t *testing.T, dir string, port int, env []string, args ...string) *proc {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, args...)
+	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "ORDO_RUN_MAIN=1"), env...)
 	p := &proc{t: t, cmd: cmd, addr: fmt.Sprintf("127.0.0.1:%d", port), done: make(chan struct{})}
 	pr, pw := io.Pipe()

@@ -10,6 +10,7 @@ import (
 const (
 	sigStop = syscall.SIGSTOP
 	sigCont = syscall.SIGCONT
+	sigTerm = syscall.SIGTERM
 )
 
 func dialQuiet(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
