@@ -212,13 +212,17 @@ func (c *client) finish() {
 func (c *client) flushOnce(wbuf *[]byte) bool {
 	o := &c.out
 	o.mu.Lock()
-	buf, marks := o.buf, o.marks
-	o.buf, o.marks = o.spare[:0], nil
-	o.inflight = len(buf)
-	o.mu.Unlock()
-	if len(buf) == 0 && len(marks) == 0 {
+	if len(o.buf) == 0 && len(o.marks) == 0 {
+		o.mu.Unlock()
 		return true
 	}
+	// Double buffering: producers append to the spare while this buffer
+	// is written out; the two never share an array.
+	buf, marks := o.buf, o.marks
+	o.buf, o.marks = o.spare[:0], nil
+	o.spare = nil
+	o.inflight = len(buf)
+	o.mu.Unlock()
 	w := (*wbuf)[:0]
 	pos := 0
 	for _, m := range marks {
@@ -244,7 +248,9 @@ func (c *client) flushOnce(wbuf *[]byte) bool {
 	ok := len(w) == 0 || c.send(w)
 	*wbuf = w[:0]
 	o.mu.Lock()
-	o.spare = buf[:0]
+	if cap(buf) <= 1<<20 {
+		o.spare = buf[:0] // keep modest buffers for reuse
+	}
 	o.inflight = 0
 	o.mu.Unlock()
 	return ok

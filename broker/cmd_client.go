@@ -72,10 +72,10 @@ func (c *client) info() string {
 		cmd = "NULL"
 	}
 	resp := 2
+	c.srv.reg.mu.RLock()
 	if c.resp3 {
 		resp = 3
 	}
-	c.srv.reg.mu.RLock()
 	sub, psub, ssub := len(c.channels), len(c.patterns), len(c.shardChannels)
 	c.srv.reg.mu.RUnlock()
 	omem := c.outputBytes()

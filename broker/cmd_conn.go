@@ -52,8 +52,7 @@ func cmdReset(c *client, _ [][]byte) {
 	c.multi = nil
 	c.srv.reg.dropClient(c)
 	c.name.Store("")
-	c.resp3 = false
-	c.w.resp3 = false
+	c.setProtocol(false)
 	c.replyMode = replyOn
 	c.w.Simple("RESET")
 }
@@ -99,8 +98,7 @@ func cmdHello(c *client, args [][]byte) {
 		c.name.Store(string(setName))
 	}
 	if proto != 0 {
-		c.resp3 = proto == 3
-		c.w.resp3 = c.resp3
+		c.setProtocol(proto == 3)
 	}
 	p := 2
 	if c.resp3 {
@@ -121,6 +119,15 @@ func cmdHello(c *client, args [][]byte) {
 	c.w.BulkString("master")
 	c.w.BulkString("modules")
 	c.w.Array(0)
+}
+
+// setProtocol switches RESP2/RESP3. The delivery loop reads resp3 under
+// the registry's read lock, so it is written under the write lock.
+func (c *client) setProtocol(resp3 bool) {
+	c.srv.reg.mu.Lock()
+	c.resp3 = resp3
+	c.srv.reg.mu.Unlock()
+	c.w.resp3 = resp3
 }
 
 // authOK accepts the default user with any password: like a Redis with no

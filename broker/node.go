@@ -375,6 +375,10 @@ func (n *node) processReady() {
 		if n.transport != nil && len(rd.Messages) > 0 {
 			n.transport.Send(rd.Messages)
 		}
+		if len(rd.Committed) > 0 {
+			// STATUS must never lag a reply a client has already seen.
+			n.updateStatus()
+		}
 		n.apply(rd.Committed)
 		for _, p := range rd.Dropped {
 			if r := n.waiting[p.ReqID]; r != nil && p.Origin == n.id {

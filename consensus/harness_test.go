@@ -58,7 +58,8 @@ type cluster struct {
 	cfg   simConfig
 
 	dropRate, dupRate float64
-	chaos             int // extra fault percentage per step
+	chaos             int  // extra fault percentage per step
+	churnOnly         bool // faults: only leader churn (see randomFault)
 	filter            func(m Message) bool
 	fifo              bool // deliver in send order (like TCP) instead of randomly
 

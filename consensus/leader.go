@@ -46,8 +46,8 @@ func (n *Node) becomeLeader() {
 		v, ok := n.votes[id]
 		n.prs[id] = &progress{next: n.log.lastIndex() + 1, inflight: newInflights(n.cfg.MaxInflight),
 			active: ok && v.granted}
-		if v.granted && (v.lastTerm > bv.lastTerm ||
-			(v.lastTerm == bv.lastTerm && v.lastIndex > bv.lastIndex)) {
+		if v.granted && (v.acceptedTerm > bv.acceptedTerm ||
+			(v.acceptedTerm == bv.acceptedTerm && v.lastIndex > bv.lastIndex)) {
 			best, bv = id, v
 		}
 	}
@@ -256,7 +256,10 @@ func (n *Node) sendAppend(to NodeID) {
 		prev := pr.next - 1
 		prevTerm, ok := n.log.term(prev)
 		if !ok {
-			n.logf(LevelError, compStorage, "Cannot catch up node_%d: seq_no=%d is no longer in the log", to, prev)
+			if !pr.compactedLogged {
+				pr.compactedLogged = true
+				n.logf(LevelError, compStorage, "Cannot catch up node_%d: seq_no=%d is no longer in the log (retention)", to, prev)
+			}
 			return
 		}
 		var ents []Entry

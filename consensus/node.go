@@ -278,7 +278,10 @@ func (n *Node) Tick() {
 	n.tickForward()
 }
 
-// Step feeds a message from a peer into the node.
+// Step feeds a message from a peer into the node. It returns ErrStepLocal
+// for a message addressed to another node and ErrBadMessage for entries
+// that do not follow the message's Index; everything else (old terms,
+// unknown senders, duplicates) is absorbed.
 func (n *Node) Step(m Message) error {
 	if m.To != 0 && m.To != n.id {
 		return ErrStepLocal
@@ -286,6 +289,11 @@ func (n *Node) Step(m Message) error {
 	if !n.isMember(m.From) || m.From == n.id {
 		n.logf(LevelDebug, compMembership, "Ignored %v from non-member node_%d", m.Type, m.From)
 		return nil
+	}
+	if k := len(m.Entries); k > 0 && (m.Entries[0].Index != m.Index+1 || m.Entries[k-1].Index != m.Index+uint64(k) ||
+		m.Entries[k-1].Term > m.Term) {
+		n.logf(LevelWarn, compOrdering, "Ignored malformed %v from node_%d", m.Type, m.From)
+		return ErrBadMessage
 	}
 	// Bully liveness signals and forwarded proposals carry no authority:
 	// they neither change terms nor are refused for an old one.

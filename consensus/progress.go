@@ -20,6 +20,8 @@ type progress struct {
 
 	sentCommit uint64 // commit index last told to the follower
 	forceSend  bool   // send an append even if there is nothing new
+
+	compactedLogged bool
 }
 
 type progressState uint8

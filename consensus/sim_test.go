@@ -3,6 +3,7 @@ package consensus
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"math/rand"
 	"slices"
 	"strings"
@@ -107,8 +108,11 @@ func runSchedule(t *testing.T, seed int64, steps int, trace bool) {
 	if rng.Intn(2) == 0 {
 		c.waitLeader(50) // start from a stable cluster
 	}
-	if rng.Intn(3) == 0 {
-		c.chaos = 8 // leader churn: many more faults
+	switch rng.Intn(4) {
+	case 0:
+		c.chaos = 8 // many more faults
+	case 1:
+		c.chaos, c.churnOnly = 8, true
 	}
 	for s := 0; s < steps && !c.failed; s++ {
 		c.randomStep(rng)
@@ -149,13 +153,15 @@ func (c *cluster) randomStep(rng *rand.Rand) {
 	case r < 75:
 		c.propose(c.pick(rng))
 	case r < 76:
-		id := c.pick(rng)
-		for k := range c.n(id).pending {
-			if c.n(id).node != nil && c.n(id).node.Cancel(k.origin, k.req) {
+		// A client gives up on a pending proposal (deterministic pick).
+		sn := c.n(c.pick(rng))
+		keys := slices.SortedFunc(maps.Keys(sn.pending), func(a, b reqKey) int { return cmpU64(a.req, b.req) })
+		if len(keys) > 0 && sn.node != nil {
+			k := keys[rng.Intn(len(keys))]
+			if sn.node.Cancel(k.origin, k.req) {
 				c.tracef("cancel %d/%d", k.origin, k.req)
-				delete(c.n(id).pending, k)
+				delete(sn.pending, k)
 			}
-			break
 		}
 	case r < 77+c.chaos:
 		c.randomFault(rng)
@@ -172,7 +178,21 @@ func (c *cluster) randomStep(rng *rand.Rand) {
 }
 
 func (c *cluster) randomFault(rng *rand.Rand) {
-	switch rng.Intn(16) {
+	if c.churnOnly {
+		// Leaders that append alone and die, and returning nodes: the
+		// ingredients of Raft's Figure 8.
+		if rng.Intn(2) == 0 {
+			c.randomFaultKind(rng, 14)
+		} else {
+			c.randomFaultKind(rng, 7)
+		}
+		return
+	}
+	c.randomFaultKind(rng, rng.Intn(16))
+}
+
+func (c *cluster) randomFaultKind(rng *rand.Rand, kind int) {
+	switch kind {
 	case 14, 15: // the leader sequences entries nobody else gets, then dies
 		if l := c.leader(); l != 0 {
 			c.tracef("leader %d appends alone and crashes", l)
@@ -212,12 +232,15 @@ func (c *cluster) randomFault(rng *rand.Rand) {
 		} else {
 			c.crash(id)
 		}
-	case 7, 8, 13:
+	case 7, 8, 13: // restart a random crashed node
+		var down []NodeID
 		for _, id := range c.ids {
 			if c.n(id).node == nil {
-				c.restart(id)
-				break
+				down = append(down, id)
 			}
+		}
+		if len(down) > 0 {
+			c.restart(down[rng.Intn(len(down))])
 		}
 	case 9:
 		id := c.pick(rng)
