@@ -32,5 +32,9 @@ deps:
 bench: build
 	./bench/compare.sh
 
+# A local three-node cluster (configs/node{1,2,3}_local.yml), foreground.
+cluster: build
+	./deploy/local-cluster.sh
+
 clean:
 	rm -rf bin data

@@ -375,6 +375,9 @@ func (n *node) processReady() {
 		if n.transport != nil && len(rd.Messages) > 0 {
 			n.transport.Send(rd.Messages)
 		}
+		if rd.SoftState != nil && rd.SoftState.Lead == 0 {
+			n.leaderLost(time.Now())
+		}
 		if len(rd.Committed) > 0 {
 			// STATUS must never lag a reply a client has already seen.
 			n.updateStatus()
@@ -453,6 +456,19 @@ func (n *node) unpark(now time.Time) {
 	}
 }
 
+// leaderLost shortens the wait of publishes in flight when this node no
+// longer knows a leader (it stepped down, or its leader went silent): the
+// core re-forwards them if a new leader appears soon (a failover); if none
+// does, they fail promptly instead of hanging until the publish timeout.
+func (n *node) leaderLost(now time.Time) {
+	limit := now.Add(2 * n.s.cfg.LeaderTimeout)
+	for _, r := range n.order {
+		if r.deadline.After(limit) {
+			r.deadline = limit
+		}
+	}
+}
+
 // expire fails publishes that waited longer than the publish timeout. The
 // outcome of such a publish is unknown to the client, and the error says so.
 func (n *node) expire(now time.Time) {
@@ -466,7 +482,8 @@ func (n *node) expire(now time.Time) {
 			break
 		}
 		delete(n.waiting, r.reqID)
-		n.fail(r, fmt.Sprintf("-TRYAGAIN publish not confirmed within %s (no majority?); it may still be delivered", n.s.cfg.PublishTimeout))
+		n.core.Cancel(n.id, r.reqID)
+		n.fail(r, "-TRYAGAIN publish not confirmed: no leader with a majority answered in time; it may or may not be delivered")
 	}
 	if i > 0 {
 		n.order = append(n.order[:0], n.order[i:]...)

@@ -45,6 +45,8 @@ func runChurn(t *testing.T, seed int64, trace bool) {
 	}
 	if !trace {
 		c.trace, c.logs = nil, nil
+	} else {
+		defer func() { t.Logf("trace:\n%s\nlog:\n%s", c.trace.String(), c.logs.String()) }()
 	}
 	for step := 0; step < 12 && !c.failed; step++ {
 		switch rng.Intn(6) {

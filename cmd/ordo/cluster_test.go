@@ -101,7 +101,11 @@ func (c *cluster) waitLeader(timeout time.Duration, nodes ...int) int {
 		}
 		if agreed && leader != "" {
 			l, _ := strconv.Atoi(leader)
-			if st := c.status(l); st["role"] == "leader" {
+			listed := false
+			for _, i := range nodes {
+				listed = listed || i == l
+			}
+			if listed && c.status(l)["role"] == "leader" {
 				return l
 			}
 		}
@@ -445,11 +449,17 @@ func TestClusterPartitionedLeader(t *testing.T) {
 			refused = time.Since(cut)
 			break
 		}
+		if !strings.HasPrefix(v.s, "-") && time.Since(cut) > time.Second {
+			t.Fatalf("isolated leader acknowledged a publish %s after the cut", time.Since(cut))
+		}
 		if time.Since(cut) > 10*time.Second {
 			t.Fatalf("isolated leader still accepts publishes after 10s: %+v", v)
 		}
 	}
 	t.Logf("isolated leader refused publishes %s after the cut", refused.Round(time.Millisecond))
+	if refused > 3*time.Second {
+		t.Errorf("isolated leader took %s to refuse publishes (leader timeout 500ms)", refused)
+	}
 	if l := c.waitLeader(10*time.Second, 1, 2); l != 2 {
 		t.Fatalf("majority leader %d, want 2", l)
 	}
