@@ -81,9 +81,9 @@ func syncDir(dir string) error {
 }
 
 func (d diskHardState) core() consensus.HardState {
-	return consensus.HardState{Term: d.Term, Vote: consensus.NodeID(d.Vote), AcceptedTerm: d.AcceptedTerm, Commit: d.Commit}
+	return consensus.HardState{Term: d.Term, Vote: consensus.NodeID(d.Vote), AcceptedTerm: d.AcceptedTerm, Commit: d.Commit, MustReach: d.MustReach}
 }
 
-func fromCore(h consensus.HardState, mustReach uint64) diskHardState {
-	return diskHardState{Term: h.Term, Vote: uint64(h.Vote), AcceptedTerm: h.AcceptedTerm, Commit: h.Commit, MustReach: mustReach}
+func fromCore(h consensus.HardState) diskHardState {
+	return diskHardState{Term: h.Term, Vote: uint64(h.Vote), AcceptedTerm: h.AcceptedTerm, Commit: h.Commit, MustReach: h.MustReach}
 }

@@ -117,6 +117,7 @@ func (n *node) open() error {
 		bad := corruptIndex(err, l)
 		n.s.logf(levelError, "storage", "Corrupt record at seq_no=%d (%v): truncating log to seq_no=%d; the rest will be recovered from peers", bad, err, bad-1)
 		if hs.MustReach < l.LastIndex() {
+			// The core clears it once the repair is proven.
 			hs.MustReach = l.LastIndex()
 		}
 		if hs.Commit >= bad {
@@ -241,7 +242,7 @@ func (n *node) run() {
 			return
 		case now := <-ticker.C:
 			if n.broken == nil {
-				// n.core.SetTime(now.UnixMilli()) // TODO-SETTIME
+				n.core.SetTime(now.UnixMilli())
 				n.core.Tick()
 			}
 			n.unpark(now)
@@ -301,7 +302,9 @@ func (n *node) propose(batch []*pubReq) {
 		return
 	}
 	props := make([]consensus.Proposal, len(batch))
-	deadline := time.Now().Add(n.s.cfg.PublishTimeout)
+	now := time.Now()
+	n.core.SetTime(now.UnixMilli())
+	deadline := now.Add(n.s.cfg.PublishTimeout)
 	for i, r := range batch {
 		n.reqID++
 		r.reqID, r.deadline = n.reqID, deadline
@@ -337,10 +340,7 @@ func (n *node) processReady() {
 	for n.core.HasReady() {
 		rd := n.core.Ready()
 		if rd.HardState != nil {
-			hs := fromCore(*rd.HardState, n.hs.MustReach)
-			if n.hs.MustReach > 0 && n.st().LastIndex() >= n.hs.MustReach {
-				hs.MustReach = 0
-			}
+			hs := fromCore(*rd.HardState)
 			// Term, vote and accepted term must be durable before any
 			// message that depends on them leaves; a commit-only change
 			// can be lost (the leader re-sends it).

@@ -402,7 +402,7 @@ func (n *Node) appendProposals(ps []Proposal) {
 			continue
 		}
 		last++
-		n.log.append(Entry{Index: last, Term: n.term, Type: p.Type, Origin: p.Origin, ReqID: p.ReqID, Data: p.Data})
+		n.log.append(Entry{Index: last, Term: n.term, Type: p.Type, Origin: p.Origin, ReqID: p.ReqID, Time: n.wallMs, Data: p.Data})
 		n.needBcast = true
 	}
 }

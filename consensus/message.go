@@ -119,7 +119,7 @@ var ErrBadMessage = errors.New("consensus: malformed message")
 func (m *Message) Size() int {
 	n := 3 + 11*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64
 	for i := range m.Entries {
-		n += 5*binary.MaxVarintLen64 + 1 + len(m.Entries[i].Data)
+		n += 6*binary.MaxVarintLen64 + 1 + len(m.Entries[i].Data)
 	}
 	for i := range m.Proposals {
 		n += 3*binary.MaxVarintLen64 + 1 + len(m.Proposals[i].Data)
@@ -134,7 +134,7 @@ func (m *Message) Size() int {
 //	| uvarint #entries | entries... | uvarint #proposals | proposals... |
 //
 // An entry is | uvarint Index-delta | uvarint Term | Type | uvarint Origin,
-// ReqID | uvarint len | Data |, where Index-delta is relative to the
+// ReqID | varint Time | uvarint len | Data |, where Index-delta is relative to the
 // previous entry's Index (the first relative to 0). A proposal is
 // | uvarint Origin, ReqID | Type | uvarint len | Data |.
 func (m Message) Marshal() []byte {
@@ -165,6 +165,7 @@ func (m Message) AppendMarshal(b []byte) []byte {
 		b = append(b, byte(e.Type))
 		b = binary.AppendUvarint(b, uint64(e.Origin))
 		b = binary.AppendUvarint(b, e.ReqID)
+		b = binary.AppendVarint(b, e.Time)
 		b = binary.AppendUvarint(b, uint64(len(e.Data)))
 		b = append(b, e.Data...)
 	}
@@ -190,6 +191,19 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
 	if n <= 0 {
 		d.err = true
 		return 0
@@ -285,6 +299,7 @@ func UnmarshalMessage(b []byte) (Message, error) {
 			e.Type = EntryType(t)
 			e.Origin = NodeID(d.uvarint())
 			e.ReqID = d.uvarint()
+			e.Time = d.varint()
 			e.Data = d.bytes()
 			if d.err {
 				break

@@ -110,6 +110,7 @@ type Node struct {
 	lead             NodeID
 	phase            phase
 	now              int64 // ticks since start
+	wallMs           int64 // caller's clock (unix ms), stamped on sequenced entries; see SetTime
 	electionElapsed  int   // ticks since the leader was last heard (or since a reset)
 	electionTimeout  int
 	phaseElapsed     int
@@ -268,6 +269,12 @@ func (n *Node) inLease() bool {
 }
 
 // Tick advances logical time by one tick.
+// SetTime gives the core the caller's wall clock (unix milliseconds). The
+// leader stamps it on the entries it sequences (Entry.Time), so every node
+// reports the sequencer's time for a message. It is data, not a timer: the
+// core never reads a clock itself.
+func (n *Node) SetTime(unixMs int64) { n.wallMs = unixMs }
+
 func (n *Node) Tick() {
 	n.now++
 	if n.role == Leader {
