@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -45,11 +46,12 @@ type node struct {
 	inbox     chan consensus.Message
 	transport transport // nil for a one-member cluster
 
-	reqID   uint64
-	parked  []*pubReq // waiting for a leader to be known
-	waiting map[uint64]*pubReq
-	order   []*pubReq // by ReqID, to expire the oldest first
-	broken  error     // a storage failure; publishes fail until recovery
+	reqID     uint64
+	lastBatch int       // size of the previous proposal batch
+	parked    []*pubReq // waiting for a leader to be known
+	waiting   map[uint64]*pubReq
+	order     []*pubReq // by ReqID, to expire the oldest first
+	broken    error     // a storage failure; publishes fail until recovery
 
 	statusMu     sync.Mutex
 	status       consensus.Status
@@ -272,15 +274,25 @@ func (n *node) run() {
 			}
 		case r := <-n.proposals:
 			batch = append(batch[:0], r)
-		drain:
-			for len(batch) < cap(batch) {
-				select {
-				case r := <-n.proposals:
-					batch = append(batch, r)
-				default:
-					break drain
+			// Group commit: take everything queued; while the batch is
+			// smaller than the last one, yield a few times so publishers
+			// that are about to submit join it (one fsync for all).
+			for spins := 0; ; spins++ {
+			drain:
+				for len(batch) < cap(batch) {
+					select {
+					case r := <-n.proposals:
+						batch = append(batch, r)
+					default:
+						break drain
+					}
 				}
+				if spins >= 3 || len(batch) >= n.lastBatch {
+					break
+				}
+				runtime.Gosched()
 			}
+			n.lastBatch = len(batch)
 			n.propose(batch)
 		}
 		if n.broken == nil {
