@@ -19,9 +19,7 @@ type store struct {
 	log *wal.Log
 
 	mu          sync.RWMutex
-	cache       []consensus.Entry // the most recent entries, contiguous
-	cacheStart  uint64            // index of cache[0]
-	cacheBytes  int
+	cache       *entryRing          // the most recent entries
 	byChannel   map[string][]uint64 // committed seqs per channel, ascending
 	applied     uint64              // highest committed entry indexed
 	newData     chan struct{}       // closed when entries are applied
@@ -31,16 +29,16 @@ type store struct {
 }
 
 const (
-	cacheMaxEntries = 1 << 17
-	cacheMaxBytes   = 64 << 20
+	cacheMaxEntries = 1 << 14
+	cacheMaxBytes   = 32 << 20
 )
 
 func newStore(l *wal.Log) *store {
 	return &store{
-		log:        l,
-		byChannel:  map[string][]uint64{},
-		newData:    make(chan struct{}),
-		cacheStart: l.LastIndex() + 1,
+		log:       l,
+		byChannel: map[string][]uint64{},
+		newData:   make(chan struct{}),
+		cache:     newEntryRing(cacheMaxEntries, cacheMaxBytes),
 	}
 }
 
@@ -89,8 +87,7 @@ func (s *store) Term(i uint64) (uint64, error) {
 // entry returns entry i from the cache or the WAL.
 func (s *store) entry(i uint64) (consensus.Entry, error) {
 	s.mu.RLock()
-	if i >= s.cacheStart && i < s.cacheStart+uint64(len(s.cache)) {
-		e := s.cache[i-s.cacheStart]
+	if e, ok := s.cache.get(i); ok {
 		s.mu.RUnlock()
 		return e, nil
 	}
@@ -121,33 +118,25 @@ func (s *store) append(es []consensus.Entry) error {
 	if len(es) == 0 {
 		return nil
 	}
+	// One allocation for the whole batch's records.
+	size := 0
+	for i := range es {
+		size += len(es[i].Data) + 48
+	}
+	arena := make([]byte, 0, size)
 	recs := make([][]byte, len(es))
 	for i := range es {
-		recs[i] = encodeEntry(nil, &es[i])
+		start := len(arena)
+		arena = encodeEntry(arena, &es[i])
+		recs[i] = arena[start:len(arena):len(arena)]
 	}
 	if err := s.log.Append(es[0].Index, recs); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cacheStart+uint64(len(s.cache)) != es[0].Index {
-		s.cache, s.cacheBytes, s.cacheStart = nil, 0, es[0].Index
-	}
 	for _, e := range es {
-		s.cache = append(s.cache, e)
-		s.cacheBytes += len(e.Data) + 64
-	}
-	if len(s.cache) > cacheMaxEntries || s.cacheBytes > cacheMaxBytes {
-		// Trim to three quarters at once; reslicing copies nothing, and
-		// append reallocates (copying only live entries) now and then.
-		drop := 0
-		for len(s.cache)-drop > cacheMaxEntries*3/4 || (s.cacheBytes > cacheMaxBytes*3/4 && len(s.cache)-drop > 1) {
-			s.cacheBytes -= len(s.cache[drop].Data) + 64
-			drop++
-		}
-		clear(s.cache[:drop]) // release the payloads
-		s.cache = s.cache[drop:]
-		s.cacheStart += uint64(drop)
+		s.cache.push(e)
 	}
 	return nil
 }
@@ -161,14 +150,7 @@ func (s *store) truncateFrom(i uint64) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if i < s.cacheStart {
-		s.cache, s.cacheBytes, s.cacheStart = nil, 0, i
-	} else if n := i - s.cacheStart; n < uint64(len(s.cache)) {
-		for _, e := range s.cache[n:] {
-			s.cacheBytes -= len(e.Data) + 64
-		}
-		s.cache = s.cache[:n]
-	}
+	s.cache.truncateFrom(i)
 	return nil
 }
 

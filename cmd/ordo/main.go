@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -168,6 +169,12 @@ func configFromCLI(c *cli.Context) (broker.Config, error) {
 type durationTarget struct{ d *time.Duration }
 
 func runNode(ctx context.Context, cfg broker.Config) error {
+	if os.Getenv("GOGC") == "" {
+		// The broker allocates per message and holds little long-lived
+		// data: trading some memory for less GC work measured ~+15%
+		// PUBLISH throughput. GOGC still overrides it.
+		debug.SetGCPercent(400)
+	}
 	if path := os.Getenv("ORDO_CPUPROFILE"); path != "" {
 		// For performance work: a pprof CPU profile of the whole run.
 		f, err := os.Create(path)
