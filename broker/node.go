@@ -351,6 +351,17 @@ func (n *node) propose(batch []*pubReq) {
 func (n *node) processReady() {
 	for n.core.HasReady() {
 		rd := n.core.Ready()
+		late := rd.Messages
+		if n.transport != nil && rd.HardState == nil && len(rd.Entries) > 0 {
+			// A leader's appends may leave before its own fsync (Raft
+			// thesis §10.2.1): the core counts the leader in a majority
+			// only for entries it has persisted (Advance), so followers
+			// fsync in parallel with it. Everything else (acks, votes)
+			// waits until this node's state is durable.
+			var early []consensus.Message
+			early, late = splitEarly(rd.Messages)
+			n.transport.Send(early)
+		}
 		if rd.HardState != nil {
 			hs := fromCore(*rd.HardState)
 			// Term, vote and accepted term must be durable before any
@@ -384,8 +395,8 @@ func (n *node) processReady() {
 			n.s.stats.walEntries.Add(int64(len(rd.Entries)))
 			n.s.stats.walNanos.Add(int64(time.Since(start)))
 		}
-		if n.transport != nil && len(rd.Messages) > 0 {
-			n.transport.Send(rd.Messages)
+		if n.transport != nil && len(late) > 0 {
+			n.transport.Send(late)
 		}
 		if rd.SoftState != nil && rd.SoftState.Lead == 0 {
 			n.leaderLost(time.Now())
@@ -404,6 +415,19 @@ func (n *node) processReady() {
 		n.core.Advance(rd)
 	}
 	n.updateStatus()
+}
+
+// splitEarly separates leader-to-follower appends and heartbeats, which
+// claim nothing about this node's disk, from the rest.
+func splitEarly(msgs []consensus.Message) (early, late []consensus.Message) {
+	for _, m := range msgs {
+		if m.Type == consensus.MsgApp || m.Type == consensus.MsgHeartbeat {
+			early = append(early, m)
+		} else {
+			late = append(late, m)
+		}
+	}
+	return early, late
 }
 
 // apply delivers committed entries in order and answers local publishers.
