@@ -253,6 +253,59 @@ func (l *loader) waitCount(t *testing.T, n int) {
 	}
 }
 
+// liveSub records what a subscriber connected to one node receives.
+type liveSub struct {
+	mu   sync.Mutex
+	msgs []string
+	done chan struct{}
+}
+
+func subscribe(t *testing.T, addr, channel string) *liveSub {
+	r := dialOrdo(t, addr)
+	if v := r.do("SUBSCRIBE", channel); len(v.arr) != 3 {
+		t.Fatalf("subscribe: %+v", v)
+	}
+	s := &liveSub{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for {
+			r.c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			v, err := r.read()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.msgs = append(s.msgs, v.arr[2].s)
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+// waitFor waits until the subscriber has received exactly the history, in
+// order: subscribers miss nothing across failovers and partitions.
+func (s *liveSub) waitFor(t *testing.T, node int, history []string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s.mu.Lock()
+		got := append([]string(nil), s.msgs...)
+		s.mu.Unlock()
+		if strings.Join(got, ",") == strings.Join(history, ",") {
+			return
+		}
+		if len(got) > len(history) || time.Now().After(deadline) {
+			for i := range got {
+				if i >= len(history) || got[i] != history[i] {
+					t.Fatalf("subscriber on node %d: message %d is %q, history has %d entries (got %d)", node, i, got[i], len(history), len(got))
+				}
+			}
+			t.Fatalf("subscriber on node %d received %d of %d messages", node, len(got), len(history))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func checkAllAcked(t *testing.T, acked map[string]bool, payloads []string, seqs []uint64) {
 	t.Helper()
 	have := map[string]bool{}
@@ -354,6 +407,7 @@ func TestClusterLeaderKill9(t *testing.T) {
 	c := newCluster(t, 3, false)
 	c.startAll()
 	c.waitLeader(10*time.Second, 1, 2, 3)
+	subs := []*liveSub{nil, subscribe(t, c.addr(1), "k"), subscribe(t, c.addr(2), "k")}
 	load := startLoad(t, c, "k", 1, 2, 3)
 	load.waitCount(t, 300)
 
@@ -384,6 +438,8 @@ func TestClusterLeaderKill9(t *testing.T) {
 	acked := load.finish()
 	seqs, pls := c.waitSameHistory("k", 10*time.Second, 1, 2)
 	checkAllAcked(t, acked, pls, seqs)
+	subs[1].waitFor(t, 1, pls)
+	subs[2].waitFor(t, 2, pls)
 
 	c.start(3)
 	c.waitSameHistory("k", 20*time.Second, 1, 2, 3)
@@ -432,6 +488,7 @@ func TestClusterPartitionedLeader(t *testing.T) {
 	c := newCluster(t, 3, true)
 	c.startAll()
 	c.waitLeader(10*time.Second, 1, 2, 3)
+	onIsolated := subscribe(t, c.addr(3), "p")
 	load := startLoad(t, c, "p", 1, 2)
 	load.waitCount(t, 100)
 
@@ -469,6 +526,8 @@ func TestClusterPartitionedLeader(t *testing.T) {
 	acked := load.finish()
 	seqs, pls := c.waitSameHistory("p", 20*time.Second, 1, 2, 3)
 	checkAllAcked(t, acked, pls, seqs)
+	// The subscriber on the partitioned node gets the backlog, in order.
+	onIsolated.waitFor(t, 3, pls)
 	if l := c.waitLeader(5*time.Second, 1, 2, 3); l != 2 {
 		t.Fatalf("after healing leader is %d, want 2", l)
 	}
