@@ -286,6 +286,12 @@ func cmdXRead(c *client, args [][]byte) {
 		defer t.Stop()
 		deadline = t.C
 	}
+	var hangup <-chan struct{}
+	if blocking {
+		closed, stop := watchClose(c.conn)
+		defer stop()
+		hangup = closed
+	}
 	for {
 		wake := st.waitCh()
 		type result struct {
@@ -332,6 +338,9 @@ func cmdXRead(c *client, args [][]byte) {
 			c.w.NullArray()
 			return
 		case <-c.quit:
+			return
+		case <-hangup:
+			c.close() // the client left while blocked
 			return
 		}
 	}

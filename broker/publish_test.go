@@ -293,3 +293,37 @@ func TestSlowSubscriberIsCutOff(t *testing.T) {
 		}
 	}
 }
+
+// A client that disconnects while blocked in XREAD is dropped at once, and
+// commands pipelined behind a blocking XREAD still run afterwards.
+func TestBlockedXReadClientLeaves(t *testing.T) {
+	srv := startServer(t, nil)
+	admin := dial(t, srv.Addr().String())
+	b := dial(t, srv.Addr().String())
+	b.sendRaw(append(encodeCommand("XREAD", "BLOCK", "300", "STREAMS", "x", "$"), encodeCommand("PING")...))
+	if got := b.read(); got != "*-1\r\n" {
+		t.Fatalf("XREAD: %q", got)
+	}
+	if got := b.read(); got != "+PONG\r\n" {
+		t.Fatalf("pipelined PING: %q", got)
+	}
+	b.send("XREAD", "BLOCK", "0", "STREAMS", "x", "$")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(admin.do("CLIENT", "LIST"), "cmd=xread") {
+		if time.Now().After(deadline) {
+			t.Fatal("XREAD never blocked")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.c.Close()
+	for {
+		list := admin.do("CLIENT", "LIST")
+		if strings.Count(list, "id=") == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("blocked client not dropped after disconnect:\n%s", list)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
