@@ -205,3 +205,12 @@ func TestTooBigInlineRequest(t *testing.T) {
 	}
 	c.expectClosed()
 }
+
+func TestDataDirIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	startServer(t, func(c *Config) { c.DataDir = dir })
+	_, err := New(Config{ID: 1, DataDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "in use by another ordo process") {
+		t.Fatalf("second node on the same data dir: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/ordo-broker/ordo/consensus"
 )
@@ -69,6 +70,20 @@ func saveHardState(dir string, hs diskHardState, sync bool) error {
 		return syncDir(dir)
 	}
 	return nil
+}
+
+// lockDir takes an exclusive lock on dir/LOCK so two processes never
+// write one log (the lock dies with the process, even on kill -9).
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another ordo process (%v); give each node its own --data-dir", dir, err)
+	}
+	return f, nil
 }
 
 func syncDir(dir string) error {

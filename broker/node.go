@@ -57,6 +57,7 @@ type node struct {
 	status       consensus.Status
 	statusBroken error
 
+	lock     *os.File // flock on the data directory: one process per log
 	stopc    chan struct{}
 	donec    chan struct{}
 	stopOnce sync.Once
@@ -73,6 +74,10 @@ func newNode(s *Server) (*node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
+	lock, err := lockDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	n := &node{
 		s:         s,
 		id:        consensus.NodeID(cfg.ID),
@@ -83,7 +88,9 @@ func newNode(s *Server) (*node, error) {
 		stopc:     make(chan struct{}),
 		donec:     make(chan struct{}),
 	}
+	n.lock = lock
 	if err := n.open(); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	return n, nil
@@ -213,6 +220,7 @@ func (n *node) stop() error {
 			n.transport.Close()
 		}
 		err = n.st().log.Close()
+		n.lock.Close()
 	})
 	return err
 }
