@@ -321,3 +321,21 @@ func (s *store) load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 	s.mu.Unlock()
 	return loaded, corrupt, err
 }
+
+// resetTo discards the whole log and restarts it empty at next: the leader
+// no longer holds what this node lacks (retention), so it continues from
+// the leader's first retained entry. History before next is gone here too.
+func (s *store) resetTo(next uint64) error {
+	if err := s.log.Reset(next); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cache.reset()
+	s.byChannel = map[string][]uint64{}
+	s.corrupt = nil
+	if s.applied < next-1 {
+		s.applied = next - 1
+	}
+	return nil
+}
