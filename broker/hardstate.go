@@ -23,6 +23,10 @@ type diskHardState struct {
 	AcceptedTerm uint64 `json:"accepted_term"`
 	Commit       uint64 `json:"commit"`
 	MustReach    uint64 `json:"must_reach,omitempty"`
+	// The log's boundary after retention or a reset: the term of entry
+	// BaseIndex (= first index - 1), 0 if unknown.
+	BaseIndex uint64 `json:"base_index,omitempty"`
+	BaseTerm  uint64 `json:"base_term,omitempty"`
 }
 
 func loadHardState(dir string) (diskHardState, error) {

@@ -112,6 +112,9 @@ func (n *node) open() error {
 		n.s.logf(levelWarn, "storage", "Repaired torn log tail: dropped %d bytes (%d invalid records) after seq_no=%d", rep.DroppedBytes, rep.DroppedRecords, l.LastIndex())
 	}
 	st := newStore(l)
+	if hs.BaseIndex+1 == l.FirstIndex() {
+		st.baseIndex, st.baseTerm = hs.BaseIndex, hs.BaseTerm
+	}
 	cluster := len(cfg.Peers) > 1
 	loaded, corrupt, err := st.load(hs.Commit, cluster, n.id)
 	for _, i := range corrupt {
@@ -372,6 +375,7 @@ func (n *node) processReady() {
 		}
 		if rd.HardState != nil {
 			hs := fromCore(*rd.HardState)
+			hs.BaseIndex, hs.BaseTerm = n.hs.BaseIndex, n.hs.BaseTerm
 			// Term, vote and accepted term must be durable before any
 			// message that depends on them leaves; a commit-only change
 			// can be lost (the leader re-sends it).
@@ -389,6 +393,12 @@ func (n *node) processReady() {
 		}
 		if rd.TruncateFrom > 0 {
 			if err := n.st().truncateFrom(rd.TruncateFrom); err != nil {
+				n.storageFailed(err)
+				return
+			}
+		}
+		if rd.ResetLog > 0 {
+			if err := n.resetLog(rd.ResetLog, rd.ResetLogTerm); err != nil {
 				n.storageFailed(err)
 				return
 			}
@@ -423,6 +433,20 @@ func (n *node) processReady() {
 		n.core.Advance(rd)
 	}
 	n.updateStatus()
+}
+
+// resetLog restarts the log empty at next because the leader no longer
+// holds the entries this node lacks (retention): the boundary term is
+// recorded first, then the log is reset (atomically, by the wal).
+func (n *node) resetLog(next, prevTerm uint64) error {
+	n.s.logf(levelWarn, "storage", "Leader no longer holds seq_no<%d (retention): restarting the log at seq_no=%d", next, next)
+	hs := n.hs
+	hs.BaseIndex, hs.BaseTerm = next-1, prevTerm
+	if err := saveHardState(n.dir, hs, !n.s.cfg.NoSync); err != nil {
+		return err
+	}
+	n.hs = hs
+	return n.st().resetTo(next, prevTerm)
 }
 
 // splitEarly separates leader-to-follower appends and heartbeats, which
@@ -590,6 +614,14 @@ func (n *node) retain(now time.Time) {
 	}
 	if first > before {
 		n.s.logf(levelInfo, "storage", "Retention dropped seq_no %d..%d", before, first-1)
+		st := n.st()
+		st.mu.RLock()
+		hs := n.hs
+		hs.BaseIndex, hs.BaseTerm = st.baseIndex, st.baseTerm
+		st.mu.RUnlock()
+		if err := saveHardState(n.dir, hs, false); err == nil {
+			n.hs = hs
+		}
 	}
 }
 

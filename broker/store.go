@@ -26,6 +26,9 @@ type store struct {
 	lastTime    int64               // sequencer time of the last applied entry
 	corrupt     []uint64            // damaged records a lone node kept (ascending)
 	maxOwnReqID uint64              // highest ReqID this node's publishes used, seen at load
+	// The term of entry FirstIndex()-1 after retention or a reset (0 if
+	// unknown), so the core can still match the log's boundary.
+	baseIndex, baseTerm uint64
 }
 
 const (
@@ -78,6 +81,11 @@ func (s *store) Term(i uint64) (uint64, error) {
 		return 0, nil
 	}
 	if i < s.log.FirstIndex() {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if i == s.baseIndex && s.baseTerm != 0 {
+			return s.baseTerm, nil
+		}
 		return 0, consensus.ErrCompacted
 	}
 	e, err := s.entry(i)
@@ -252,12 +260,19 @@ func (s *store) message(seq uint64) (*message, error) {
 // messages it dropped. keepFrom bounds what may go (entries not yet
 // applied everywhere are kept).
 func (s *store) retain(now time.Time, keepFrom uint64) (uint64, error) {
+	before := s.log.FirstIndex()
 	first, err := s.log.ApplyRetention(now, keepFrom)
 	if err != nil {
 		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if first > before {
+		s.baseIndex, s.baseTerm = first-1, 0
+		if e, ok := s.cache.get(first - 1); ok {
+			s.baseTerm = e.Term
+		}
+	}
 	for ch, seqs := range s.byChannel {
 		i := sort.Search(len(seqs), func(k int) bool { return seqs[k] >= first })
 		if i == len(seqs) {
@@ -325,12 +340,13 @@ func (s *store) load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 // resetTo discards the whole log and restarts it empty at next: the leader
 // no longer holds what this node lacks (retention), so it continues from
 // the leader's first retained entry. History before next is gone here too.
-func (s *store) resetTo(next uint64) error {
+func (s *store) resetTo(next, prevTerm uint64) error {
 	if err := s.log.Reset(next); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.baseIndex, s.baseTerm = next-1, prevTerm
 	s.cache.reset()
 	s.byChannel = map[string][]uint64{}
 	s.corrupt = nil
