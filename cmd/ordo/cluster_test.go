@@ -608,3 +608,57 @@ func TestClusterFollowerRepairsCorruptLog(t *testing.T) {
 		}
 	}
 }
+
+// A follower that was down while retention dropped what it lacks restarts
+// its log at the leader's first retained entry and follows from there.
+func TestClusterFollowerCatchesUpPastRetention(t *testing.T) {
+	c := newCluster(t, 3, false, "--segment-size", "4kb", "--retention-bytes", "16kb")
+	c.startAll()
+	c.waitLeader(10*time.Second, 1, 2, 3)
+	r := dialOrdo(t, c.addr(2))
+	pad := strings.Repeat("p", 100)
+	for k := 0; k < 50; k++ {
+		r.do("PUBLISH", "ret", fmt.Sprintf("a%03d%s", k, pad))
+	}
+	c.waitSameHistory("ret", 10*time.Second, 1, 2, 3)
+	c.procs[1].kill()
+	for k := 0; k < 600; k++ {
+		if v := r.do("PUBLISH", "ret", fmt.Sprintf("b%03d%s", k, pad)); strings.HasPrefix(v.s, "-") {
+			t.Fatal(v.s)
+		}
+	}
+	// Retention runs once a second on the live nodes.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		seqs, _ := history(t, c.addr(3), "ret")
+		if len(seqs) > 0 && seqs[0] > 51 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("leader's retention dropped nothing")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p := c.start(1)
+	p.waitLog("restarting the log at seq_no=")
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		s1, p1 := history(t, c.addr(1), "ret")
+		s3, p3 := history(t, c.addr(3), "ret")
+		if len(s1) > 0 && len(s3) > 0 && s1[len(s1)-1] == s3[len(s3)-1] {
+			// Same tail, and node 1 holds a contiguous suffix of it.
+			n := min(len(s1), len(s3))
+			if fmt.Sprint(s1[len(s1)-n:]) != fmt.Sprint(s3[len(s3)-n:]) || strings.Join(p1[len(p1)-n:], ",") != strings.Join(p3[len(p3)-n:], ",") {
+				t.Fatalf("node 1 differs from the leader in the retained range")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 1 did not catch up: %v vs %v", tail(s1), tail(s3))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v := dialOrdo(t, c.addr(1)).do("PUBLISH", "ret", "after"); strings.HasPrefix(v.s, "-") {
+		t.Fatalf("publish on the reset node: %s", v.s)
+	}
+}

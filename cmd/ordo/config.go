@@ -41,6 +41,7 @@ type fileConfig struct {
 		Bytes byteSize      `yaml:"bytes"`
 		Age   time.Duration `yaml:"age"`
 	} `yaml:"retention"`
+	SegmentSize byteSize `yaml:"segment_size"`
 }
 
 type filePeer struct {
@@ -165,6 +166,9 @@ func (fc *fileConfig) apply(cfg *broker.Config, logLevel, logFormat *string) err
 		l.PubsubSoftDuration = time.Duration(fc.PubsubBuffer.SoftSeconds) * time.Second
 	}
 	setInt(&cfg.RetainBytes, int64(fc.Retention.Bytes))
+	if fc.SegmentSize != 0 {
+		cfg.SegmentBytes = int(fc.SegmentSize)
+	}
 	setDur(&cfg.RetainAge, fc.Retention.Age)
 	return nil
 }

@@ -61,6 +61,7 @@ func nodeFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-clients", Usage: "maximum simultaneous clients", EnvVars: env("MAX_CLIENTS")},
 		&cli.StringFlag{Name: "retention-bytes", Usage: "drop the oldest log segments beyond this size (0 = keep everything)", EnvVars: env("RETENTION_BYTES")},
 		&cli.DurationFlag{Name: "retention-age", Usage: "drop log segments older than this (0 = keep everything)", EnvVars: env("RETENTION_AGE")},
+		&cli.StringFlag{Name: "segment-size", Usage: "log segment file size, e.g. 4mb (retention drops whole segments)", EnvVars: env("SEGMENT_SIZE")},
 	}
 }
 
@@ -148,6 +149,13 @@ func configFromCLI(c *cli.Context) (broker.Config, error) {
 			}
 			*dst = v
 		}
+	}
+	if c.IsSet("segment-size") {
+		v, err := parseByteSize(c.String("segment-size"))
+		if err != nil {
+			return cfg, fmt.Errorf("--segment-size: %w", err)
+		}
+		cfg.SegmentBytes = int(v)
 	}
 	if c.IsSet("max-clients") {
 		cfg.Limits.MaxClients = c.Int("max-clients")
