@@ -14,10 +14,19 @@
 //     of rd.Messages (fsync it if rd.MustSync; a change of Commit alone
 //     need not be synced).
 //  3. If rd.TruncateFrom > 0, remove every log entry with Index >=
-//     rd.TruncateFrom (an uncommitted divergent tail), then append
+//     rd.TruncateFrom (an uncommitted divergent tail). If rd.ResetLog > 0
+//     (TruncateFrom is then 0), discard the whole log and restart it empty
+//     so that its next entry is rd.ResetLog: FirstIndex() = ResetLog,
+//     LastIndex() = ResetLog-1, and Term(ResetLog-1) answers
+//     rd.ResetLogTerm if non-zero (keep it aside as after retention; 0
+//     means unknown, answer ErrCompacted). Record ResetLog-1 as applied:
+//     entries before it are never delivered on this node. The reset must
+//     be atomic under crashes (the old log or the new empty one) and must
+//     follow step 2 (its HardState may raise MustReach). Then append
 //     rd.Entries to the log and fsync — BEFORE sending any message. When
-//     both are set, rd.Entries[0].Index == rd.TruncateFrom. Steps 2 and 3
-//     may happen in either order (a crash between them is safe).
+//     set, rd.Entries[0].Index == rd.TruncateFrom (or rd.ResetLog). Without
+//     a reset, steps 2 and 3 may happen in either order (a crash between
+//     them is safe).
 //  4. Send rd.Messages (best effort: the core tolerates loss, duplication,
 //     delay and reordering).
 //  5. Apply rd.Committed in order (they are contiguous and never retracted),
@@ -28,9 +37,33 @@
 // Between Ready and Advance the caller may keep calling Tick, Step, Propose
 // and Cancel (their effects appear in the next Ready), but not Ready.
 // Everything is single-threaded: no method may be called concurrently.
-// Transports should keep per-peer FIFO order (TCP does): reordered
-// MsgForward batches of one origin can only cause proposals to be reported
-// in Ready.Dropped, never duplicated or silently lost.
+// Transports should keep per-peer FIFO order (TCP does); lost or
+// reordered messages only cost retries.
+//
+// Retention: the caller may drop the oldest log entries (Storage's
+// FirstIndex rises), but only entries that are committed and applied, and
+// only entries older than any proposal can stay pending (the caller
+// cancels proposals after its publish timeout): a leader forgets the
+// ReqIDs of entries it no longer holds once it restarts, so a retry of a
+// proposal sequenced before its first index would be sequenced again.
+// Storage.Term(FirstIndex()-1) should still answer (keep that term aside):
+// if it cannot (ErrCompacted) the core copes from the terms it remembers,
+// but after a restart of the leader a follower whose log ends exactly
+// there may have to restart its log needlessly. A follower that needs
+// entries the leader no longer holds restarts its log at the leader's
+// first index (Ready.ResetLog); the messages before it are not delivered
+// on that node — retention is the user's trade of history for space. Its
+// pending proposals stop being tracked then (they may have committed
+// unseen): answer those that commit, time out the rest as unknown.
+//
+// Lost logs: a node whose disk lost entries it may have acknowledged must
+// restart with Config.MustReach set (see HardState.MustReach): the old
+// last index after a corrupt record, math.MaxUint64 when even that is
+// unknown. A node whose hard state was lost too (a replaced disk; start
+// it with a zero HardState and MustReach = math.MaxUint64) must stay down
+// for at least 2×ElectionTicks: a forgotten vote is unsafe in any
+// protocol, and by then every leader or coordinator it acknowledged has
+// won, lost or stepped down.
 //
 // Exactly-once publishing: every Proposal carries (Origin, ReqID) with
 // ReqIDs increasing per Origin, also across restarts (seed them from the
@@ -38,8 +71,16 @@
 // re-forwards them to every new leader until it sees them committed; the
 // leader appends a proposal only if its ReqID exceeds the highest ReqID of
 // that origin already in its log (recomputed whenever a divergent tail is
-// truncated). A proposal superseded by a later committed ReqID of its
-// origin is reported in Ready.Dropped.
+// truncated).
+//
+// Per-origin order: the proposals of one origin commit in the order they
+// were proposed (ReqID order), so a client pipelining PUBLISHes sees them
+// delivered in order, across failovers, synchronisation phases and lost or
+// reordered messages: forwarding is a stream the leader refuses to extend
+// past a gap (see forward.go). A proposal superseded by a later committed
+// ReqID of its origin is reported in Ready.Dropped; that only happens if
+// the caller breaks the ReqID rule (or proposes for one origin at several
+// nodes), never to a proposal that is still pending and not cancelled.
 //
 // Log lines go to Config.Logger with the component names of the demo guide
 // (election.N, failure.N, ordering.N, storage.N, membership.N, node.N):
@@ -64,7 +105,11 @@
 //   - a leader that has not heard from a majority within ElectionTicks
 //     steps down (check quorum);
 //   - a node whose log lost acknowledged entries (HardState.MustReach) is
-//     not trusted in elections until repaired.
+//     not trusted in elections until repaired; the leader notices a
+//     follower whose log regressed below what it acknowledged (every
+//     answer carries the follower's real last index) and re-sends;
+//   - a log reset (retention) never drops a committed entry the node
+//     holds, and raises MustReach if it may drop an acknowledged one.
 //
 // See election.go (bully election), leader.go (synchronisation, sequencing,
 // replication), follower.go and log.go.
@@ -105,11 +150,16 @@ type HardState struct {
 	Commit       uint64 // highest index known committed
 	// MustReach > 0 marks a log that lost acknowledged entries (the caller
 	// truncated it after detecting corruption; set it to the last index the
-	// log held before, or math.MaxUint64 if unknown). Until the log is
-	// whole again — it synced with a new leader, or caught up to MustReach
-	// from the leader of its AcceptedTerm — the node neither acknowledges
-	// coordinators nor serves its log to one, so a corrupted minority is
-	// never trusted. The core clears it (in a Ready's HardState).
+	// log held before, or math.MaxUint64 if unknown — always when the hard
+	// state was lost too). Until the log is whole again the node neither
+	// acknowledges coordinators, nor campaigns, nor serves its log to one,
+	// so a corrupted minority is never trusted. Whole again means: it
+	// synced with a leader of a newer term than its AcceptedTerm, or it
+	// holds, from the leader of its AcceptedTerm, everything up to
+	// MustReach — for math.MaxUint64, up to that leader's last index when
+	// it first heard from this incarnation (see maybeRepaired). The core
+	// clears it (in a Ready's HardState); the core may also raise it (a
+	// log reset that may drop acknowledged entries).
 	MustReach uint64
 }
 
@@ -154,8 +204,9 @@ type Storage interface {
 	// early once maxBytes of Data is reached.
 	Entries(lo, hi uint64, maxBytes int) ([]Entry, error)
 	// Term returns the term of entry i. It should also answer for
-	// FirstIndex()-1 when the log was trimmed by retention (keep that term
-	// aside), or followers cannot catch up from the new first entry.
+	// FirstIndex()-1 when the log was trimmed by retention or reset (keep
+	// that term aside); ErrCompacted there is tolerated (the committed
+	// prefix matches without it; followers are reset instead of probed).
 	Term(i uint64) (uint64, error)
 }
 

@@ -11,6 +11,9 @@ import (
 //     once per node lifetime (Committed starts after Applied);
 //   - no (Origin, ReqID) appears twice in the committed history, so every
 //     acknowledged proposal is committed exactly once;
+//   - per origin, committed ReqIDs strictly increase (proposals commit in
+//     the order they were proposed), and no pending proposal is ever
+//     reported dropped (superseded by a later one of its origin);
 //   - no disk ever drops a committed entry (a truncation below the
 //     committed history must rewrite identical entries).
 type checker struct {
@@ -20,10 +23,11 @@ type checker struct {
 	acked   map[reqKey]bool
 	leaders map[uint64]NodeID
 	keep    []Entry // committed entries a truncation must preserve
+	lastReq map[NodeID]uint64
 }
 
 func newChecker(c *cluster) *checker {
-	return &checker{c: c, seen: map[reqKey]uint64{}, acked: map[reqKey]bool{}, leaders: map[uint64]NodeID{}}
+	return &checker{c: c, seen: map[reqKey]uint64{}, acked: map[reqKey]bool{}, leaders: map[uint64]NodeID{}, lastReq: map[NodeID]uint64{}}
 }
 
 func sameEntry(a, b Entry) bool {
@@ -65,6 +69,10 @@ func (k *checker) applied(sn *simNode, e Entry) {
 				k.c.fail("proposal %d/%d committed twice: index %d and %d", e.Origin, e.ReqID, at, e.Index)
 			}
 			k.seen[key] = e.Index
+			if e.ReqID <= k.lastReq[e.Origin] {
+				k.c.fail("proposal %d/%d committed at index %d after %d/%d: out of order", e.Origin, e.ReqID, e.Index, e.Origin, k.lastReq[e.Origin])
+			}
+			k.lastReq[e.Origin] = e.ReqID
 		}
 		k.history = append(k.history, e)
 	default:
@@ -98,6 +106,21 @@ func (k *checker) afterAppend(sn *simNode) {
 		}
 	}
 	k.keep = k.keep[:0]
+}
+
+// beforeReset: a log reset drops entries before rd.ResetLog (committed;
+// the node does not deliver them), but committed entries at or after it
+// must be rewritten identically, unless the node stops being trusted
+// until it holds them again (its MustReach covers them).
+func (k *checker) beforeReset(sn *simNode, rd Ready) {
+	k.keep = k.keep[:0]
+	if rd.ResetLog > uint64(len(k.history))+1 {
+		k.c.fail("node %d resets its log to %d beyond the committed history %d", sn.id, rd.ResetLog, len(k.history))
+	}
+	if sn.disk.hs.MustReach >= sn.disk.log.LastIndex() { // (persisted first)
+		return
+	}
+	k.beforeTruncate(sn, rd.ResetLog)
 }
 
 // beforePersist: AcceptedTerm may rise only in a Ready that changes no

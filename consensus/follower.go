@@ -1,6 +1,9 @@
 package consensus
 
-import "slices"
+import (
+	"math"
+	"slices"
+)
 
 // Follower: accepting the leader's history and entries.
 //
@@ -17,16 +20,33 @@ func (n *Node) handleHeartbeat(m Message) {
 	n.electionElapsed = 0
 	n.phase = phaseFollow
 	n.logf(LevelDebug, compFailure, "Heartbeat received from leader, term=%d", m.Term)
+	n.noteRepair(m)
 	// The leader sends min(commit, what it knows we match).
-	n.log.commitTo(min(m.Commit, n.log.lastIndex()))
-	n.send(Message{To: m.From, Type: MsgHeartbeatResp, Index: n.log.lastIndex(), AcceptedTerm: n.acceptedTerm})
+	last := n.log.lastIndex()
+	n.log.commitTo(min(m.Commit, last))
+	if m.Commit > last && n.catchupLogged != last+1 {
+		// The leader believes we hold more than we do (our log regressed).
+		n.catchupLogged = last + 1
+		n.logf(LevelInfo, compStorage, "Requesting catch-up from seq_no=%d", last+1)
+	}
+	n.send(Message{To: m.From, Type: MsgHeartbeatResp, Index: last, AcceptedTerm: n.acceptedTerm, Repair: n.repairToken})
+	n.maybeRepaired()
+}
+
+// appResp answers the leader; it always carries this log's real last index
+// (and repair token), so the leader notices a log that regressed.
+func (n *Node) appResp(m Message) {
+	m.To, m.Type = n.lead, MsgAppResp
+	m.AcceptedTerm, m.LastIndex, m.Repair = n.acceptedTerm, n.log.lastIndex(), n.repairToken
+	n.send(m)
 }
 
 func (n *Node) handleAppend(m Message) {
 	n.electionElapsed = 0
 	n.phase = phaseFollow
-	unsynced := n.acceptedTerm < n.term
+	n.noteRepair(m)
 	prev, prevTerm, ents := m.Index, m.LogTerm, m.Entries
+	unsynced := n.acceptedTerm < n.term
 	if unsynced {
 		k := len(ents)
 		for k > 0 && ents[k-1].Index > m.SyncIndex {
@@ -34,20 +54,21 @@ func (n *Node) handleAppend(m Message) {
 		}
 		ents = ents[:k]
 	}
-	if c := n.log.committed; prev < c {
-		// The committed prefix is the same everywhere: skip it.
-		if skip := c - prev; skip >= uint64(len(ents)) {
-			ents = nil
-		} else {
-			ents = ents[skip:]
-		}
-		t, ok := n.log.term(c)
-		if !ok {
-			n.send(Message{To: m.From, Type: MsgAppResp, Index: c, AcceptedTerm: n.acceptedTerm})
+	if m.Reset && !n.log.matchesAt(prev, prevTerm) {
+		switch {
+		case len(ents) > 0 && n.log.matchTerm(ents[0].Index, ents[0].Term):
+			// We hold the leader's first entry, hence (log matching)
+			// everything before it: no need to restart.
+			prev, prevTerm, ents = ents[0].Index, ents[0].Term, ents[1:]
+		case prev > m.Commit:
+			n.logf(LevelError, compStorage, "Ignored a log restart at seq_no=%d from node_%d: beyond its commit index %d",
+				prev+1, m.From, m.Commit)
 			return
+		default:
+			n.resetLog(prev, prevTerm, m.From)
 		}
-		prev, prevTerm = c, t
 	}
+	// (The committed prefix is skipped: it is the same everywhere.)
 	lastNew, ok := n.log.maybeAppend(prev, prevTerm, ents)
 	if !ok {
 		n.rejectAppend(m)
@@ -59,7 +80,7 @@ func (n *Node) handleAppend(m Message) {
 		n.tryAccept()
 	}
 	n.log.commitTo(min(m.Commit, lastNew))
-	n.send(Message{To: m.From, Type: MsgAppResp, Index: lastNew, AcceptedTerm: n.acceptedTerm})
+	n.appResp(Message{Index: lastNew})
 	n.catchupLogged = 0
 	n.processHeld()
 }
@@ -76,8 +97,33 @@ func (n *Node) rejectAppend(m Message) {
 		}
 	}
 	hint, hintTerm := n.log.findConflictByTerm(min(m.Index, last), m.LogTerm)
-	n.send(Message{To: m.From, Type: MsgAppResp, Index: m.Index, Reject: true, RejectHint: hint, LogTerm: hintTerm,
-		AcceptedTerm: n.acceptedTerm})
+	n.appResp(Message{Index: m.Index, Reject: true, RejectHint: hint, LogTerm: hintTerm})
+}
+
+// resetLog discards this node's log and restarts it after index (term 0:
+// unknown), because from (the leader, or the log a new leader fetches)
+// no longer holds the entries this log would need (retention). Entries up
+// to index are committed, so nothing committed is lost; they are simply
+// not delivered here.
+func (n *Node) resetLog(index, term uint64, from NodeID) {
+	if old := n.log.lastIndex(); old > index && n.mustReach != math.MaxUint64 {
+		if t, ok := n.log.term(index); !ok || term == 0 || t == term {
+			// Entries after index may be ones this node acknowledged (we
+			// cannot tell whether they diverge): it is not trusted in
+			// elections until it holds that much again.
+			n.mustReach = max(n.mustReach, old)
+		}
+	}
+	n.logf(LevelWarn, compStorage, "Restarting the log at seq_no=%d: node_%d no longer holds what this log lacks (retention); seq_no<=%d will not be delivered here",
+		index+1, from, index)
+	n.log.resetTo(index, term)
+	n.catchupLogged = 0
+	// A pending proposal may have committed before index, unseen here:
+	// re-forwarding it could sequence it twice, and a later commit of its
+	// origin would report it dropped although it was delivered. Stop
+	// tracking them; the caller answers those that commit after index and
+	// times out the rest.
+	n.fwd.untrackAll()
 }
 
 func (n *Node) holdBack(m Message) {
@@ -124,12 +170,17 @@ func (n *Node) tryAccept() {
 	// The history must be durable, and any truncation of an older tail
 	// too. (A follower accepts nothing beyond it until then; a leader may
 	// already have appended new entries after it.)
-	if n.log.u.truncate != 0 || n.log.stableIndex() < n.pendingSyncIndex {
+	if !n.log.durable() || n.log.stableIndex() < n.pendingSyncIndex {
 		return
 	}
 	n.acceptedTerm = n.term
 	n.pendingSync = 0
-	if n.mustReach > 0 {
+	if n.mustReach > 0 && n.mustReach != math.MaxUint64 {
+		// A log that synced with a newer term than it had accepted holds
+		// that term's history, which has every committed entry: what it
+		// lost is either there or was never committed. (Not so for a node
+		// that lost its hard state: it may have acknowledged entries of
+		// this very term beyond the history; see maybeRepaired.)
 		n.logf(LevelInfo, compStorage, "Log repaired: synchronised with term %d", n.term)
 		n.mustReach = 0
 	}
@@ -140,18 +191,55 @@ func (n *Node) tryAccept() {
 	n.logf(LevelInfo, compOrdering, "Synchronised with leader node_%d: history up to seq_no=%d, term %d",
 		n.lead, n.pendingSyncIndex, n.term)
 	if n.lead != 0 {
-		n.send(Message{To: n.lead, Type: MsgAppResp, Index: n.pendingSyncIndex, AcceptedTerm: n.acceptedTerm})
+		n.appResp(Message{Index: n.pendingSyncIndex})
 	}
 }
 
-// maybeRepaired clears MustReach once the log has caught up to it from the
-// leader of its AcceptedTerm (entries it lost are back, from the source).
+// noteRepair records the repair target the leader echoed for this
+// incarnation's token.
+func (n *Node) noteRepair(m Message) {
+	if m.Repair != 0 && m.Repair == n.repairToken {
+		n.repairFloor, n.repairTerm, n.repairLead = m.LastIndex, m.Term, m.From
+	}
+}
+
+// maybeRepaired clears MustReach once the log holds, durably and synced
+// with the leader of its AcceptedTerm, everything it may have acknowledged
+// to that leader: up to MustReach, the old last index (the entries it lost
+// are back, from their source), or, when that is unknown, up to the
+// leader's last index when it first heard from this incarnation.
+//
+// Why the latter is safe (the disk, hard state included, was replaced):
+// acknowledgements of the previous incarnation to this leader were for
+// entries the leader had sent, so at or below its last index at any later
+// time, in particular when it first saw this incarnation's token (a
+// random value no earlier message carries; acknowledgements still in
+// flight cannot exceed it either). Its acknowledgements to earlier leaders
+// concern entries that this term's history holds if they committed. The
+// leader's commit index would not do: an acknowledgement in flight can
+// still raise it past what the follower was told. What no protocol can
+// recover is a forgotten vote or term, so a node whose hard state was lost
+// must stay down until every leader and coordinator it may have
+// acknowledged has stepped down or lost (2×ElectionTicks, check quorum);
+// once repaired it records the current leader as its vote, so it
+// acknowledges no rival in the term it rejoined.
 func (n *Node) maybeRepaired() {
-	if n.mustReach == 0 || n.acceptedTerm != n.term || n.role != Follower || n.lead == 0 {
+	if n.mustReach == 0 || n.acceptedTerm != n.term || n.role != Follower || n.lead == 0 || !n.log.durable() {
 		return
 	}
-	if n.log.stableIndex() >= n.mustReach {
-		n.logf(LevelInfo, compStorage, "Log repaired up to seq_no=%d", n.mustReach)
+	target := n.mustReach
+	if target == math.MaxUint64 {
+		if n.repairTerm != n.term || n.repairLead != n.lead {
+			return
+		}
+		target = n.repairFloor
+	}
+	if n.log.stableIndex() >= target {
+		n.logf(LevelInfo, compStorage, "Log repaired up to seq_no=%d", target)
 		n.mustReach = 0
+		n.repairToken = 0
+		if n.vote == 0 {
+			n.vote = n.lead
+		}
 	}
 }

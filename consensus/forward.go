@@ -11,10 +11,30 @@ import "slices"
 // ReqID of its origin already in the log, a committed (o, r) proves that
 // every pending (o, r') with r' < r can never commit: those are reported
 // as dropped (the caller answers the client with a retryable error).
+//
+// Per-origin order (a client pipelining PUBLISHes gets them in order): the
+// proposals of an origin go to the leader as a stream of MsgForward
+// batches in ReqID order, each naming the ReqID sent just before it
+// (Message.Index). The leader appends a batch only if it has that one
+// (received in this leadership, or in its log); otherwise an earlier batch
+// was lost (a dropped connection, a coordinator that was not leader yet,
+// a full queue), and appending would let later proposals overtake it and
+// supersede it. It refuses instead, and the follower restarts the stream
+// with every pending proposal of the origin, oldest first. A stream also
+// restarts for every new (leader, term) and when a proposal stays
+// uncommitted for ElectionTicks. So a pending proposal is never
+// superseded by a later one of its origin, only by a cancelled one.
 type forwarder struct {
 	byOrigin map[NodeID][]pendingProp // each sorted by ReqID
 	count    int
 	outbox   []Proposal // to forward in the next Ready
+
+	// The stream to the current leader, per origin: the highest ReqID
+	// sent in it (the Index of the next batch; absent: the next batch
+	// restarts it), the highest ever sent, and the highest sent when the
+	// stream last restarted (a refusal of a batch at or below it predates
+	// that restart and is ignored).
+	sent, hiSent, mark map[NodeID]uint64
 }
 
 type pendingProp struct {
@@ -22,7 +42,10 @@ type pendingProp struct {
 	sentAt int64 // tick of the last forward
 }
 
-func (f *forwarder) init() { f.byOrigin = map[NodeID][]pendingProp{} }
+func (f *forwarder) init() {
+	f.byOrigin = map[NodeID][]pendingProp{}
+	f.sent, f.hiSent, f.mark = map[NodeID]uint64{}, map[NodeID]uint64{}, map[NodeID]uint64{}
+}
 
 // track starts tracking ps (ReqID 0 proposals are not tracked).
 func (f *forwarder) track(ps []Proposal, now int64) {
@@ -96,31 +119,126 @@ func (f *forwarder) cancel(origin NodeID, req uint64) bool {
 // all returns every pending proposal, per origin in ReqID order, and marks
 // them sent at now.
 func (f *forwarder) all(now int64) []Proposal {
-	return f.due(now, now+1)
+	var out []Proposal
+	for _, o := range f.origins() {
+		out = f.appendPending(out, o, now)
+	}
+	return out
 }
 
-// due returns the pending proposals last sent before cutoff and marks them
-// sent at now.
-func (f *forwarder) due(now, cutoff int64) []Proposal {
-	if f.count == 0 {
-		return nil
-	}
+func (f *forwarder) origins() []NodeID {
 	origins := make([]NodeID, 0, len(f.byOrigin))
 	for o := range f.byOrigin {
 		origins = append(origins, o)
 	}
 	slices.Sort(origins) // deterministic order
-	var out []Proposal
-	for _, o := range origins {
-		l := f.byOrigin[o]
-		for i := range l {
-			if l[i].sentAt < cutoff {
-				out = append(out, l[i].p)
-				l[i].sentAt = now
+	return origins
+}
+
+func (f *forwarder) appendPending(out []Proposal, o NodeID, now int64) []Proposal {
+	l := f.byOrigin[o]
+	for i := range l {
+		out = append(out, l[i].p)
+		l[i].sentAt = now
+	}
+	return out
+}
+
+// restartAll restarts the stream of every origin (a new leader or term):
+// the outbox becomes the unsent untracked proposals followed by every
+// pending one.
+func (f *forwarder) restartAll(now int64) {
+	out := f.outbox[:0]
+	for _, p := range f.outbox {
+		if p.ReqID == 0 { // untracked: still unsent
+			out = append(out, p)
+		}
+	}
+	f.outbox = out
+	clear(f.sent)
+	for _, o := range f.origins() {
+		f.restartMark(o)
+		f.outbox = f.appendPending(f.outbox, o, now)
+	}
+}
+
+// restart restarts the stream of origin o: its pending proposals are
+// forwarded again, oldest first, as a new stream.
+func (f *forwarder) restart(o NodeID, now int64) {
+	out := f.outbox[:0]
+	for _, p := range f.outbox {
+		if p.Origin != o || p.ReqID == 0 {
+			out = append(out, p)
+		}
+	}
+	f.outbox = out
+	delete(f.sent, o)
+	f.restartMark(o)
+	f.outbox = f.appendPending(f.outbox, o, now)
+}
+
+func (f *forwarder) restartMark(o NodeID) {
+	m := f.hiSent[o]
+	if l := f.byOrigin[o]; len(l) > 0 {
+		m = max(m, l[len(l)-1].p.ReqID)
+	}
+	f.mark[o] = m
+}
+
+// nextBatch takes the next MsgForward batch off the front of out: one
+// origin, tracked or untracked proposals only, at least one and at most
+// maxBytes of Data. For a tracked batch it returns the stream's previous
+// ReqID and records the batch as sent.
+func (f *forwarder) nextBatch(out []Proposal, maxBytes int) (batch, rest []Proposal, prev uint64) {
+	o, tracked := out[0].Origin, out[0].ReqID != 0
+	k, size := 0, 0
+	for k < len(out) && out[k].Origin == o && (out[k].ReqID != 0) == tracked &&
+		(k == 0 || size+len(out[k].Data) <= maxBytes) {
+		size += len(out[k].Data)
+		k++
+	}
+	batch, rest = out[:k:k], out[k:]
+	if tracked {
+		prev = f.sent[o]
+		top := prev
+		for _, p := range batch {
+			top = max(top, p.ReqID)
+		}
+		f.sent[o] = top
+		f.hiSent[o] = max(f.hiSent[o], top)
+	}
+	return batch, rest, prev
+}
+
+// refused handles the leader's refusal of a batch starting at (o, req):
+// unless the refusal predates the last restart, the stream restarts.
+func (f *forwarder) refused(o NodeID, req uint64, now int64) bool {
+	if req <= f.mark[o] {
+		return false
+	}
+	f.restart(o, now)
+	return true
+}
+
+// stale returns the origins with a proposal forwarded before cutoff and
+// still not committed: their streams restart.
+func (f *forwarder) stale(cutoff int64) []NodeID {
+	var out []NodeID
+	for _, o := range f.origins() {
+		for _, pp := range f.byOrigin[o] {
+			if pp.sentAt < cutoff {
+				out = append(out, o)
+				break
 			}
 		}
 	}
 	return out
+}
+
+// untrackAll stops tracking every pending proposal (see Node.resetLog).
+func (f *forwarder) untrackAll() {
+	clear(f.byOrigin)
+	f.count = 0
 }
 
 func cmpU64(a, b uint64) int {

@@ -30,6 +30,9 @@ type simNode struct {
 	node   *Node
 	rd     *Ready // handed out by Ready, not yet persisted
 	paused bool
+	// downUntil: a node whose disk was wiped stays down until this tick
+	// (the documented assumption for a lost hard state).
+	downUntil int
 	// proposals accepted by Propose and not yet seen committed/dropped
 	pending map[reqKey]bool
 }
@@ -61,15 +64,18 @@ type cluster struct {
 	chaos             int  // extra fault percentage per step
 	churnOnly         bool // faults: only leader churn (see randomFault)
 	filter            func(m Message) bool
-	fifo              bool // deliver in send order (like TCP) instead of randomly
+	mutate            func(m *Message) // rewrites messages at send time (scripted tests)
+	fifo              bool             // deliver in send order (like TCP) instead of randomly
+	strictOrder       bool             // fail on any Ready.Dropped
 
 	ck      *checker
+	ticks   int
 	nextReq []uint64
 	trace   *strings.Builder // optional action trace
 	logs    *strings.Builder // optional captured log lines
 	failed  bool
 	fail    func(format string, args ...any)
-	stats   struct{ truncations, crashes, torn, dropped int }
+	stats   struct{ truncations, crashes, torn, dropped, resets, compactions, lostTails, wipes int }
 }
 
 func newCluster(tb testing.TB, size int, seed int64, cfg simConfig) *cluster {
@@ -78,6 +84,8 @@ func newCluster(tb testing.TB, size int, seed int64, cfg simConfig) *cluster {
 		rng: newRand(seed),
 		cut: map[[2]NodeID]bool{},
 		cfg: cfg,
+
+		strictOrder: true,
 	}
 	c.fail = func(format string, args ...any) {
 		c.failed = true
@@ -147,6 +155,7 @@ func (c *cluster) running(id NodeID) bool {
 }
 
 func (c *cluster) tickAll() {
+	c.ticks++
 	for _, sn := range c.nodes {
 		if sn.node != nil && !sn.paused {
 			sn.node.Tick()
@@ -194,7 +203,19 @@ func (c *cluster) persistHS(sn *simNode, rd Ready) {
 }
 
 func (c *cluster) persistLog(sn *simNode, rd Ready) {
-	c.ck.beforeTruncate(sn, rd.TruncateFrom)
+	if rd.ResetLog > 0 {
+		if rd.TruncateFrom > 0 || (len(rd.Entries) > 0 && rd.Entries[0].Index != rd.ResetLog) {
+			c.fail("node %d: Ready resets the log to %d with TruncateFrom %d and %d entries", sn.id, rd.ResetLog, rd.TruncateFrom, len(rd.Entries))
+		}
+		c.ck.beforeReset(sn, rd)
+		c.stats.resets++
+		c.tracef("node %d resets its log to %d (term %d)", sn.id, rd.ResetLog, rd.ResetLogTerm)
+		sn.disk.log.Reset(rd.ResetLog, rd.ResetLogTerm)
+		sn.disk.applied = max(sn.disk.applied, rd.ResetLog-1)
+		clear(sn.pending) // the core stopped tracking them (their outcome is unknown)
+	} else {
+		c.ck.beforeTruncate(sn, rd.TruncateFrom)
+	}
 	if rd.TruncateFrom > 0 {
 		if rd.TruncateFrom <= sn.disk.log.LastIndex() {
 			c.stats.truncations++
@@ -227,6 +248,9 @@ func (c *cluster) apply(sn *simNode, rd Ready) {
 		}
 		delete(sn.pending, k)
 		c.stats.dropped++
+		if c.strictOrder {
+			c.fail("node %d: proposal %d/%d dropped: superseded by a later proposal of its origin", sn.id, k.origin, k.req)
+		}
 	}
 }
 
@@ -239,6 +263,9 @@ func (c *cluster) process(id NodeID) bool {
 }
 
 func (c *cluster) send(m Message) {
+	if c.mutate != nil {
+		c.mutate(&m)
+	}
 	b := m.Marshal()
 	env := envelope{b: b, from: m.From, to: m.To}
 	if c.cut[[2]NodeID{m.From, m.To}] || c.rng.Float64() < c.dropRate || (c.filter != nil && c.filter(m)) {
@@ -322,6 +349,9 @@ func (c *cluster) tornCrash(id NodeID) {
 		c.persistHS(sn, rd)
 	} else {
 		c.tracef("torn crash %d (log only)", id)
+		if rd.ResetLog > 0 {
+			c.persistHS(sn, rd) // caller duty: HardState before a reset
+		}
 		c.persistLog(sn, rd)
 	}
 	c.crash(id)
@@ -329,7 +359,7 @@ func (c *cluster) tornCrash(id NodeID) {
 
 func (c *cluster) restart(id NodeID) {
 	sn := c.n(id)
-	if sn.node != nil {
+	if sn.node != nil || c.ticks < sn.downUntil {
 		return
 	}
 	c.tracef("restart %d", id)

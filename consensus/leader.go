@@ -35,9 +35,10 @@ func (n *Node) becomeLeader() {
 	n.logf(LevelInfo, compElection, "Became LEADER for term %d", n.term)
 	if len(n.members) == 1 && n.mustReach > 0 {
 		n.logf(LevelWarn, compStorage, "Single-member cluster cannot repair its log; entries up to seq_no=%d are lost", n.mustReach)
-		n.mustReach = 0
+		n.mustReach, n.repairToken = 0, 0
 	}
 	n.prs = make(map[NodeID]*progress, len(n.members))
+	n.fwdRecv, n.fwdRefused = map[NodeID]uint64{}, map[NodeID]bool{}
 	best, bv := n.id, n.votes[n.id]
 	for _, id := range n.members {
 		if id == n.id {
@@ -56,7 +57,7 @@ func (n *Node) becomeLeader() {
 	switch {
 	case best == n.id:
 		n.finishFetch(n.log.lastIndex())
-	case n.log.matchTerm(bv.lastIndex, bv.lastTerm):
+	case n.log.matchesAt(bv.lastIndex, bv.lastTerm):
 		// The best log is a prefix of ours: drop our extra (older) tail.
 		n.log.truncateTo(bv.lastIndex + 1)
 		n.finishFetch(bv.lastIndex)
@@ -72,11 +73,11 @@ func (n *Node) becomeLeader() {
 func (n *Node) sendFetch(idx uint64) {
 	t, ok := n.log.term(idx)
 	if !ok {
-		idx = n.log.committed
+		idx = n.log.committed // trusted by the voter without its term
 		t, _ = n.log.term(idx)
 	}
 	n.fetchIndex = idx
-	n.send(Message{To: n.fetchFrom, Type: MsgSyncReq, Index: idx, LogTerm: t})
+	n.send(Message{To: n.fetchFrom, Type: MsgSyncReq, Index: idx, LogTerm: t, Commit: n.log.committed})
 }
 
 // handleSyncReq serves this node's log to the coordinator it acknowledged.
@@ -87,19 +88,29 @@ func (n *Node) handleSyncReq(m Message) {
 	}
 	n.electionElapsed = 0
 	n.setLead(m.From)
-	prev := m.Index
-	if !n.log.matchTerm(prev, m.LogTerm) {
-		prev, _ = n.log.findConflictByTerm(m.Index, m.LogTerm)
-	}
-	pt, _ := n.log.term(prev)
 	last := n.log.lastIndex()
+	prev := min(m.Index, last)
+	if prev > m.Commit && (m.LogTerm == 0 || !n.log.matchTerm(prev, m.LogTerm)) {
+		// (Up to the coordinator's commit index our logs are the same:
+		// this log is the most advanced of its election. Beyond it, only
+		// the terms tell; our own commit index says nothing about the
+		// coordinator's log.)
+		prev, _ = n.log.findConflictByTerm(prev, m.LogTerm)
+	}
+	// Below our first index we cannot serve: the coordinator restarts its
+	// log there if it does not match.
+	first := n.log.firstIndex()
+	prev = max(prev, first-1)
+	reset := first > 1 && prev == first-1
+	pt, _ := n.log.term(prev) // 0 if unknown
 	ents, err := n.log.entries(prev+1, last+1, n.cfg.MaxBatchBytes)
 	if err != nil {
 		n.logf(LevelError, compStorage, "Cannot serve history to node_%d from seq_no=%d: %v", m.From, prev+1, err)
 		n.send(Message{To: m.From, Type: MsgSyncResp, Reject: true})
 		return
 	}
-	n.send(Message{To: m.From, Type: MsgSyncResp, Index: prev, LogTerm: pt, Entries: ents, LastIndex: last})
+	n.send(Message{To: m.From, Type: MsgSyncResp, Index: prev, LogTerm: pt, Entries: ents, LastIndex: last,
+		Reset: reset, Commit: n.log.committed})
 }
 
 func (n *Node) handleSyncResp(m Message) {
@@ -114,18 +125,31 @@ func (n *Node) handleSyncResp(m Message) {
 		n.becomeFollower(n.term, 0)
 		return
 	}
-	if !n.log.matchTerm(m.Index, m.LogTerm) {
-		if m.Index <= n.fetchIndex {
-			hint, _ := n.log.findConflictByTerm(m.Index, m.LogTerm)
-			n.sendFetch(hint)
+	prev, prevTerm, ents := m.Index, m.LogTerm, m.Entries
+	if !n.log.matchesAt(prev, prevTerm) {
+		switch {
+		case !m.Reset:
+			if prev <= n.fetchIndex {
+				hint, _ := n.log.findConflictByTerm(prev, prevTerm)
+				n.sendFetch(hint)
+			}
+			return
+		case len(ents) > 0 && n.log.matchTerm(ents[0].Index, ents[0].Term):
+			prev, prevTerm, ents = ents[0].Index, ents[0].Term, ents[1:] // log matching
+		case prev > m.Commit:
+			n.logf(LevelError, compStorage, "node_%d restarts its history at seq_no=%d beyond its commit %d; stepping down",
+				m.From, prev+1, m.Commit)
+			n.becomeFollower(n.term, 0)
+			return
+		default:
+			// The voter's log starts after entries we lack (retention).
+			n.resetLog(prev, prevTerm, m.From)
 		}
-		return
 	}
-	ents := m.Entries
 	for len(ents) > 0 && ents[len(ents)-1].Index > n.fetchTarget {
 		ents = ents[:len(ents)-1]
 	}
-	lastNew, ok := n.log.maybeAppend(m.Index, m.LogTerm, ents)
+	lastNew, ok := n.log.maybeAppend(prev, prevTerm, ents)
 	if !ok {
 		n.logf(LevelError, compStorage, "History from node_%d conflicts with committed seq_no<=%d; stepping down",
 			m.From, n.log.committed)
@@ -155,6 +179,11 @@ func (n *Node) finishFetch(syncIndex uint64) {
 		pr.match = 0
 		pr.becomeProbe()
 		pr.next = syncIndex + 1 // probe from the end of H backwards
+		if pr.repairToken != 0 {
+			// Nothing was sent in this term yet, and our log, which only
+			// grows from now on, may have shrunk while fetching.
+			pr.repairFloor = syncIndex
+		}
 	}
 	n.tryAccept()
 	n.needBcast = true
@@ -214,12 +243,13 @@ func (n *Node) bcastHeartbeat() {
 }
 
 func (n *Node) sendHeartbeat(to NodeID) {
-	var commit uint64
+	m := Message{To: to, Type: MsgHeartbeat, SyncIndex: n.syncIndex}
 	if pr := n.prs[to]; pr != nil {
-		commit = min(pr.match, n.log.committed)
-		pr.sentCommit = max(pr.sentCommit, commit)
+		m.Commit = min(pr.match, n.log.committed)
+		pr.sentCommit = max(pr.sentCommit, m.Commit)
+		m.Repair, m.LastIndex = pr.repairToken, pr.repairFloor
 	}
-	n.send(Message{To: to, Type: MsgHeartbeat, Commit: commit, SyncIndex: n.syncIndex})
+	n.send(m)
 }
 
 func (n *Node) bcastAppend() {
@@ -255,11 +285,29 @@ func (n *Node) sendAppend(to NodeID) {
 		}
 		prev := pr.next - 1
 		prevTerm, ok := n.log.term(prev)
-		if !ok {
-			if !pr.compactedLogged {
-				pr.compactedLogged = true
-				n.logf(LevelError, compStorage, "Cannot catch up node_%d: seq_no=%d is no longer in the log (retention)", to, prev)
+		reset := false
+		if first := n.log.firstIndex(); prev+1 < first || (!ok && prev+1 == first) {
+			// The follower lacks entries this log no longer holds
+			// (retention): it restarts its log at our first index.
+			if first-1 > n.log.committed {
+				n.logf(LevelError, compStorage, "Cannot catch up node_%d: the log starts at seq_no=%d, after the commit index %d",
+					to, first, n.log.committed)
+				return
 			}
+			prev, reset, pr.next = first-1, true, first
+			prevTerm, ok = n.log.term(prev) // 0 if unknown
+			if !ok && prev <= pr.match && prev > 0 {
+				// It holds prev (it acknowledged it): a heartbeat ahead
+				// raises its commit index to cover prev, which then
+				// matches without its term instead of forcing a restart.
+				n.sendHeartbeat(to)
+			}
+			if !pr.resetLogged && prev > pr.match {
+				pr.resetLogged = true
+				n.logf(LevelWarn, compStorage, "node_%d is behind the log's first seq_no=%d (retention): restarting its log there", to, first)
+			}
+		} else if !ok {
+			n.logf(LevelError, compStorage, "Cannot catch up node_%d: no term for seq_no=%d", to, prev)
 			return
 		}
 		var ents []Entry
@@ -273,8 +321,8 @@ func (n *Node) sendAppend(to NodeID) {
 		if len(ents) == 0 && !sendIfEmpty {
 			return
 		}
-		n.send(Message{To: to, Type: MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents,
-			Commit: n.log.committed, SyncIndex: n.syncIndex})
+		n.send(Message{To: to, Type: MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents, Reset: reset,
+			Commit: n.log.committed, SyncIndex: n.syncIndex, Repair: pr.repairToken, LastIndex: pr.repairFloor})
 		pr.sentCommit = n.log.committed
 		if pr.state == probe {
 			pr.paused = true
@@ -296,6 +344,17 @@ func (n *Node) handleAppResp(m Message) {
 		return
 	}
 	pr.active, pr.lastContact = true, 0
+	if m.Repair != pr.repairToken {
+		// A new incarnation that lost entries it cannot name: everything
+		// it can have acknowledged to this leader is at or below our last
+		// index now; it is whole again once it holds that much.
+		if m.Repair != 0 {
+			n.logf(LevelWarn, compStorage, "node_%d lost its log: refilling it up to seq_no=%d before it is trusted again",
+				m.From, n.log.lastIndex())
+			pr.forceSend, n.needBcast = true, true
+		}
+		pr.repairToken, pr.repairFloor = m.Repair, n.log.lastIndex()
+	}
 	if m.AcceptedTerm == n.term && !pr.synced {
 		pr.synced = true
 		n.logf(LevelDebug, compOrdering, "node_%d synchronised with term %d", m.From, n.term)
@@ -303,6 +362,21 @@ func (n *Node) handleAppResp(m Message) {
 	}
 	if n.sync < syncSyncing {
 		return
+	}
+	last := m.LastIndex // the follower's last index
+	if m.Type == MsgHeartbeatResp {
+		last = m.Index
+	}
+	if last < pr.match {
+		// Its log regressed below what it acknowledged (its disk lost a
+		// tail; it restarted with MustReach set): find its real end again
+		// and re-send from there. (A reordered, stale answer can land here
+		// too; it only costs a probe.)
+		n.logf(LevelWarn, compStorage, "node_%d's log ends at seq_no=%d, below the seq_no=%d it acknowledged: re-sending from there",
+			m.From, last, pr.match)
+		pr.match = last
+		pr.becomeProbe()
+		pr.forceSend, n.needBcast = true, true
 	}
 	if m.Type == MsgHeartbeatResp {
 		if pr.state == probe {
@@ -407,16 +481,58 @@ func (n *Node) appendProposals(ps []Proposal) {
 	}
 }
 
+// handleForward takes a follower's forwarded proposals (see forwarder for
+// the stream rules), or, at a follower, the leader's refusal of some.
 func (n *Node) handleForward(m Message) {
+	if m.Reject {
+		if m.From == n.lead && n.role != Leader {
+			for _, p := range m.Proposals {
+				if n.fwd.refused(p.Origin, p.ReqID, n.now) {
+					n.logf(LevelDebug, compOrdering, "node_%d missed forwarded proposals before %d/%d; forwarding again", m.From, p.Origin, p.ReqID)
+				}
+			}
+		}
+		return
+	}
 	if n.role != Leader {
 		n.logf(LevelDebug, compOrdering, "Dropped %d forwarded proposals from node_%d: not the leader", len(m.Proposals), m.From)
 		return
 	}
-	if n.sync == syncDone {
-		n.appendProposals(m.Proposals)
+	ps := m.Proposals
+	if len(ps) == 0 {
 		return
 	}
-	if len(n.queued)+len(m.Proposals) <= n.cfg.MaxPending {
-		n.queued = append(n.queued, m.Proposals...)
+	o, tracked := ps[0].Origin, ps[0].ReqID != 0
+	for _, p := range ps[1:] {
+		if p.Origin != o || (p.ReqID != 0) != tracked {
+			tracked = false // not a stream batch: no order to keep
+			break
+		}
+	}
+	full := n.sync != syncDone && len(n.queued)+len(ps) > n.cfg.MaxPending
+	if tracked {
+		prev := m.Index
+		if full || (prev != 0 && prev > n.fwdRecv[o] && prev > n.log.reqs.max[o]) {
+			// An earlier batch of the stream is missing (or cannot be
+			// queued): appending these would let them overtake it.
+			if !n.fwdRefused[o] {
+				n.fwdRefused[o] = true
+				n.send(Message{To: m.From, Type: MsgForward, Reject: true,
+					Proposals: []Proposal{{Origin: o, ReqID: ps[0].ReqID, Type: ps[0].Type}}})
+			}
+			return
+		}
+		if prev == 0 {
+			n.fwdRefused[o] = false // the stream restarted
+		}
+		for _, p := range ps {
+			n.fwdRecv[o] = max(n.fwdRecv[o], p.ReqID)
+		}
+	}
+	switch {
+	case n.sync == syncDone:
+		n.appendProposals(ps)
+	case !full:
+		n.queued = append(n.queued, ps...)
 	}
 }

@@ -6,11 +6,25 @@ package consensus
 // Invariant: every entry with Index < u.offset is in Storage (or in a Ready
 // the caller is persisting); entries >= u.offset live in u.entries. When
 // u.truncate > 0 it equals u.offset and Storage may still hold stale
-// entries >= u.truncate, which the caller removes in the next Ready. The
-// core therefore never reads Storage at or above u.offset.
+// entries >= u.truncate, which the caller removes in the next Ready. When
+// u.reset > 0 the whole of Storage is stale: the caller restarts it empty
+// at u.reset (== u.offset) in the next Ready. The core therefore never
+// reads Storage at or above u.offset, nor at all while a reset is pending.
+//
+// Retention: Storage may start after index 1. Entries before FirstIndex
+// are committed (the caller only drops committed entries), and the term
+// of FirstIndex-1 may be unknown (Storage.Term returns ErrCompacted).
+// Everything below treats an unknown term as "cannot compare": the
+// committed prefix is trusted without it (it is the same in every
+// legitimate log), and anything else falls back to a reset.
 type raftLog struct {
 	storage Storage
 	u       unstable
+
+	// runs records where each term starts in the log, from the first
+	// index held at startup on: it answers the terms of entries the
+	// caller has since dropped by retention (Storage rarely keeps them).
+	runs []termRun
 
 	committed uint64 // highest index known committed (<= lastIndex)
 	applying  uint64 // last index handed out in Ready.Committed
@@ -19,26 +33,39 @@ type raftLog struct {
 	reqs reqTracker
 }
 
+// termRun: the entries from start up to the next run's start have term.
+type termRun struct{ start, term uint64 }
+
 type unstable struct {
-	offset   uint64
-	entries  []Entry
-	truncate uint64 // see raftLog
-	gen      uint64 // bumped whenever truncate is (re)set
-	handed   int    // entries[:handed] are in the Ready being persisted
+	offset    uint64
+	entries   []Entry
+	truncate  uint64 // see raftLog
+	reset     uint64 // see raftLog
+	resetTerm uint64 // term of entry reset-1 (0: unknown)
+	gen       uint64 // bumped whenever truncate or reset is (re)set
+	handed    int    // entries[:handed] are in the Ready being persisted
 }
 
 func newRaftLog(s Storage, committed, applied uint64) *raftLog {
 	l := &raftLog{storage: s}
 	l.u.offset = s.LastIndex() + 1
 	l.committed = min(max(committed, applied), l.lastIndex())
-	if f := s.FirstIndex(); f > 1 && l.committed < f-1 {
-		l.committed = f - 1 // everything before retention was committed
+	if f := s.FirstIndex(); f > 1 {
+		// Everything before retention was committed, and applied: what
+		// the caller no longer holds cannot be handed out again.
+		l.committed = max(l.committed, f-1)
+		applied = max(applied, f-1)
 	}
 	l.applying, l.applied = applied, applied
 	return l
 }
 
-func (l *raftLog) firstIndex() uint64 { return l.storage.FirstIndex() }
+func (l *raftLog) firstIndex() uint64 {
+	if l.u.reset > 0 {
+		return l.u.reset
+	}
+	return l.storage.FirstIndex()
+}
 
 func (l *raftLog) lastIndex() uint64 { return l.u.offset + uint64(len(l.u.entries)) - 1 }
 
@@ -46,7 +73,11 @@ func (l *raftLog) lastIndex() uint64 { return l.u.offset + uint64(len(l.u.entrie
 func (l *raftLog) stableIndex() uint64 { return l.u.offset - 1 }
 
 // stable reports whether nothing is waiting to be persisted.
-func (l *raftLog) stable() bool { return l.u.truncate == 0 && len(l.u.entries) == 0 }
+func (l *raftLog) stable() bool { return l.durable() && len(l.u.entries) == 0 }
+
+// durable reports whether the persisted log holds no stale entries: no
+// truncation or reset is pending, so it is a prefix of the core's log.
+func (l *raftLog) durable() bool { return l.u.truncate == 0 && l.u.reset == 0 }
 
 // term returns the term of entry i; ok is false if i is unknown (beyond
 // the log or compacted away).
@@ -60,11 +91,39 @@ func (l *raftLog) term(i uint64) (uint64, bool) {
 		}
 		return 0, false
 	}
-	t, err := l.storage.Term(i)
-	if err != nil {
+	if l.u.reset > 0 {
+		if i == l.u.reset-1 && l.u.resetTerm != 0 {
+			return l.u.resetTerm, true
+		}
 		return 0, false
 	}
+	t, err := l.storage.Term(i)
+	if err != nil {
+		return l.runTerm(i)
+	}
 	return t, true
+}
+
+// noteTerm records that entry index has term (entries are noted in order).
+func (l *raftLog) noteTerm(index, term uint64) {
+	if k := len(l.runs); k > 0 && l.runs[k-1].term == term {
+		return
+	}
+	if len(l.runs) >= 1024 { // one per term change; forget the oldest
+		l.runs = append(l.runs[:0], l.runs[512:]...)
+	}
+	l.runs = append(l.runs, termRun{index, term})
+}
+
+func (l *raftLog) runTerm(i uint64) (uint64, bool) {
+	if len(l.runs) == 0 || i < l.runs[0].start || i > l.lastIndex() {
+		return 0, false
+	}
+	j := len(l.runs) - 1
+	for l.runs[j].start > i {
+		j--
+	}
+	return l.runs[j].term, true
 }
 
 func (l *raftLog) lastTerm() uint64 {
@@ -86,6 +145,9 @@ func (l *raftLog) entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
 	var out []Entry
 	size := 0
 	if lo < l.u.offset {
+		if l.u.reset > 0 {
+			return nil, ErrCompacted
+		}
 		sh := min(hi, l.u.offset)
 		ents, err := l.storage.Entries(lo, sh, maxBytes)
 		if err != nil {
@@ -152,8 +214,21 @@ func (l *raftLog) findConflictByTerm(index, term uint64) (uint64, uint64) {
 // maybeAppend appends ents after (prev, prevTerm) if the log matches there,
 // truncating a conflicting uncommitted tail. It returns the last index now
 // known to match the sender's log.
+//
+// The sender is a legitimate leader (or the most advanced log of one's
+// election), so its log holds the committed prefix: entries up to
+// l.committed are skipped unchecked, and a prev within the committed
+// prefix matches even if its term is unknown here (retention).
 func (l *raftLog) maybeAppend(prev, prevTerm uint64, ents []Entry) (uint64, bool) {
-	if !l.matchTerm(prev, prevTerm) {
+	if c := l.committed; prev < c {
+		skip := min(c-prev, uint64(len(ents)))
+		ents = ents[skip:]
+		prev, prevTerm = c, 0
+	} else if prev == c && prevTerm != 0 {
+		if t, ok := l.term(prev); ok && t != prevTerm {
+			return 0, false // a committed entry differs: not a safe history
+		}
+	} else if prev > c && !l.matchTerm(prev, prevTerm) {
 		return 0, false
 	}
 	lastNew := prev + uint64(len(ents))
@@ -168,11 +243,46 @@ func (l *raftLog) maybeAppend(prev, prevTerm uint64, ents []Entry) (uint64, bool
 	return lastNew, true
 }
 
+// matchesAt reports whether the log holds the sender's entry (i, t), where
+// the sender holds the committed prefix (a leader, or the most advanced
+// log of an election): within our committed prefix it does; beyond it a
+// zero t (unknown term) does not match.
+func (l *raftLog) matchesAt(i, t uint64) bool {
+	if i <= l.committed { // (even below our first index: never reset backwards)
+		return true
+	}
+	return (t != 0 || i == 0) && l.matchTerm(i, t)
+}
+
+// resetTo discards the whole log: it restarts empty after index (committed
+// elsewhere and no longer available from the sender), whose term is term
+// (0 if unknown). Entries before index+1 are never handed out here.
+func (l *raftLog) resetTo(index, term uint64) {
+	l.reqs.truncate(l.committed + 1) // uncommitted marks are gone with the log
+	u := &l.u
+	u.entries = nil
+	u.offset = index + 1
+	u.reset = index + 1
+	u.resetTerm = term
+	u.truncate = 0
+	u.gen++
+	u.handed = 0
+	l.runs = l.runs[:0]
+	if term != 0 {
+		l.runs = append(l.runs, termRun{index, term})
+	}
+	l.committed = max(l.committed, index)
+	l.applying = max(l.applying, index)
+	l.applied = max(l.applied, index)
+	l.reqs.compact(index)
+}
+
 // append adds entries at the end of the log (leader).
 func (l *raftLog) append(ents ...Entry) {
 	l.u.entries = append(l.u.entries, ents...)
 	for i := range ents {
 		l.reqs.observe(&ents[i])
+		l.noteTerm(ents[i].Index, ents[i].Term)
 	}
 }
 
@@ -190,6 +300,19 @@ func (l *raftLog) truncateTo(from uint64) {
 	}
 	u := &l.u
 	l.reqs.truncate(from)
+	k := len(l.runs)
+	for k > 0 && l.runs[k-1].start >= from {
+		k--
+	}
+	l.runs = l.runs[:k]
+	if u.reset > 0 {
+		// The next Ready rewrites the log from the reset point anyway.
+		from = max(from, u.offset)
+		u.entries = u.entries[: from-u.offset : from-u.offset]
+		u.gen++
+		u.handed = 0
+		return
+	}
 	switch {
 	case from >= u.offset && int(from-u.offset) >= u.handed:
 		// Only entries not yet handed to the caller change.
@@ -246,6 +369,7 @@ func (l *raftLog) stableTo(gen uint64) {
 	u := &l.u
 	if gen == u.gen {
 		u.truncate = 0
+		u.reset = 0
 		u.offset += uint64(u.handed)
 		u.entries = u.entries[u.handed:]
 		if len(u.entries) == 0 {

@@ -40,7 +40,13 @@ const (
 	// LastIndex; Reject means the voter can no longer serve its acknowledged
 	// log (the leader must step down).
 	MsgSyncResp
-	// MsgForward carries proposals from a follower to the leader.
+	// MsgForward carries proposals of one origin from a follower to the
+	// leader, in ReqID order. Index is the ReqID of the origin's proposal
+	// sent just before them in this stream (0: the stream (re)starts with
+	// the origin's oldest pending proposal). A leader that did not receive
+	// that one refuses the batch: it answers MsgForward with Reject and the
+	// first refused proposal (no Data), and the follower restarts its
+	// stream. So a lost batch never lets a later one overtake it.
 	MsgForward
 
 	msgTypeEnd
@@ -77,15 +83,32 @@ type Message struct {
 
 	// MsgApp, MsgSyncReq, MsgSyncResp: the entry preceding Entries.
 	// MsgAppResp: the acknowledged index, or the rejected Index.
-	// MsgHeartbeatResp: the sender's last index (a hint).
-	Index   uint64
+	// MsgHeartbeatResp: the sender's last index.
+	// MsgForward: the ReqID preceding Proposals in the stream.
+	Index uint64
+	// LogTerm is the term of entry Index; 0 for Index > 0 means unknown
+	// (the entry is gone by retention and its term was not kept).
 	LogTerm uint64
-	// Commit is the sender's commit index (MsgApp, MsgHeartbeat).
+	// Commit is the sender's commit index (MsgApp, MsgHeartbeat,
+	// MsgSyncReq).
 	Commit  uint64
 	Entries []Entry
 
 	Reject     bool
 	RejectHint uint64 // MsgAppResp with Reject: the follower's hint index
+
+	// Reset (MsgApp, MsgSyncResp): the sender no longer holds entries up to
+	// Index (retention), so it cannot go back further. A receiver whose log
+	// does not match at (Index, LogTerm) discards its log and restarts it at
+	// Index+1 (Ready.ResetLog). Index is committed.
+	Reset bool
+	// Repair (MsgAppResp, MsgHeartbeatResp) is non-zero while the sender's
+	// log may lack entries it acknowledged and it does not know which
+	// (MustReach unknown): a random token of this incarnation. The leader
+	// echoes it in MsgApp / MsgHeartbeat with LastIndex = its last index
+	// when it first saw the token: the follower is whole again once it
+	// holds that much of this leader's log.
+	Repair uint64
 
 	// SyncIndex (MsgApp, MsgHeartbeat) is the last index of the leader's
 	// synchronised history: a follower that has not yet synced with this
@@ -95,7 +118,8 @@ type Message struct {
 	// sender's HardState.AcceptedTerm.
 	AcceptedTerm uint64
 	// LastIndex, LastTerm (MsgCoordinatorAck, MsgSyncResp): the sender's
-	// log position.
+	// log position. LastIndex (MsgAppResp): the sender's last index.
+	// LastIndex (MsgApp, MsgHeartbeat with Repair): the repair target.
 	LastIndex uint64
 	LastTerm  uint64
 	// Pre marks MsgCoordinator / MsgCoordinatorAck as a pre-vote probe.
@@ -105,10 +129,14 @@ type Message struct {
 }
 
 const (
-	wireVersion = 1
+	// wireVersion 2 added Repair and the Reset flag: a node of version 1
+	// rejects the messages of a version 2 node (and vice versa) instead of
+	// misreading them. Upgrade all nodes together.
+	wireVersion = 2
 
 	flagReject = 1 << 0
 	flagPre    = 1 << 1
+	flagReset  = 1 << 2
 )
 
 // ErrBadMessage is returned by UnmarshalMessage for input that is not a
@@ -117,7 +145,7 @@ var ErrBadMessage = errors.New("consensus: malformed message")
 
 // Size returns an upper bound of len(m.Marshal()).
 func (m *Message) Size() int {
-	n := 3 + 11*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64
+	n := 3 + 12*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64
 	for i := range m.Entries {
 		n += 6*binary.MaxVarintLen64 + 1 + len(m.Entries[i].Data)
 	}
@@ -130,7 +158,7 @@ func (m *Message) Size() int {
 // Marshal encodes m compactly:
 //
 //	| version | type | flags | uvarint From, To, Term, Index, LogTerm, Commit,
-//	  RejectHint, SyncIndex, AcceptedTerm, LastIndex, LastTerm |
+//	  RejectHint, SyncIndex, AcceptedTerm, LastIndex, LastTerm, Repair |
 //	| uvarint #entries | entries... | uvarint #proposals | proposals... |
 //
 // An entry is | uvarint Index-delta | uvarint Term | Type | uvarint Origin,
@@ -150,9 +178,12 @@ func (m Message) AppendMarshal(b []byte) []byte {
 	if m.Pre {
 		flags |= flagPre
 	}
+	if m.Reset {
+		flags |= flagReset
+	}
 	b = append(b, wireVersion, byte(m.Type), flags)
 	for _, v := range [...]uint64{uint64(m.From), uint64(m.To), m.Term, m.Index, m.LogTerm,
-		m.Commit, m.RejectHint, m.SyncIndex, m.AcceptedTerm, m.LastIndex, m.LastTerm} {
+		m.Commit, m.RejectHint, m.SyncIndex, m.AcceptedTerm, m.LastIndex, m.LastTerm, m.Repair} {
 		b = binary.AppendUvarint(b, v)
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.Entries)))
@@ -261,11 +292,12 @@ func UnmarshalMessage(b []byte) (Message, error) {
 		return m, ErrBadMessage
 	}
 	flags := b[2]
-	if flags&^(flagReject|flagPre) != 0 {
+	if flags&^(flagReject|flagPre|flagReset) != 0 {
 		return m, ErrBadMessage
 	}
 	m.Reject = flags&flagReject != 0
 	m.Pre = flags&flagPre != 0
+	m.Reset = flags&flagReset != 0
 	// One copy of the input; decoded Data slices alias it.
 	d := decoder{b: append([]byte(nil), b[3:]...)}
 	m.From = NodeID(d.uvarint())
@@ -279,6 +311,7 @@ func UnmarshalMessage(b []byte) (Message, error) {
 	m.AcceptedTerm = d.uvarint()
 	m.LastIndex = d.uvarint()
 	m.LastTerm = d.uvarint()
+	m.Repair = d.uvarint()
 	if n := d.count(6); n > 0 {
 		m.Entries = make([]Entry, n)
 		var prev uint64

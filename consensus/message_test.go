@@ -8,7 +8,9 @@ import (
 
 func sampleMessages() []Message {
 	return []Message{
-		{Type: MsgHeartbeat, From: 1, To: 2, Term: 7, Commit: 99, SyncIndex: 40},
+		{Type: MsgHeartbeat, From: 1, To: 2, Term: 7, Commit: 99, SyncIndex: 40, Repair: 1<<63 | 9, LastIndex: 120},
+		{Type: MsgApp, From: 3, To: 1, Term: 4, Index: 500, LogTerm: 0, Commit: 900, Reset: true,
+			Entries: []Entry{{Index: 501, Term: 4, Origin: 2, ReqID: 3, Time: -5, Data: []byte("r")}}},
 		{Type: MsgApp, From: 3, To: 1, Term: 1 << 40, Index: 10, LogTerm: 6, Commit: 9, SyncIndex: 12,
 			Entries: []Entry{
 				{Index: 11, Term: 7, Type: EntryNormal, Origin: 2, ReqID: 1<<63 + 5, Data: []byte("hello")},
@@ -20,12 +22,14 @@ func sampleMessages() []Message {
 		{Type: MsgCoordinatorAck, From: 2, To: 3, Term: 9, AcceptedTerm: 8, LastIndex: 1000, LastTerm: 8},
 		{Type: MsgSyncResp, From: 2, To: 3, Term: 9, Index: 5, LogTerm: 2, LastIndex: 6,
 			Entries: []Entry{{Index: 6, Term: 2, Data: []byte("x")}}},
-		{Type: MsgForward, From: 2, To: 3, Term: 9, Proposals: []Proposal{
+		{Type: MsgForward, From: 3, To: 2, Reject: true, Proposals: []Proposal{{Origin: 2, ReqID: 20}}},
+		{Type: MsgForward, From: 2, To: 3, Term: 9, Index: 16, Proposals: []Proposal{
 			{Origin: 2, ReqID: 17, Data: []byte("p1")}, {Origin: 2, ReqID: 18, Type: EntryMembership}}},
 		{Type: MsgElection, From: 1, To: 3},
 		{Type: MsgAlive, From: 3, To: 1, Term: 2},
 		{Type: MsgSyncReq, From: 3, To: 2, Term: 9, Index: 5, LogTerm: 2},
-		{Type: MsgHeartbeatResp, From: 2, To: 3, Term: 9, Index: 77, AcceptedTerm: 9},
+		{Type: MsgHeartbeatResp, From: 2, To: 3, Term: 9, Index: 77, AcceptedTerm: 9, Repair: 5},
+		{Type: MsgAppResp, From: 2, To: 3, Term: 9, Index: 77, LastIndex: 80, AcceptedTerm: 9},
 	}
 }
 
@@ -56,9 +60,10 @@ func TestMessageRoundTrip(t *testing.T) {
 
 func TestMessageRejectsGarbage(t *testing.T) {
 	for _, b := range [][]byte{
-		nil, {1}, {2, 1, 0}, {1, 0, 0}, {1, byte(msgTypeEnd), 0}, {1, 1, 0x80},
+		nil, {wireVersion}, {wireVersion + 1, 1, 0}, {1, 1, 0}, {wireVersion, 0, 0}, {wireVersion, byte(msgTypeEnd), 0},
+		{wireVersion, 1, 0x80},
 		// 2^60 entries claimed
-		append([]byte{1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10),
+		append([]byte{wireVersion, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10),
 	} {
 		if _, err := UnmarshalMessage(b); err == nil {
 			t.Errorf("garbage %x accepted", b)

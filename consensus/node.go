@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"errors"
+	"math"
 	"math/rand"
 	"slices"
 	"strconv"
@@ -22,7 +23,17 @@ type Ready struct {
 	// TruncateFrom > 0: remove every log entry with Index >= TruncateFrom
 	// before appending Entries.
 	TruncateFrom uint64
-	// Entries to append to the log (after truncation).
+	// ResetLog > 0: discard the whole log and restart it empty, so that its
+	// next entry is ResetLog (the leader no longer holds what this node
+	// lacks: retention). Entries before ResetLog are never delivered on
+	// this node; record ResetLog-1 as applied. Done after persisting
+	// HardState and before appending Entries; TruncateFrom is then 0.
+	ResetLog uint64
+	// ResetLogTerm is the term of entry ResetLog-1 (0 if unknown): keep it
+	// aside like the term of the entry before retention, so that
+	// Storage.Term(ResetLog-1) can answer.
+	ResetLogTerm uint64
+	// Entries to append to the log (after truncation or reset).
 	Entries []Entry
 	// Messages to send once HardState and Entries are durable.
 	Messages []Message
@@ -129,6 +140,8 @@ type Node struct {
 	queued        []Proposal // forwarded during synchronisation
 	needBcast     bool
 	matchBuf      []uint64
+	fwdRecv       map[NodeID]uint64 // per origin: highest ReqID received in accepted forwards
+	fwdRefused    map[NodeID]bool   // per origin: a refusal is out, no stream restart seen yet
 
 	// Follower.
 	pendingSync      uint64 // term whose history the log holds, awaiting persistence
@@ -137,7 +150,17 @@ type Node struct {
 	processingHeld   bool
 	catchupLogged    uint64
 
+	// Repair of a log that lost entries it does not know (MustReach =
+	// math.MaxUint64): this incarnation's token, and the target the leader
+	// echoed for it (see Message.Repair).
+	repairToken uint64
+	repairFloor uint64
+	repairTerm  uint64
+	repairLead  NodeID
+
 	fwd     forwarder
+	fwdLead NodeID // the (leader, term) of the current forwarding stream
+	fwdTerm uint64
 	dropped []Proposal
 	msgs    []Message
 
@@ -200,20 +223,30 @@ func NewNode(cfg Config) (*Node, error) {
 	if err := n.rebuildReqs(); err != nil {
 		return nil, err
 	}
+	if n.mustReach == math.MaxUint64 {
+		n.repairToken = n.rand.Uint64() | 1
+	}
 	n.becomeFollower(n.term, 0)
 	n.prevSoft = n.softState()
 	n.logf(LevelInfo, compNode, "Restored term=%d accepted_term=%d log=[%d,%d] commit=%d applied=%d",
 		n.term, n.acceptedTerm, n.log.firstIndex(), n.log.lastIndex(), n.log.committed, n.log.applied)
-	if n.mustReach > 0 {
+	switch {
+	case n.mustReach == math.MaxUint64:
+		n.logf(LevelWarn, compStorage, "Log lost acknowledged entries (how many is unknown): not voting until refilled from the leader")
+	case n.mustReach > 0:
 		n.logf(LevelWarn, compStorage, "Log lost acknowledged entries (must reach seq_no=%d): not voting until repaired from the leader", n.mustReach)
 	}
 	return n, nil
 }
 
-// rebuildReqs scans the log for the highest ReqID per origin.
+// rebuildReqs scans the log for the highest ReqID per origin (and where
+// each term starts).
 func (n *Node) rebuildReqs() error {
 	n.log.reqs.init()
 	lo, hi := n.log.firstIndex(), n.log.lastIndex()+1
+	if t, err := n.log.storage.Term(lo - 1); err == nil && lo > 1 {
+		n.log.noteTerm(lo-1, t)
+	}
 	for lo < hi {
 		ents, err := n.log.entries(lo, hi, n.cfg.MaxBatchBytes)
 		if err != nil {
@@ -221,6 +254,7 @@ func (n *Node) rebuildReqs() error {
 		}
 		for i := range ents {
 			n.log.reqs.observe(&ents[i])
+			n.log.noteTerm(ents[i].Index, ents[i].Term)
 		}
 		lo += uint64(len(ents))
 	}
@@ -268,13 +302,13 @@ func (n *Node) inLease() bool {
 	return n.lead != 0 && n.electionElapsed < n.cfg.ElectionTicks
 }
 
-// Tick advances logical time by one tick.
 // SetTime gives the core the caller's wall clock (unix milliseconds). The
 // leader stamps it on the entries it sequences (Entry.Time), so every node
 // reports the sequencer's time for a message. It is data, not a timer: the
 // core never reads a clock itself.
 func (n *Node) SetTime(unixMs int64) { n.wallMs = unixMs }
 
+// Tick advances logical time by one tick.
 func (n *Node) Tick() {
 	n.now++
 	if n.role == Leader {
@@ -436,9 +470,9 @@ func (n *Node) Cancel(origin NodeID, reqID uint64) bool {
 
 // HasReady reports whether Ready has anything to do.
 func (n *Node) HasReady() bool {
-	return len(n.msgs) > 0 || n.needBcast || len(n.fwd.outbox) > 0 || len(n.dropped) > 0 ||
+	return len(n.msgs) > 0 || n.needBcast || (len(n.fwd.outbox) > 0 && n.lead != 0) || len(n.dropped) > 0 ||
 		n.hardState() != n.prevHS || n.softState() != n.prevSoft ||
-		n.log.u.truncate > 0 || len(n.log.u.entries) > 0 || n.log.hasNextCommitted()
+		!n.log.durable() || len(n.log.u.entries) > 0 || n.log.hasNextCommitted()
 }
 
 // Ready returns what to persist, send and apply. Call Advance after
@@ -456,7 +490,10 @@ func (n *Node) Ready() Ready {
 		rd.SoftState = &ss
 	}
 	rd.TruncateFrom, rd.Entries, rd.gen = n.log.handOut()
-	if rd.TruncateFrom > 0 || len(rd.Entries) > 0 {
+	if r := n.log.u.reset; r > 0 {
+		rd.ResetLog, rd.ResetLogTerm, rd.TruncateFrom = r, n.log.u.resetTerm, 0
+	}
+	if rd.ResetLog > 0 || rd.TruncateFrom > 0 || len(rd.Entries) > 0 {
 		rd.MustSync = true
 	}
 	if n.log.hasNextCommitted() {
@@ -490,14 +527,13 @@ func (n *Node) flush() {
 			n.queued = append(n.queued, out...)
 		case n.lead != 0:
 			for len(out) > 0 {
-				k, size := 0, 0
-				for k < len(out) && (k == 0 || size+len(out[k].Data) <= n.cfg.MaxBatchBytes) {
-					size += len(out[k].Data)
-					k++
-				}
-				n.send(Message{To: n.lead, Type: MsgForward, Proposals: out[:k:k]})
-				out = out[k:]
+				var batch []Proposal
+				var prev uint64
+				batch, out, prev = n.fwd.nextBatch(out, n.cfg.MaxBatchBytes)
+				n.send(Message{To: n.lead, Type: MsgForward, Index: prev, Proposals: batch})
 			}
+		default:
+			n.fwd.outbox = out // no leader to send to yet
 		}
 	}
 	if n.needBcast {
@@ -580,32 +616,31 @@ func (n *Node) becomeFollower(term uint64, lead NodeID) {
 	n.setLead(lead)
 }
 
-// setLead records the leader (or coordinator) this node follows. A new one
-// gets every pending proposal re-forwarded.
+// setLead records the leader (or coordinator) this node follows. Every new
+// (leader, term) gets every pending proposal re-forwarded, as a new stream.
 func (n *Node) setLead(lead NodeID) {
-	if lead == n.lead {
-		return
-	}
-	n.lead = lead
-	n.held = nil
-	if lead == 0 || lead == n.id {
-		return
-	}
-	n.logf(LevelInfo, compElection, "New coordinator: node_%d, term=%d", lead, n.term)
-	out := n.fwd.outbox[:0]
-	for _, p := range n.fwd.outbox {
-		if p.ReqID == 0 { // untracked: still unsent
-			out = append(out, p)
+	if lead != n.lead {
+		n.lead = lead
+		n.held = nil
+		if lead != 0 && lead != n.id {
+			n.logf(LevelInfo, compElection, "New coordinator: node_%d, term=%d", lead, n.term)
 		}
 	}
-	n.fwd.outbox = append(out, n.fwd.all(n.now)...)
+	if lead == 0 || lead == n.id || (lead == n.fwdLead && n.term == n.fwdTerm) {
+		return
+	}
+	n.fwdLead, n.fwdTerm = lead, n.term
+	n.fwd.restartAll(n.now)
 }
 
-// tickForward re-forwards proposals that have not committed within an
-// election timeout (their MsgForward may have been lost).
+// tickForward restarts the stream of an origin with a proposal that has
+// not committed within an election timeout (a MsgForward, or the leader's
+// refusal, may have been lost).
 func (n *Node) tickForward() {
 	if n.fwd.count == 0 || n.lead == 0 || n.role == Leader || n.now%int64(n.cfg.HeartbeatTicks) != 0 {
 		return
 	}
-	n.fwd.outbox = append(n.fwd.outbox, n.fwd.due(n.now, n.now-int64(n.cfg.ElectionTicks))...)
+	for _, o := range n.fwd.stale(n.now - int64(n.cfg.ElectionTicks)) {
+		n.fwd.restart(o, n.now)
+	}
 }

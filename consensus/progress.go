@@ -21,7 +21,13 @@ type progress struct {
 	sentCommit uint64 // commit index last told to the follower
 	forceSend  bool   // send an append even if there is nothing new
 
-	compactedLogged bool
+	// repairToken is the follower's Repair token (it lost entries it does
+	// not know); repairFloor is this leader's last index when the token
+	// was first seen: every entry the follower's previous incarnation can
+	// have acknowledged to this leader is at or below it.
+	repairToken, repairFloor uint64
+
+	resetLogged bool
 }
 
 type progressState uint8

@@ -16,6 +16,7 @@ func (c *cluster) loseTail(id NodeID, keep uint64) {
 		c.tb.Fatalf("loseTail: node %d is running", id)
 	}
 	d := &sn.disk
+	keep = max(keep, d.log.FirstIndex()-1) // (a corrupt record is one the log holds)
 	old := d.log.LastIndex()
 	d.log.Truncate(keep + 1)
 	d.hs.MustReach = max(d.hs.MustReach, old)
@@ -65,24 +66,42 @@ func TestRegressedFollowerIsRefilled(t *testing.T) {
 }
 
 // A follower restarted with an empty data directory (same leader, same
-// term) is refilled, and until it holds what it may have acknowledged it
-// is not trusted: here entries 1..20 are committed on {3, 1} only; node 1
-// loses its disk and re-syncs, but is starved of entries; with node 3
-// gone, nodes 1 and 2 must not elect a leader (node 2's log is empty).
+// term) is refilled, and until it holds everything it may have
+// acknowledged it is not trusted. Term 2's history is 1..10; entries
+// 11..20 are committed on {3, 1} only. Node 1 loses its disk, re-syncs to
+// term 2's history but receives nothing beyond it. Trusting it then (as
+// if syncing with the current term repaired it) would let nodes 1 and 2
+// elect a leader without 11..20.
 func TestWipedFollowerNotTrustedUntilRefilled(t *testing.T) {
 	c := newTestCluster(t, 3)
 	c.requireLeader(3, 30)
+	c.proposeAndCommit(3, 10)
+	c.crash(3)
+	c.restart(3)
+	c.requireLeader(3, 100) // term 2, history 1..10 (node 3 outranks node 2)
+	if nd := c.n(3).node; nd.term != 2 || nd.syncIndex != 10 {
+		t.Fatalf("setup: term %d sync index %d", nd.term, nd.syncIndex)
+	}
 	c.isolate(2)
-	c.proposeAndCommit(3, 20)
+	c.proposeAndCommit(3, 10)
 	c.crash(1)
 	c.wipeDisk(1)
 	c.heal()
 	c.isolate(2)
-	c.setFilter(func(m Message) bool { return m.To == 1 && m.Type == MsgApp && len(m.Entries) > 0 })
+	c.mutate = func(m *Message) { // node 1 gets term 2's history only
+		if m.To == 1 && m.Type == MsgApp {
+			for len(m.Entries) > 0 && m.Entries[len(m.Entries)-1].Index > 10 {
+				m.Entries = m.Entries[:len(m.Entries)-1]
+			}
+		}
+	}
 	c.restart(1)
 	c.rounds(3 * testElection)
-	if nd := c.n(1).node; nd.lead != 3 || nd.mustReach == 0 {
-		t.Fatalf("starved node 1: lead %d must reach %d (accepted term %d)\n%s", nd.lead, nd.mustReach, nd.acceptedTerm, c.logText())
+	if nd := c.n(1).node; nd.lead != 3 || nd.acceptedTerm != 2 || c.n(1).disk.log.LastIndex() != 10 {
+		t.Fatalf("setup: node 1 lead %d accepted term %d last %d\n%s", nd.lead, nd.acceptedTerm, c.n(1).disk.log.LastIndex(), c.logText())
+	}
+	if nd := c.n(1).node; nd.mustReach == 0 {
+		t.Fatalf("node 1 trusted again with 10 of the 20 entries it may have acknowledged\n%s", c.logText())
 	}
 	c.crash(3)
 	c.heal()
@@ -90,7 +109,7 @@ func TestWipedFollowerNotTrustedUntilRefilled(t *testing.T) {
 	if l := c.leader(); l != 0 {
 		t.Fatalf("node %d became leader while node 3, the only full copy, is down\n%s", l, c.logText())
 	}
-	c.setFilter(nil)
+	c.mutate = nil
 	c.restart(3)
 	c.requireLeader(3, 100)
 	c.rounds(3 * testElection)

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand"
 	"slices"
 	"strings"
@@ -14,7 +15,9 @@ import (
 // The seeded simulation: random schedules of client proposals and faults
 // (partitions symmetric, asymmetric and leader-isolating; drops,
 // duplicates, reordering, delays; pauses; crashes that lose unpersisted
-// state, torn persistence; restarts) against 3- and 5-node clusters. The
+// state, torn persistence; restarts; retention dropping old entries, with
+// or without the boundary term; a node losing its log tail (MustReach) or
+// its whole disk) against 3- and 5-node clusters. The
 // checker runs after every step; each schedule ends with a liveness check
 // (heal everything: one leader, every node converges, every pending
 // proposal commits or is reported dropped).
@@ -52,6 +55,7 @@ func TestSim(t *testing.T) {
 // simStats shows what the schedules exercised (printed with -v).
 type simStats struct {
 	Committed, Acked, Dropped, Terms, Truncations, Crashes, TornCrashes int
+	Compactions, Resets, LostTails, Wipes                               int
 
 	RandomPhaseCommits int // entries committed before the liveness phase
 }
@@ -126,6 +130,10 @@ func runSchedule(t *testing.T, seed int64, steps int, trace bool) {
 	simTotals.Crashes += c.stats.crashes
 	simTotals.TornCrashes += c.stats.torn
 	simTotals.Dropped += c.stats.dropped
+	simTotals.Compactions += c.stats.compactions
+	simTotals.Resets += c.stats.resets
+	simTotals.LostTails += c.stats.lostTails
+	simTotals.Wipes += c.stats.wipes
 }
 
 func (c *cluster) pick(rng *rand.Rand) NodeID { return c.ids[rng.Intn(len(c.ids))] }
@@ -188,7 +196,7 @@ func (c *cluster) randomFault(rng *rand.Rand) {
 		}
 		return
 	}
-	c.randomFaultKind(rng, rng.Intn(16))
+	c.randomFaultKind(rng, rng.Intn(19))
 }
 
 func (c *cluster) randomFaultKind(rng *rand.Rand, kind int) {
@@ -242,9 +250,13 @@ func (c *cluster) randomFaultKind(rng *rand.Rand, kind int) {
 		if len(down) > 0 {
 			c.restart(down[rng.Intn(len(down))])
 		}
+	case 16:
+		c.randomCompaction(rng)
+	case 17, 18:
+		c.randomDiskLoss(rng, kind == 18)
 	case 9:
 		id := c.pick(rng)
-		if sn := c.n(id); sn.node != nil {
+		if sn := c.n(id); sn.node != nil && !c.wipedUnrepaired() {
 			c.tracef("pause %d", id)
 			sn.paused = true
 		}
@@ -274,14 +286,14 @@ func (c *cluster) checkLiveness() {
 	c.dropRate, c.dupRate = 0, 0
 	for _, sn := range c.nodes {
 		sn.paused = false
-		if sn.node == nil {
-			c.restart(sn.id)
-		}
 	}
 	// One more proposal per node once a leader is there proves progress.
 	proposed := false
 	var why string
 	for r := 0; r < 600 && !c.failed; r++ {
+		for _, sn := range c.nodes {
+			c.restart(sn.id) // (a wiped node once its down time is over)
+		}
 		c.round()
 		if why = c.converged(); why == "" {
 			if proposed {
@@ -301,14 +313,13 @@ func (c *cluster) checkLiveness() {
 		return
 	}
 	for _, id := range c.ids {
-		log := c.diskLog(id)
-		if len(log) != len(c.ck.history) {
-			c.fail("node %d log has %d entries, history %d", id, len(log), len(c.ck.history))
+		if last := c.n(id).disk.log.LastIndex(); last != uint64(len(c.ck.history)) {
+			c.fail("node %d log ends at %d, history at %d", id, last, len(c.ck.history))
 			return
 		}
-		for i, e := range log {
-			if !sameEntry(e, c.ck.history[i]) {
-				c.fail("node %d log differs from history at %d: %s vs %s", id, e.Index, fmtEntry(e), fmtEntry(c.ck.history[i]))
+		for _, e := range c.diskLog(id) { // (from its first index: retention)
+			if h := c.ck.history[e.Index-1]; !sameEntry(e, h) {
+				c.fail("node %d log differs from history at %d: %s vs %s", id, e.Index, fmtEntry(e), fmtEntry(h))
 				return
 			}
 		}
@@ -318,6 +329,72 @@ func (c *cluster) checkLiveness() {
 			c.fail("acknowledged %v not in history", k)
 		}
 	}
+}
+
+// randomCompaction drops a node's oldest entries, as retention does: only
+// entries it applied, and (the documented caller duty) only entries older
+// than every proposal still pending at its origin, so no re-forwarded
+// proposal can be sequenced again by a leader that forgot it.
+func (c *cluster) randomCompaction(rng *rand.Rand) {
+	sn := c.n(c.pick(rng))
+	bound := sn.disk.applied
+	for _, o := range c.nodes {
+		for k := range o.pending {
+			if at, ok := c.ck.seen[k]; ok && at <= bound {
+				bound = at - 1
+			}
+		}
+	}
+	s := sn.disk.log
+	if bound < s.FirstIndex() {
+		return
+	}
+	first := s.FirstIndex() + 1 + uint64(rng.Int63n(int64(bound-s.FirstIndex()+1)))
+	c.stats.compactions++
+	c.compact(sn.id, first, rng.Intn(2) == 0)
+}
+
+// untrusted reports whether a node is (or would restart as) one whose log
+// lost entries, or a wiped node still down.
+func (c *cluster) untrusted(sn *simNode) bool {
+	return sn.disk.hs.MustReach != 0 || (sn.node != nil && sn.node.mustReach != 0) || sn.downUntil > c.ticks
+}
+
+func (c *cluster) wipedUnrepaired() bool {
+	for _, sn := range c.nodes {
+		if sn.disk.hs.MustReach == math.MaxUint64 || sn.downUntil > c.ticks {
+			return true
+		}
+	}
+	return false
+}
+
+// randomDiskLoss crashes a node and damages its disk: a corrupt record
+// loses the tail from a random index (MustReach = the old last index), or
+// (wipe) the whole disk is replaced. At most one node is untrusted at a
+// time, so a majority can always repair it. A wiped node stays down for
+// 3×ElectionTicks, nothing in flight to or from it survives (its
+// connections died), and no node is paused meanwhile: the documented
+// assumption that every leader or coordinator it may have acknowledged has
+// stepped down or lost by the time it returns.
+func (c *cluster) randomDiskLoss(rng *rand.Rand, wipe bool) {
+	for _, sn := range c.nodes {
+		if c.untrusted(sn) || (wipe && sn.paused) {
+			return
+		}
+	}
+	sn := c.n(c.pick(rng))
+	c.crash(sn.id)
+	if !wipe {
+		keep := uint64(rng.Int63n(int64(sn.disk.log.LastIndex() + 1)))
+		c.stats.lostTails++
+		c.loseTail(sn.id, keep)
+		return
+	}
+	c.stats.wipes++
+	c.wipeDisk(sn.id)
+	sn.downUntil = c.ticks + 3*c.cfg.election
+	c.net = slices.DeleteFunc(c.net, func(e envelope) bool { return e.from == sn.id || e.to == sn.id })
 }
 
 func (c *cluster) converged() string {
@@ -333,6 +410,8 @@ func (c *cluster) converged() string {
 	for _, sn := range c.nodes {
 		nd := sn.node
 		switch {
+		case nd == nil:
+			return fmt.Sprintf("node %d is down", sn.id)
 		case nd.lead != l:
 			return fmt.Sprintf("node %d follows %d, leader is %d (term %d vs %d)", sn.id, nd.lead, l, nd.term, ln.term)
 		case nd.log.committed != last || sn.disk.applied != last:

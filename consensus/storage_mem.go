@@ -1,11 +1,12 @@
 package consensus
 
 // MemoryStorage is an in-memory Storage, for tests and simulations. The
-// caller applies persisted Readies to it with Truncate and Append.
+// caller applies persisted Readies to it with Reset, Truncate and Append.
 type MemoryStorage struct {
 	first uint64  // index of ents[0]
 	ents  []Entry // contiguous
-	// prevTerm is the term of entry first-1 (0 when first == 1).
+	// prevTerm is the term of entry first-1 (0 when first == 1, or when
+	// it is unknown: Term(first-1) then returns ErrCompacted).
 	prevTerm uint64
 }
 
@@ -18,7 +19,7 @@ func (s *MemoryStorage) LastIndex() uint64 { return s.first + uint64(len(s.ents)
 
 func (s *MemoryStorage) Term(i uint64) (uint64, error) {
 	switch {
-	case i+1 == s.first:
+	case i+1 == s.first && (s.prevTerm != 0 || i == 0):
 		return s.prevTerm, nil
 	case i < s.first:
 		return 0, ErrCompacted
@@ -69,7 +70,8 @@ func (s *MemoryStorage) Append(ents []Entry) error {
 	return nil
 }
 
-// Compact drops entries before index first (retention).
+// Compact drops entries before index first (retention), keeping the term
+// of entry first-1 aside.
 func (s *MemoryStorage) Compact(first uint64) {
 	if first <= s.first || first > s.LastIndex()+1 {
 		return
@@ -77,6 +79,12 @@ func (s *MemoryStorage) Compact(first uint64) {
 	s.prevTerm = s.ents[first-1-s.first].Term
 	s.ents = append([]Entry(nil), s.ents[first-s.first:]...)
 	s.first = first
+}
+
+// Reset discards every entry and restarts the log empty at index first
+// (Ready.ResetLog); prevTerm is the term of entry first-1, 0 if unknown.
+func (s *MemoryStorage) Reset(first, prevTerm uint64) {
+	s.ents, s.first, s.prevTerm = nil, max(first, 1), prevTerm
 }
 
 // Clone returns an independent copy (entries' Data is shared, immutable).
