@@ -179,6 +179,9 @@ func (c *client) writeEntries(seqs []uint64, rev bool) {
 			seq = seqs[len(seqs)-1-i]
 		}
 		m, err := st.message(seq)
+		if err != nil && seq < st.FirstIndex() {
+			continue // dropped by retention since the index was read
+		}
 		if err != nil {
 			// Never serve damaged data: report it instead.
 			c.w.Error("ERR cannot read seq " + strconv.FormatUint(seq, 10) + " from the log: " + sanitize(err.Error()))
