@@ -469,6 +469,7 @@ func (n *node) apply(es []consensus.Entry) {
 	}
 	debug := n.s.cfg.Logger.Enabled(context.Background(), levelDebug)
 	ms := make([]*message, 0, len(es))
+	origin := make([]*consensus.Entry, 0, len(es))
 	for i := range es {
 		e := &es[i]
 		if e.Type != consensus.EntryNormal {
@@ -479,11 +480,19 @@ func (n *node) apply(es []consensus.Entry) {
 			n.s.logf(levelError, "ordering", "Skipping undecodable entry seq_no=%d: %v", e.Index, err)
 			continue
 		}
+		ms = append(ms, m)
+		origin = append(origin, e)
+	}
+	// Index first: a client that has its PUBLISH reply, or a subscriber
+	// that has the message, must find it in XRANGE/XREAD right away.
+	n.st().index(ms)
+	n.st().setApplied(es[len(es)-1].Index)
+	for i, m := range ms {
+		e := origin[i]
 		if debug {
 			n.s.logf(levelDebug, "ordering", "Delivering seq_no=%d", e.Index)
 		}
 		receivers := n.s.reg.deliver(m)
-		ms = append(ms, m)
 		if e.Origin == n.id {
 			if r := n.waiting[e.ReqID]; r != nil {
 				delete(n.waiting, e.ReqID)
@@ -494,8 +503,6 @@ func (n *node) apply(es []consensus.Entry) {
 		}
 	}
 	n.s.stats.publishes.Add(int64(len(ms)))
-	n.st().index(ms)
-	n.st().setApplied(es[len(es)-1].Index)
 }
 
 func (n *node) fail(r *pubReq, reply string) {
