@@ -16,8 +16,6 @@ const (
 	flagNoQueue
 	// flagPublish: a publish; not a barrier for earlier publishes.
 	flagPublish
-	// flagNoMulti: refused inside MULTI with Redis's error.
-	flagNoMulti
 )
 
 // command is one entry of the command table. arity follows Redis: n > 0

@@ -613,6 +613,12 @@ func (n *node) retain(now time.Time) {
 			keep = m.Match + 1
 		}
 	}
+	// Keep entries younger than twice the publish timeout: a leader that
+	// restarts learns which publishes it already holds from its log, so a
+	// retry of one it no longer held would be sequenced twice.
+	if young := n.st().firstSince(now.Add(-2 * n.s.cfg.PublishTimeout).UnixMilli()); young < keep {
+		keep = young
+	}
 	before := n.st().FirstIndex()
 	first, err := n.st().retain(now, keep)
 	if err != nil {

@@ -25,9 +25,8 @@ var (
 // (which never blocks), so a subscription confirmed under the write lock is
 // never overtaken by a message for it.
 type registry struct {
-	mu     sync.RWMutex
-	subs   [3]map[string]map[*client]struct{}
-	counts struct{ channels, patterns, shard int }
+	mu   sync.RWMutex
+	subs [3]map[string]map[*client]struct{}
 }
 
 func newRegistry() *registry {

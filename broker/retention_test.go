@@ -9,7 +9,7 @@ import (
 
 func TestRetentionBySize(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{ID: 1, DataDir: dir, SegmentBytes: 4096, RetainBytes: 16 << 10}
+	cfg := Config{ID: 1, DataDir: dir, SegmentBytes: 4096, RetainBytes: 16 << 10, PublishTimeout: 100 * time.Millisecond}
 	srv := startServerCfg(t, cfg)
 	c := dial(t, srv.Addr().String())
 	payload := strings.Repeat("r", 100)

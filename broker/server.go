@@ -229,12 +229,6 @@ func protocolError(err error) string {
 	return ""
 }
 
-func (s *Server) clientByID(id int64) *client {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.clients[id]
-}
-
 func (s *Server) allClients() []*client {
 	s.mu.Lock()
 	defer s.mu.Unlock()

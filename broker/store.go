@@ -23,7 +23,6 @@ type store struct {
 	byChannel   map[string][]uint64 // committed seqs per channel, ascending
 	applied     uint64              // highest committed entry indexed
 	newData     chan struct{}       // closed when entries are applied
-	lastTime    int64               // sequencer time of the last applied entry
 	corrupt     []uint64            // damaged records a lone node kept (ascending)
 	maxOwnReqID uint64              // highest ReqID this node's publishes used, seen at load
 	// The term of entry FirstIndex()-1 after retention or a reset (0 if
@@ -172,7 +171,6 @@ func (s *store) index(ms []*message) {
 	for _, m := range ms {
 		ch := string(m.Channel)
 		s.byChannel[ch] = append(s.byChannel[ch], m.Seq)
-		s.lastTime = m.TimeMs
 	}
 	s.applied = ms[len(ms)-1].Seq
 	close(s.newData)
@@ -207,6 +205,27 @@ func (s *store) channelSeqs(ch string, lo, hi uint64) []uint64 {
 		return nil
 	}
 	return seqs[i:j:j]
+}
+
+// firstSince returns the first cached index sequenced at or after ms (the
+// cache's first index if even that one is younger: conservative).
+func (s *store) firstSince(ms int64) uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r := s.cache
+	if r.n == 0 {
+		return s.log.LastIndex() + 1
+	}
+	lo, hi := r.first, r.first+uint64(r.n) // binary search: times ascend
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if e, _ := r.get(mid); e.Time >= ms {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 func (s *store) isCorrupt(i uint64) bool {

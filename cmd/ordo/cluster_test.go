@@ -612,7 +612,7 @@ func TestClusterFollowerRepairsCorruptLog(t *testing.T) {
 // A follower that was down while retention dropped what it lacks restarts
 // its log at the leader's first retained entry and follows from there.
 func TestClusterFollowerCatchesUpPastRetention(t *testing.T) {
-	c := newCluster(t, 3, false, "--segment-size", "4kb", "--retention-bytes", "16kb")
+	c := newCluster(t, 3, false, "--segment-size", "4kb", "--retention-bytes", "16kb", "--publish-timeout", "200ms")
 	c.startAll()
 	c.waitLeader(10*time.Second, 1, 2, 3)
 	r := dialOrdo(t, c.addr(2))
