@@ -61,7 +61,9 @@ type client struct {
 	quit chan struct{} // closed once the client is being torn down
 	once sync.Once
 
-	// Owned by the client's command goroutine unless noted.
+	// Owned by the client's command goroutine; the atomics are also read
+	// by CLIENT LIST on other connections, resp3 by the delivery loop
+	// (under the registry lock).
 	w                replyBuf // the reply being built
 	quitting         bool
 	finishAfterReply bool
@@ -76,7 +78,6 @@ type client struct {
 	name             atomic.Value // string
 	libName          atomic.Value // string
 	libVer           atomic.Value // string
-	cmdCount         atomic.Int64
 
 	// Subscriptions, guarded by the server's pubsub lock.
 	channels      map[string]struct{}
@@ -93,12 +94,7 @@ const (
 	replySkip
 )
 
-func (c *client) getName() string {
-	if v, _ := c.name.Load().(string); v != "" {
-		return v
-	}
-	return ""
-}
+func (c *client) getName() string { return loadString(&c.name) }
 
 func loadString(v *atomic.Value) string {
 	s, _ := v.Load().(string)

@@ -110,7 +110,6 @@ func (s *Server) execute(c *client, args [][]byte) bool {
 		return true
 	}
 	s.stats.commands.Add(1)
-	c.cmdCount.Add(1)
 	c.lastActive.Store(time.Now().UnixNano())
 	c.w.resp3 = c.resp3
 	if s.peerCommand(c, args) {
