@@ -40,7 +40,12 @@ type Config struct {
 	RetainBytes       int64
 	RetainAge         time.Duration
 	SegmentBytes      int // WAL segment size (0: the wal package's default)
-	Limits            Limits
+	// RejoinEmpty marks a node whose disk was replaced or wiped: with no
+	// state on disk it takes no part in elections until the leader has
+	// refilled its log (it may have acknowledged entries and votes it no
+	// longer remembers). Ignored when the data directory holds state.
+	RejoinEmpty bool
+	Limits      Limits
 
 	Logger *slog.Logger
 }

@@ -76,6 +76,17 @@ func saveHardState(dir string, hs diskHardState, sync bool) error {
 	return nil
 }
 
+// hasSegments reports whether dir holds any log segment file.
+func hasSegments(dir string) bool {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if n := e.Name(); len(n) >= 20 && n[0] >= '0' && n[0] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
 // lockDir takes an exclusive lock on dir/LOCK so two processes never
 // write one log (the lock dies with the process, even on kill -9).
 func lockDir(dir string) (*os.File, error) {

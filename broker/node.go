@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand"
 	"os"
 	"runtime"
@@ -57,10 +58,11 @@ type node struct {
 	status       consensus.Status
 	statusBroken error
 
-	lock     *os.File // flock on the data directory: one process per log
-	stopc    chan struct{}
-	donec    chan struct{}
-	stopOnce sync.Once
+	lock      *os.File // flock on the data directory: one process per log
+	rejoining bool     // started empty with RejoinEmpty
+	stopc     chan struct{}
+	donec     chan struct{}
+	stopOnce  sync.Once
 }
 
 // transport carries consensus messages to peers.
@@ -103,6 +105,11 @@ func (n *node) open() error {
 	hs, err := loadHardState(n.dir)
 	if err != nil {
 		return err
+	}
+	if cfg.RejoinEmpty && hs == (diskHardState{}) && !hasSegments(n.dir) {
+		n.s.logf(levelWarn, "storage", "Rejoining with an empty disk: not voting until the leader has refilled this node's log")
+		hs.MustReach = math.MaxUint64
+		n.rejoining = true
 	}
 	l, err := wal.Open(n.dir, wal.Options{NoSync: cfg.NoSync, SegmentSize: cfg.SegmentBytes, RetainBytes: cfg.RetainBytes, RetainAge: cfg.RetainAge})
 	if err != nil {
@@ -208,7 +215,17 @@ func (n *node) start() {
 	if len(n.s.cfg.Peers) > 1 {
 		n.transport = newTransport(n.s)
 	}
-	go n.run()
+	go func() {
+		if n.rejoining {
+			// Every leader or coordinator the old incarnation may have
+			// acknowledged has won, lost or stepped down by now.
+			select {
+			case <-time.After(2 * n.s.cfg.LeaderTimeout):
+			case <-n.stopc:
+			}
+		}
+		n.run()
+	}()
 }
 
 func (n *node) stop() error {

@@ -662,3 +662,34 @@ func TestClusterFollowerCatchesUpPastRetention(t *testing.T) {
 		t.Fatalf("publish on the reset node: %s", v.s)
 	}
 }
+
+// A member whose disk was wiped rejoins with --rejoin-empty: it does not
+// vote until the leader has refilled its log, then holds the same history.
+func TestClusterWipedFollowerRejoins(t *testing.T) {
+	c := newCluster(t, 3, false)
+	c.startAll()
+	c.waitLeader(10*time.Second, 1, 2, 3)
+	r := dialOrdo(t, c.addr(3))
+	for k := 0; k < 40; k++ {
+		r.do("PUBLISH", "w", fmt.Sprintf("m%02d", k))
+	}
+	c.waitSameHistory("w", 10*time.Second, 1, 2, 3)
+	c.procs[2].kill()
+	if err := os.RemoveAll(c.dirs[2]); err != nil {
+		t.Fatal(err)
+	}
+	c.extra = []string{"--rejoin-empty"}
+	p := c.start(2)
+	c.extra = nil
+	p.waitLog("Rejoining with an empty disk")
+	_, pls := c.waitSameHistory("w", 20*time.Second, 1, 2, 3)
+	if len(pls) != 40 {
+		t.Fatalf("history after rejoin: %d entries", len(pls))
+	}
+	if l := c.waitLeader(5*time.Second, 1, 2, 3); l != 3 {
+		t.Fatalf("leader after rejoin: %d", l)
+	}
+	if v := dialOrdo(t, c.addr(2)).do("PUBLISH", "w", "after"); strings.HasPrefix(v.s, "-") {
+		t.Fatalf("publish through the rejoined node: %s", v.s)
+	}
+}

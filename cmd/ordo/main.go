@@ -61,6 +61,7 @@ func nodeFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-clients", Usage: "maximum simultaneous clients", EnvVars: env("MAX_CLIENTS")},
 		&cli.StringFlag{Name: "retention-bytes", Usage: "drop the oldest log segments beyond this size (0 = keep everything)", EnvVars: env("RETENTION_BYTES")},
 		&cli.DurationFlag{Name: "retention-age", Usage: "drop log segments older than this (0 = keep everything)", EnvVars: env("RETENTION_AGE")},
+		&cli.BoolFlag{Name: "rejoin-empty", Usage: "this node's disk was replaced or wiped: take no part in elections until the leader has refilled its log", EnvVars: env("REJOIN_EMPTY")},
 		&cli.StringFlag{Name: "segment-size", Usage: "log segment file size, e.g. 4mb (retention drops whole segments)", EnvVars: env("SEGMENT_SIZE")},
 	}
 }
@@ -157,6 +158,7 @@ func configFromCLI(c *cli.Context) (broker.Config, error) {
 		}
 		cfg.SegmentBytes = int(v)
 	}
+	cfg.RejoinEmpty = c.Bool("rejoin-empty")
 	if c.IsSet("max-clients") {
 		cfg.Limits.MaxClients = c.Int("max-clients")
 	}
