@@ -30,11 +30,11 @@ func publish(c *client, args [][]byte, shard bool) {
 
 func cmdSubscribe(k subKind) func(*client, [][]byte) {
 	return func(c *client, args [][]byte) {
-		if c.inExec {
-			if k == kindShard {
-				c.w.Error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
-				return
-			}
+		if c.inExec && k == kindShard {
+			// Redis refuses it inside a transaction; SUBSCRIBE and
+			// PSUBSCRIBE are allowed there for backward compatibility.
+			c.w.Error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
+			return
 		}
 		c.flush()
 		c.srv.reg.subscribe(c, k, args[1:])
