@@ -225,6 +225,10 @@ var differentialCases = map[string][]step{
 		s(0, "CLIENT KILL FOO bar"), s(0, "CLIENT KILL ID 1 SKIPME maybe"), s(0, "CLIENT KILL TYPE pubsub"),
 		s(0, "CLIENT LIST TYPE foo"), s(0, "CLIENT LIST ID x"), s(0, "CLIENT LIST FOO"),
 	},
+	"multi-subscribe": {
+		s(0, "MULTI"), s(0, "SUBSCRIBE a"), s(0, "SSUBSCRIBE b"), s(0, "PING"), s(0, "EXEC"),
+		s(0, "PING"), s(0, "UNSUBSCRIBE"), s(0, "PING"),
+	},
 	"client-kill-pubsub": {
 		s(1, "SUBSCRIBE a"), s(0, "CLIENT KILL TYPE pubsub"), s(0, "PUBSUB NUMSUB a"),
 	},
