@@ -2,7 +2,6 @@ package consensus
 
 import (
 	"errors"
-	"math/rand"
 	"slices"
 	"strconv"
 )
@@ -52,11 +51,21 @@ type Config struct {
 	// (default 65536); Propose returns ErrBacklog beyond it.
 	MaxPending int
 
-	// Rand is the only source of randomness (election back-off jitter).
-	// Default: a source seeded with ID.
-	Rand *rand.Rand
+	// Rand is the only source of randomness (election jitter and the
+	// repair token of a node that lost its log). Required: the simulation
+	// passes a seeded source; a real node must pass one seeded differently
+	// on every start (a *math/rand.Rand seeded from the clock does), or a
+	// restarted node would draw the same repair token as before.
+	Rand Rand
 	// Logger receives the core's log lines (optional).
 	Logger Logger
+}
+
+// Rand is the randomness the core needs; *math/rand.Rand satisfies it.
+// The core keeps no global random state, so a seeded Rand replays exactly.
+type Rand interface {
+	Intn(n int) int
+	Uint64() uint64
 }
 
 // Level of a log line.
@@ -106,6 +115,8 @@ func (c *Config) validate() error {
 		return bad("Members must include ID " + strconv.FormatUint(uint64(c.ID), 10))
 	case c.Storage == nil:
 		return bad("Storage is required")
+	case c.Rand == nil:
+		return bad("Rand is required")
 	case c.HeartbeatTicks <= 0:
 		return bad("HeartbeatTicks must be positive")
 	case c.ElectionTicks <= c.HeartbeatTicks:
@@ -130,9 +141,6 @@ func (c *Config) validate() error {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = 1 << 16
-	}
-	if c.Rand == nil {
-		c.Rand = rand.New(rand.NewSource(int64(c.ID)))
 	}
 	return nil
 }

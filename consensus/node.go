@@ -3,7 +3,6 @@ package consensus
 import (
 	"errors"
 	"math"
-	"math/rand"
 	"slices"
 	"strconv"
 )
@@ -105,7 +104,7 @@ type Node struct {
 	id      NodeID
 	members []NodeID // sorted
 	cfg     Config
-	rand    *rand.Rand
+	rand    Rand
 	logger  Logger
 	comp    [6]string
 
