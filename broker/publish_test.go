@@ -108,8 +108,16 @@ func TestResumeWithXRead(t *testing.T) {
 		t.Fatalf("caught up: %q", got)
 	}
 	// BLOCK wakes on the next publish on that channel only.
+	r.do("PING") // so CLIENT LIST's cmd= below names the blocking XREAD
 	r.send("XREAD", "BLOCK", "5000", "STREAMS", "news", last)
-	time.Sleep(20 * time.Millisecond) // let XREAD block first; correctness does not depend on it
+	// Wait (bounded) until the XREAD is blocked, so the wake-up path is
+	// what this checks.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(pub.do("CLIENT", "LIST"), "cmd=xread"); {
+		if time.Now().After(deadline) {
+			t.Fatal("XREAD BLOCK never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	pub.do("PUBLISH", "noise", "y")
 	pub.do("PUBLISH", "news", "n6")
 	reply := r.read()
