@@ -73,7 +73,7 @@ type client struct {
 	replyMode        replyMode
 	multi            *multiState
 	lastPub          *pending // last unresolved publish, the barrier for other commands
-	lastCmd          atomic.Value
+	lastCmd          atomic.Pointer[command]
 	lastActive       atomic.Int64 // unix nanos
 	name             atomic.Value // string
 	libName          atomic.Value // string

@@ -67,9 +67,9 @@ func (c *client) info() string {
 	if c.subCount.Load() > 0 {
 		flags = "P"
 	}
-	cmd, _ := c.lastCmd.Load().(string)
-	if cmd == "" {
-		cmd = "NULL"
+	cmd := "NULL"
+	if lc := c.lastCmd.Load(); lc != nil {
+		cmd = lc.fullName
 	}
 	resp := 2
 	c.srv.reg.mu.RLock()

@@ -199,15 +199,9 @@ func cmdMulti(c *client, _ [][]byte) {
 	c.w.OK()
 }
 
-func (c *client) queueMulti(args [][]byte) {
-	cmd := lookup(c, args)
-	if cmd == nil {
-		c.multi.dirty = true
-		return
-	}
-	top := commandTable[strings.ToLower(string(args[0]))]
-	if top.flags&flagPubsub == 0 && !c.resp3 && c.subCount.Load() > 0 {
-		c.w.Error(fmt.Sprintf("ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", commandName(top, args)))
+func (c *client) queueMulti(top *command, args [][]byte) {
+	cmd := lookup(c, top, args)
+	if cmd == nil || !c.allowedWhenSubscribed(top, cmd) {
 		c.multi.dirty = true
 		return
 	}
@@ -240,10 +234,10 @@ func cmdExec(c *client, _ [][]byte) {
 	c.w.Array(len(m.cmds))
 	c.inExec = true
 	for _, args := range m.cmds {
-		top := commandTable[strings.ToLower(string(args[0]))]
+		top := findCommand(commandTable, args[0])
 		cmd := top
 		if top.subs != nil {
-			cmd = top.subs[strings.ToLower(string(args[1]))]
+			cmd = findCommand(top.subs, args[1])
 		}
 		c.run(cmd, top, args)
 	}

@@ -26,6 +26,9 @@ type command struct {
 	flags cmdFlags
 	fn    func(c *client, args [][]byte)
 	subs  map[string]*command // container commands (CLIENT, PUBSUB, ...)
+	// fullName is how Redis names the command in errors and CLIENT LIST:
+	// "publish", "client|list".
+	fullName string
 	// Fields COMMAND reports.
 	cmdFlags []string
 	firstKey int
@@ -39,6 +42,10 @@ func init() {
 	commandTable = map[string]*command{}
 	for _, c := range commandList() {
 		commandTable[c.name] = c
+		c.fullName = c.name
+		for _, sc := range c.subs {
+			sc.fullName = c.name + "|" + sc.name
+		}
 	}
 }
 
@@ -54,12 +61,27 @@ func subs(cs ...*command) map[string]*command {
 	return m
 }
 
-// lookup resolves a command and, for containers, its subcommand. It writes
-// Redis's error and returns nil when the command cannot run.
-func lookup(c *client, args [][]byte) *command {
-	name := strings.ToLower(string(args[0]))
-	cmd := commandTable[name]
-	if cmd == nil {
+// findCommand looks a name up case-insensitively without allocating (this
+// runs for every command).
+func findCommand(table map[string]*command, name []byte) *command {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return nil // longer than any command
+	}
+	for i, ch := range name {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		buf[i] = ch
+	}
+	return table[string(buf[:len(name)])]
+}
+
+// lookup resolves a command (top is findCommand's result for args[0]) and,
+// for containers, its subcommand. It writes Redis's error and returns nil
+// when the command cannot run.
+func lookup(c *client, top *command, args [][]byte) *command {
+	if top == nil {
 		var b strings.Builder
 		for i := 1; i < len(args) && b.Len() < 128; i++ {
 			a := string(args[i])
@@ -75,23 +97,23 @@ func lookup(c *client, args [][]byte) *command {
 		c.w.Error(sanitize(fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", n, b.String())))
 		return nil
 	}
-	if cmd.subs != nil && len(args) >= 2 {
-		sc := cmd.subs[strings.ToLower(string(args[1]))]
+	if top.subs != nil && len(args) >= 2 {
+		sc := findCommand(top.subs, args[1])
 		if sc == nil {
-			c.w.Error(sanitize(fmt.Sprintf("ERR unknown subcommand '%.128s'. Try %s HELP.", args[1], strings.ToUpper(cmd.name))))
+			c.w.Error(sanitize(fmt.Sprintf("ERR unknown subcommand '%.128s'. Try %s HELP.", args[1], strings.ToUpper(top.name))))
 			return nil
 		}
 		if !arityOK(sc.arity, len(args)) {
-			c.w.Error(fmt.Sprintf("ERR wrong number of arguments for '%s|%s' command", cmd.name, sc.name))
+			c.w.Error(fmt.Sprintf("ERR wrong number of arguments for '%s' command", sc.fullName))
 			return nil
 		}
 		return sc
 	}
-	if !arityOK(cmd.arity, len(args)) {
-		c.w.Error(fmt.Sprintf("ERR wrong number of arguments for '%s' command", cmd.name))
+	if !arityOK(top.arity, len(args)) {
+		c.w.Error(fmt.Sprintf("ERR wrong number of arguments for '%s' command", top.name))
 		return nil
 	}
-	return cmd
+	return top
 }
 
 func arityOK(arity, n int) bool {
@@ -116,21 +138,19 @@ func (s *Server) execute(c *client, args [][]byte) bool {
 		c.flush()
 		return true
 	}
-	top := commandTable[strings.ToLower(string(args[0]))]
-
+	top := findCommand(commandTable, args[0])
 	if c.multi != nil && (top == nil || top.flags&flagNoQueue == 0) {
-		c.queueMulti(args)
+		c.queueMulti(top, args)
 		c.flush()
 		return true
 	}
-	cmd := lookup(c, args)
+	cmd := lookup(c, top, args)
 	if cmd == nil {
 		c.flush()
 		return true
 	}
-	c.lastCmd.Store(commandName(top, args))
-	if top.flags&flagPubsub == 0 && !c.resp3 && c.subCount.Load() > 0 {
-		c.w.Error(fmt.Sprintf("ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", commandName(top, args)))
+	c.lastCmd.Store(cmd)
+	if !c.allowedWhenSubscribed(top, cmd) {
 		c.flush()
 		return true
 	}
@@ -154,13 +174,14 @@ func (c *client) run(cmd, top *command, args [][]byte) {
 	cmd.fn(c, args)
 }
 
-// commandName is how Redis names a command in errors: "client|list".
-func commandName(top *command, args [][]byte) string {
-	name := strings.ToLower(string(args[0]))
-	if top.subs != nil && len(args) > 1 {
-		return name + "|" + strings.ToLower(string(args[1]))
+// allowedWhenSubscribed applies RESP2's subscribed-mode rule, writing
+// Redis's error when the command is refused.
+func (c *client) allowedWhenSubscribed(top, cmd *command) bool {
+	if top.flags&flagPubsub != 0 || c.resp3 || c.subCount.Load() == 0 {
+		return true
 	}
-	return name
+	c.w.Error(fmt.Sprintf("ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", cmd.fullName))
+	return false
 }
 
 // flush moves the command's reply to the output, honouring CLIENT REPLY.
