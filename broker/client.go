@@ -57,9 +57,10 @@ type client struct {
 	laddr   string
 	created time.Time
 
-	out  output
-	quit chan struct{} // closed once the client is being torn down
-	once sync.Once
+	out         output
+	deadlineSet time.Time     // when the writer last armed the write deadline
+	quit        chan struct{} // closed once the client is being torn down
+	once        sync.Once
 
 	// Owned by the client's command goroutine; the atomics are also read
 	// by CLIENT LIST on other connections, resp3 by the delivery loop
@@ -255,7 +256,12 @@ func (c *client) flushOnce(wbuf *[]byte) bool {
 const writeTimeout = 60 * time.Second
 
 func (c *client) send(b []byte) bool {
-	c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	// Re-arm the deadline only when half of it has passed: one timer
+	// update every 30s instead of one per write.
+	if now := time.Now(); now.Sub(c.deadlineSet) > writeTimeout/2 {
+		c.conn.SetWriteDeadline(now.Add(writeTimeout))
+		c.deadlineSet = now
+	}
 	_, err := c.conn.Write(b)
 	if err == nil {
 		c.srv.stats.netOutputBytes.Add(int64(len(b)))
