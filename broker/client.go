@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/ordo-broker/ordo/broker/logging"
 	"github.com/ordo-broker/ordo/consensus"
 	"net"
 	"sync"
@@ -116,7 +117,7 @@ func (c *client) write(b []byte, pubsub bool) bool {
 	o.mu.Unlock()
 	if over {
 		c.srv.stats.outputLimitDisconnects.Add(1)
-		c.srv.logf(levelWarn, "pubsub", "Client id=%d addr=%s closed for overcoming of output buffer limits", c.id, c.addr)
+		c.srv.log.Logf(logging.Warn, "pubsub", "Client id=%d addr=%s closed for overcoming of output buffer limits", c.id, c.addr)
 		c.close()
 		return false
 	}

@@ -1,7 +1,12 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
+
+	"github.com/ordo-broker/ordo/broker/replica"
+	"github.com/ordo-broker/ordo/broker/store"
 )
 
 func cmdPublish(c *client, args [][]byte)  { publish(c, args, false) }
@@ -22,12 +27,26 @@ func publish(c *client, args [][]byte, shard bool) {
 	}
 	p := c.reservePending()
 	c.lastPub = p
-	c.srv.node.publish(&pubReq{
-		msg: message{Channel: args[1], Payload: args[2], Sender: sender, Shard: shard},
-		p:   p,
-	})
+	m := store.Message{Channel: args[1], Payload: args[2], Sender: sender, Shard: shard}
+	c.srv.replica.Publish(m, func(r replica.Result) { p.resolve(publishReply(r)) })
 }
 
+// publishReply is PUBLISH's reply for an outcome: the number of local
+// receivers, or an error that says what the client should do.
+func publishReply(r replica.Result) []byte {
+	if r.Err == nil {
+		return append(strconv.AppendInt([]byte{':'}, int64(r.Receivers), 10), '\r', '\n')
+	}
+	prefix := "-TRYAGAIN " // not sequenced, or unknown: retrying is the answer
+	var se *replica.StorageError
+	switch {
+	case errors.Is(r.Err, replica.ErrNoLeader):
+		prefix = "-CLUSTERDOWN "
+	case errors.As(r.Err, &se), errors.Is(r.Err, replica.ErrShuttingDown):
+		prefix = "-ERR "
+	}
+	return []byte(prefix + sanitize(r.Err.Error()) + "\r\n")
+}
 func cmdSubscribe(k subKind) func(*client, [][]byte) {
 	return func(c *client, args [][]byte) {
 		if c.inExec && k == kindShard {

@@ -40,7 +40,7 @@ func (s *Server) peerAddr(id consensus.NodeID) string {
 }
 
 func (s *Server) statusFields() []string {
-	st, broken := s.node.getStatus()
+	st, broken := s.replica.Status()
 	role := st.Role.String()
 	if broken != nil {
 		role = "failed"
@@ -125,12 +125,14 @@ func (s *Server) infoSection(name string) string {
 		line("pubsub_channels", ch)
 		line("pubsub_patterns", pat)
 		line("pubsubshard_channels", sh)
-		line("ordo_messages_delivered", s.stats.publishes.Load())
-		line("ordo_publishes_acknowledged", s.stats.published.Load())
-		line("ordo_publish_errors", s.stats.publishErrors.Load())
+		rs := s.replica.Stats()
+		line("ordo_messages_delivered", rs.MessagesApplied.Load())
+		line("ordo_publishes_acknowledged", rs.PublishesAcked.Load())
+		line("ordo_publish_errors", rs.PublishErrors.Load())
 	case "persistence":
-		st, broken := s.node.getStatus()
-		log := s.node.st().log
+		st, broken := s.replica.Status()
+		log := s.replica.Store()
+		rs := s.replica.Stats()
 		b.WriteString("# Persistence\r\n")
 		line("loading", 0)
 		line("aof_enabled", 1)
@@ -143,12 +145,12 @@ func (s *Server) infoSection(name string) string {
 		line("ordo_log_first_seq", log.FirstIndex())
 		line("ordo_log_last_seq", st.LastIndex)
 		line("ordo_log_bytes", log.Size())
-		writes := s.stats.walWrites.Load()
+		writes := rs.LogWrites.Load()
 		line("ordo_log_writes", writes)
-		line("ordo_log_entries_written", s.stats.walEntries.Load())
+		line("ordo_log_entries_written", rs.LogEntriesWritten.Load())
 		if writes > 0 {
-			line("ordo_log_avg_batch", fmt.Sprintf("%.1f", float64(s.stats.walEntries.Load())/float64(writes)))
-			line("ordo_log_avg_write_us", s.stats.walNanos.Load()/writes/1000)
+			line("ordo_log_avg_batch", fmt.Sprintf("%.1f", float64(rs.LogEntriesWritten.Load())/float64(writes)))
+			line("ordo_log_avg_write_us", rs.LogWriteNanos.Load()/writes/1000)
 		}
 		status := "ok"
 		if broken != nil {
@@ -156,7 +158,7 @@ func (s *Server) infoSection(name string) string {
 		}
 		line("aof_last_write_status", status)
 	case "replication":
-		st, _ := s.node.getStatus()
+		st, _ := s.replica.Status()
 		b.WriteString("# Replication\r\n")
 		if st.Role == consensus.Leader {
 			line("role", "master")

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ordo-broker/ordo/broker/store"
 )
 
 // A channel's history is readable with the stream commands every Redis
@@ -139,9 +141,9 @@ func cmdXRange(rev bool) func(*client, [][]byte) {
 		if !ok {
 			return
 		}
-		st := c.srv.node.st()
+		st := c.srv.replica.Store()
 		ch := string(args[1])
-		if st.channelLen(ch) == 0 {
+		if st.ChannelLen(ch) == 0 {
 			c.w.Array(0)
 			return
 		}
@@ -152,11 +154,11 @@ func cmdXRange(rev bool) func(*client, [][]byte) {
 		lo, hi, empty := seqRange(start, end)
 		var seqs []uint64
 		if !empty {
-			if bad := st.corruptIn(lo, hi); bad != 0 {
+			if bad := st.CorruptIn(lo, hi); bad != 0 {
 				c.w.Error(damagedError(bad))
 				return
 			}
-			seqs = st.channelSeqs(ch, lo, hi)
+			seqs = st.ChannelSeqs(ch, lo, hi)
 		}
 		if count > 0 && int64(len(seqs)) > count {
 			if rev {
@@ -171,14 +173,14 @@ func cmdXRange(rev bool) func(*client, [][]byte) {
 
 // writeEntries replies with the messages as stream entries.
 func (c *client) writeEntries(seqs []uint64, rev bool) {
-	st := c.srv.node.st()
-	ms := make([]*message, 0, len(seqs))
+	st := c.srv.replica.Store()
+	ms := make([]*store.Message, 0, len(seqs))
 	for i := range seqs {
 		seq := seqs[i]
 		if rev {
 			seq = seqs[len(seqs)-1-i]
 		}
-		m, err := st.message(seq)
+		m, err := st.Message(seq)
 		if err != nil && seq < st.FirstIndex() {
 			continue // dropped by retention since the index was read
 		}
@@ -208,7 +210,7 @@ func damagedError(seq uint64) string {
 }
 
 func cmdXLen(c *client, args [][]byte) {
-	c.w.Int(int64(c.srv.node.st().channelLen(string(args[1]))))
+	c.w.Int(int64(c.srv.replica.Store().ChannelLen(string(args[1]))))
 }
 
 // cmdXRead reads channels after the given IDs, optionally blocking until
@@ -266,10 +268,10 @@ func cmdXRead(c *client, args [][]byte) {
 	}
 	n := len(rest) / 2
 	keys, after := rest[:n], make([]uint64, n)
-	st := c.srv.node.st()
+	st := c.srv.replica.Store()
 	for i, a := range rest[n:] {
 		if string(a) == "$" {
-			after[i] = st.lastChannelSeq(string(keys[i]))
+			after[i] = st.LastChannelSeq(string(keys[i]))
 			continue
 		}
 		id, ok := parseStreamID(string(a), 0, true)
@@ -296,18 +298,18 @@ func cmdXRead(c *client, args [][]byte) {
 		hangup = closed
 	}
 	for {
-		wake := st.waitCh()
+		wake := st.WaitCh()
 		type result struct {
 			key  []byte
 			seqs []uint64
 		}
 		var res []result
 		for i, k := range keys {
-			if bad := st.corruptIn(after[i]+1, math.MaxUint64); bad != 0 {
+			if bad := st.CorruptIn(after[i]+1, math.MaxUint64); bad != 0 {
 				c.w.Error(damagedError(bad))
 				return
 			}
-			seqs := st.channelSeqs(string(k), after[i]+1, math.MaxUint64)
+			seqs := st.ChannelSeqs(string(k), after[i]+1, math.MaxUint64)
 			if len(seqs) == 0 {
 				continue
 			}

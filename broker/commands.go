@@ -134,10 +134,6 @@ func (s *Server) execute(c *client, args [][]byte) bool {
 	s.stats.commands.Add(1)
 	c.lastActive.Store(time.Now().UnixNano())
 	c.w.resp3 = c.resp3
-	if s.peerCommand(c, args) {
-		c.flush()
-		return true
-	}
 	top := findCommand(commandTable, args[0])
 	if c.multi != nil && (top == nil || top.flags&flagNoQueue == 0) {
 		c.queueMulti(top, args)

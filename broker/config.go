@@ -3,7 +3,12 @@ package broker
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
+
+	"github.com/ordo-broker/ordo/broker/logging"
+	"github.com/ordo-broker/ordo/broker/peer"
+	"github.com/ordo-broker/ordo/broker/replica"
 )
 
 // Peer is one member of the cluster's static membership.
@@ -45,7 +50,11 @@ type Config struct {
 	// refilled its log (it may have acknowledged entries and votes it no
 	// longer remembers). Ignored when the data directory holds state.
 	RejoinEmpty bool
-	Limits      Limits
+	// ClusterSecret authenticates peer links (challenge-response; it never
+	// crosses the wire). Required for a cluster unless every member is on
+	// loopback.
+	ClusterSecret []byte
+	Limits        Limits
 
 	Logger *slog.Logger
 }
@@ -135,8 +144,73 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("peers must include this node's id %d", c.ID)
 		}
 	}
+	if len(c.Peers) > 1 && len(c.ClusterSecret) == 0 {
+		for _, a := range append([]string{net.JoinHostPort(c.Host, "0")}, peerAddrs(c.Peers)...) {
+			if !isLoopback(a) {
+				return fmt.Errorf("a cluster reachable beyond loopback (%s) needs a cluster secret: anyone who can reach the port could otherwise speak as a peer; set --cluster-secret, --cluster-secret-file, ORDO_CLUSTER_SECRET or cluster_secret", a)
+			}
+		}
+	}
 	if c.Limits.MaxMessageBytes > c.Limits.MaxRequestBytes && c.Limits.MaxRequestBytes > 0 {
 		return fmt.Errorf("max_message_size (%d) exceeds max_request_size (%d)", c.Limits.MaxMessageBytes, c.Limits.MaxRequestBytes)
 	}
 	return nil
+}
+
+func peerAddrs(ps []Peer) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Addr
+	}
+	return out
+}
+
+// isLoopback reports whether host:port names a loopback address.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (c *Config) replicaConfig(l logging.Node) replica.Config {
+	rc := replica.Config{
+		ID:                c.ID,
+		DataDir:           c.DataDir,
+		NoSync:            c.NoSync,
+		HeartbeatInterval: c.HeartbeatInterval,
+		LeaderTimeout:     c.LeaderTimeout,
+		PublishTimeout:    c.PublishTimeout,
+		RetainBytes:       c.RetainBytes,
+		RetainAge:         c.RetainAge,
+		SegmentBytes:      c.SegmentBytes,
+		RejoinEmpty:       c.RejoinEmpty,
+		Log:               l,
+	}
+	for _, p := range c.Peers {
+		rc.Members = append(rc.Members, p.ID)
+	}
+	return rc
+}
+
+func (c *Config) peerConfig(l logging.Node) peer.Config {
+	pc := peer.Config{
+		ID:                c.ID,
+		Peers:             map[uint64]string{},
+		Secret:            c.ClusterSecret,
+		HeartbeatInterval: c.HeartbeatInterval,
+		LeaderTimeout:     c.LeaderTimeout,
+		Log:               l,
+	}
+	for _, p := range c.Peers {
+		if p.ID != c.ID {
+			pc.Peers[p.ID] = p.Addr
+		}
+	}
+	return pc
 }

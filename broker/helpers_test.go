@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ordo-broker/ordo/broker/logging"
 )
 
 // startServer runs a one-node ordo on a random loopback port.
@@ -28,7 +30,7 @@ func startServer(t testing.TB, mod func(*Config)) *Server {
 func startServerCfg(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	if os.Getenv("ORDO_TEST_LOG") != "" {
-		cfg.Logger = NewLogger(os.Stderr, "text", levelDebug)
+		cfg.Logger = logging.NewLogger(os.Stderr, "text", logging.Debug)
 	}
 	s, err := New(cfg)
 	if err != nil {
@@ -49,7 +51,7 @@ func waitLeader(t testing.TB, s *Server) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		st, _ := s.node.getStatus()
+		st, _ := s.replica.Status()
 		if st.Leader != 0 {
 			return
 		}

@@ -3,6 +3,8 @@ package broker
 import (
 	"sort"
 	"sync"
+
+	"github.com/ordo-broker/ordo/broker/store"
 )
 
 // subKind is one of Redis's three subscription namespaces.
@@ -155,19 +157,10 @@ func (r *registry) dropClient(c *client) {
 	}
 }
 
-// message is one committed publish as delivered to subscribers.
-type message struct {
-	Seq     uint64
-	Channel []byte
-	Payload []byte
-	Sender  string
-	TimeMs  int64
-	Shard   bool
-}
-
-// deliver fans a committed message out to local subscribers and returns
-// how many deliveries were made (PUBLISH's reply).
-func (r *registry) deliver(m *message) int {
+// Deliver fans a committed message out to local subscribers and returns
+// how many deliveries were made (PUBLISH's reply). It implements
+// replica.Applier.
+func (r *registry) Deliver(m *store.Message) int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	n := 0

@@ -37,7 +37,7 @@ func TestRetentionBySize(t *testing.T) {
 			t.Fatalf("gap inside the retained range at %d", es[i].seq)
 		}
 	}
-	if size := srv.node.st().log.Size(); size > 16<<10+8192 {
+	if size := srv.replica.Store().Size(); size > 16<<10+8192 {
 		t.Errorf("log is %d bytes, limit 16 KiB (+ the active segments)", size)
 	}
 	first := es[0].seq

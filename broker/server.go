@@ -1,7 +1,11 @@
-// Package broker is ordo's edge: the Redis-protocol server (command
-// semantics, subscriber fan-out with bounded output buffers), the durable
-// message store, and the driver loop that feeds the consensus core and
-// applies what it commits.
+// Package broker is ordo's Redis-protocol front end and the wiring of a
+// node: it accepts connections (redcon), executes Redis commands with
+// Redis 7's exact replies, fans committed messages out to subscribers
+// through bounded per-client output buffers (a slow subscriber is cut off,
+// never stalls others), and is the one place where Redis reply bytes are
+// produced. The node's other jobs live in sub-packages: replica (drives
+// the consensus core, persists, applies), store (log and channel index),
+// peer (authenticated cluster links) and logging.
 package broker
 
 import (
@@ -14,14 +18,19 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ordo-broker/ordo/broker/logging"
+	"github.com/ordo-broker/ordo/broker/peer"
+	"github.com/ordo-broker/ordo/broker/replica"
 	"github.com/tidwall/redcon"
 )
 
-// Server is one ordo node: it serves Redis clients and (through its node)
-// takes part in the cluster.
+// Server is one ordo node: it serves Redis clients and (through its
+// replica) takes part in the cluster.
 type Server struct {
 	cfg     Config
-	node    *node
+	log     logging.Node
+	replica *replica.Replica
+	peers   *peer.Transport // nil for a one-member cluster
 	reg     *registry
 	started time.Time
 	runID   string
@@ -40,12 +49,6 @@ type Server struct {
 		rejected               atomic.Int64
 		outputLimitDisconnects atomic.Int64
 		netOutputBytes         atomic.Int64
-		publishes              atomic.Int64
-		published              atomic.Int64
-		publishErrors          atomic.Int64
-		walWrites              atomic.Int64 // batches written (one fsync each)
-		walEntries             atomic.Int64
-		walNanos               atomic.Int64
 	}
 }
 
@@ -63,12 +66,16 @@ func New(cfg Config) (*Server, error) {
 		clients:  map[int64]*client{},
 		serveErr: make(chan error, 1),
 		runID:    newRunID(),
+		log:      logging.Node{L: cfg.Logger, ID: cfg.ID},
 	}
-	n, err := newNode(s)
+	rep, err := replica.Open(cfg.replicaConfig(s.log), s.reg)
 	if err != nil {
 		return nil, err
 	}
-	s.node = n
+	s.replica = rep
+	if len(cfg.Peers) > 1 {
+		s.peers = peer.New(cfg.peerConfig(s.log), rep)
+	}
 	return s, nil
 }
 
@@ -76,7 +83,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) ListenAndServe() error {
 	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port)))
 	if err != nil {
-		s.node.stop()
+		s.shutdown()
 		return err
 	}
 	return s.Serve(ln)
@@ -88,13 +95,15 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.ln = &limitListener{Listener: ln, maxBulk: s.cfg.Limits.MaxRequestBytes}
 	s.rs = redcon.NewServer(ln.Addr().String(), s.handleFirst, s.accept, nil)
 	s.mu.Unlock()
-	s.node.start()
-	if len(s.cfg.Peers) <= 1 {
+	if s.peers != nil {
+		s.replica.Start(s.peers)
+	} else {
+		s.replica.Start(nil)
 		// A lone node elects itself within a tick; accept clients once it
 		// has, so the first PUBLISH and history reads see a working node.
-		s.node.waitLeader(2 * time.Second)
+		s.replica.WaitReady(2 * time.Second)
 	}
-	s.logf(levelInfo, "node", "Listening on %s", ln.Addr())
+	s.log.Logf(logging.Info, "node", "Listening on %s", ln.Addr())
 	err := s.rs.Serve(s.ln)
 	if s.closed.Load() {
 		return nil
@@ -130,7 +139,17 @@ func (s *Server) Close() error {
 	for _, c := range cs {
 		c.close()
 	}
-	return s.node.stop()
+	return s.shutdown()
+}
+
+// shutdown stops the replica (which closes the peer links) and the log.
+func (s *Server) shutdown() error {
+	if s.peers == nil {
+		return s.replica.Stop()
+	}
+	// Close the links even if the replica never started.
+	defer s.peers.Close()
+	return s.replica.Stop()
 }
 
 // accept enforces maxclients with Redis's error.
@@ -154,8 +173,15 @@ func (s *Server) accept(conn redcon.Conn) bool {
 func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 	dc := conn.Detach()
 	nc := dc.NetConn()
-	if lc, ok := nc.(*limitConn); ok {
+	lc, _ := nc.(*limitConn)
+	if lc != nil {
 		lc.detached.Store(true)
+	}
+	if s.peers != nil && len(first.Args) > 0 && peer.IsHandshake(first.Args[0]) && lc != nil {
+		// A peer link is not a client: the transport authenticates it and
+		// reads its frames from the raw connection.
+		s.peers.Accept(lc.Conn, first.Args)
+		return
 	}
 	c := &client{
 		id:      s.nextID.Add(1),

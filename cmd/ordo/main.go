@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ordo-broker/ordo/broker"
+	"github.com/ordo-broker/ordo/broker/logging"
 	"github.com/urfave/cli/v2"
 )
 
@@ -165,14 +166,14 @@ func configFromCLI(c *cli.Context) (broker.Config, error) {
 	if cfg.ID == 0 {
 		cfg.ID = 1
 	}
-	level, err := broker.ParseLevel(logLevel)
+	level, err := logging.ParseLevel(logLevel)
 	if err != nil {
 		return cfg, err
 	}
 	if logFormat != "text" && logFormat != "json" {
 		return cfg, fmt.Errorf("log format must be text or json, got %q", logFormat)
 	}
-	cfg.Logger = broker.NewLogger(os.Stderr, logFormat, level)
+	cfg.Logger = logging.NewLogger(os.Stderr, logFormat, level)
 	return cfg, nil
 }
 

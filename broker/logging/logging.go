@@ -1,4 +1,8 @@
-package broker
+// Package logging formats ordo's log lines: the demo guide's
+// human-readable lines ("2024-10-21 12:34:56 - storage.1 - INFO - Loaded 10
+// messages from log") or JSON, and names each line's component after the
+// node ("storage.1").
+package logging
 
 import (
 	"context"
@@ -12,10 +16,10 @@ import (
 
 // Log levels as the demo guide prints them.
 const (
-	levelDebug = slog.LevelDebug
-	levelInfo  = slog.LevelInfo
-	levelWarn  = slog.LevelWarn
-	levelError = slog.LevelError
+	Debug = slog.LevelDebug
+	Info  = slog.LevelInfo
+	Warn  = slog.LevelWarn
+	Error = slog.LevelError
 )
 
 // NewLogger returns a slog logger writing either the demo guide's
@@ -35,13 +39,13 @@ func NewLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 func ParseLevel(s string) (slog.Level, error) {
 	switch strings.ToLower(s) {
 	case "debug":
-		return levelDebug, nil
+		return Debug, nil
 	case "", "info":
-		return levelInfo, nil
+		return Info, nil
 	case "warn", "warning":
-		return levelWarn, nil
+		return Warn, nil
 	case "error":
-		return levelError, nil
+		return Error, nil
 	}
 	return 0, fmt.Errorf("unknown log level %q (want debug, info, warn or error)", s)
 }
@@ -71,7 +75,7 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	r.Attrs(add)
 	level := r.Level.String()
-	if r.Level == levelWarn {
+	if r.Level == Warn {
 		level = "WARNING"
 	}
 	t := r.Time
@@ -93,12 +97,32 @@ func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (h *lineHandler) WithGroup(string) slog.Handler { return h }
 
-// logf logs a line for a component of this node ("storage" becomes
-// "storage.1"), formatting like the demo guide.
-func (s *Server) logf(level slog.Level, component, format string, args ...any) {
-	l := s.cfg.Logger
-	if !l.Enabled(context.Background(), level) {
+// Node logs the lines of one node: a component "storage" is printed as
+// "storage.<id>". The zero Node discards everything.
+type Node struct {
+	L  *slog.Logger
+	ID uint64
+}
+
+// Enabled reports whether lines at level are written.
+func (n Node) Enabled(level slog.Level) bool {
+	return n.L != nil && n.L.Enabled(context.Background(), level)
+}
+
+// Logf logs a line for a component of this node, formatting like the demo
+// guide.
+func (n Node) Logf(level slog.Level, component, format string, args ...any) {
+	if !n.Enabled(level) {
 		return
 	}
-	l.Log(context.Background(), level, fmt.Sprintf(format, args...), "component", fmt.Sprintf("%s.%d", component, s.cfg.ID))
+	n.L.Log(context.Background(), level, fmt.Sprintf(format, args...), "component", fmt.Sprintf("%s.%d", component, n.ID))
+}
+
+// Raw logs a line whose component is already qualified (the consensus
+// core names its components "election.2" itself).
+func (n Node) Raw(level slog.Level, component, format string, args ...any) {
+	if !n.Enabled(level) {
+		return
+	}
+	n.L.Log(context.Background(), level, fmt.Sprintf(format, args...), "component", component)
 }

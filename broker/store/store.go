@@ -1,4 +1,19 @@
-package broker
+// Package store is a node's message log: the write-ahead log on disk (any
+// Log; wal.Log in production), a cache of recent entries so live readers
+// and follower catch-up rarely touch the disk, and a per-channel index of
+// committed sequence numbers so that reading one channel's history never
+// scans the others'. It promises:
+//   - Append returns only once the entries are durable (unless the Log
+//     was opened without sync) and readable;
+//   - the channel index holds exactly the committed messages that were
+//     indexed, in sequence order, and Wait channels are closed at every
+//     index so blocked readers wake up;
+//   - a damaged record is never served: reads of it return an error, and
+//     CorruptIn reports it for any range that spans it.
+//
+// The record format and the hard-state file are defined here too
+// (record.go, hardstate.go).
+package store
 
 import (
 	"errors"
@@ -11,12 +26,27 @@ import (
 	"github.com/ordo-broker/ordo/wal"
 )
 
-// store is a node's message log: the WAL on disk, a cache of recent
-// entries (live readers never touch the disk), and a per-channel index of
-// committed sequence numbers so that reading one channel's history never
-// scans the others'. It implements consensus.Storage.
-type store struct {
-	log *wal.Log
+// Log is the durable record log under a Store: dense indexes, records
+// checksummed, Append durable when it returns. *wal.Log implements it.
+type Log interface {
+	FirstIndex() uint64
+	LastIndex() uint64
+	Append(first uint64, records [][]byte) error
+	Read(index uint64) ([]byte, error)
+	Scan(lo, hi uint64, fn func(index uint64, rec []byte) error) error
+	TruncateBack(index uint64) error
+	Reset(next uint64) error
+	ApplyRetention(now time.Time, keepFrom uint64) (newFirst uint64, err error)
+	Size() int64
+	Close() error
+}
+
+var _ Log = (*wal.Log)(nil)
+
+// Store is a node's message log. It implements consensus.Storage. All
+// methods are safe for concurrent use.
+type Store struct {
+	log Log
 
 	mu          sync.RWMutex
 	cache       *entryRing          // the most recent entries
@@ -35,8 +65,9 @@ const (
 	cacheMaxBytes   = 32 << 20
 )
 
-func newStore(l *wal.Log) *store {
-	return &store{
+// New returns a store over l; call Load to index what l already holds.
+func New(l Log) *Store {
+	return &Store{
 		log:       l,
 		byChannel: map[string][]uint64{},
 		newData:   make(chan struct{}),
@@ -44,14 +75,38 @@ func newStore(l *wal.Log) *store {
 	}
 }
 
+// Close closes the log.
+func (s *Store) Close() error { return s.log.Close() }
+
+// Size is the log's size on disk in bytes.
+func (s *Store) Size() int64 { return s.log.Size() }
+
+// MaxOwnReqID is the highest ReqID of origin self's entries seen by Load.
+func (s *Store) MaxOwnReqID() uint64 { return s.maxOwnReqID }
+
+// SetBase records the term of entry index (= FirstIndex()-1) after
+// retention or a reset, so Term can still answer for it.
+func (s *Store) SetBase(index, term uint64) {
+	s.mu.Lock()
+	s.baseIndex, s.baseTerm = index, term
+	s.mu.Unlock()
+}
+
+// Base returns what SetBase, Retain or ResetTo recorded.
+func (s *Store) Base() (index, term uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.baseIndex, s.baseTerm
+}
+
 // FirstIndex implements consensus.Storage.
-func (s *store) FirstIndex() uint64 { return s.log.FirstIndex() }
+func (s *Store) FirstIndex() uint64 { return s.log.FirstIndex() }
 
 // LastIndex implements consensus.Storage.
-func (s *store) LastIndex() uint64 { return s.log.LastIndex() }
+func (s *Store) LastIndex() uint64 { return s.log.LastIndex() }
 
 // Entries implements consensus.Storage.
-func (s *store) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) {
+func (s *Store) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) {
 	if lo < s.log.FirstIndex() {
 		return nil, consensus.ErrCompacted
 	}
@@ -75,7 +130,7 @@ func (s *store) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) 
 }
 
 // Term implements consensus.Storage.
-func (s *store) Term(i uint64) (uint64, error) {
+func (s *Store) Term(i uint64) (uint64, error) {
 	if i == 0 {
 		return 0, nil
 	}
@@ -92,7 +147,7 @@ func (s *store) Term(i uint64) (uint64, error) {
 }
 
 // entry returns entry i from the cache or the WAL.
-func (s *store) entry(i uint64) (consensus.Entry, error) {
+func (s *Store) entry(i uint64) (consensus.Entry, error) {
 	s.mu.RLock()
 	if e, ok := s.cache.get(i); ok {
 		s.mu.RUnlock()
@@ -113,15 +168,15 @@ func (s *store) entry(i uint64) (consensus.Entry, error) {
 		}
 		return consensus.Entry{}, err
 	}
-	e, err := decodeEntry(i, rec)
+	e, err := DecodeEntry(i, rec)
 	if err != nil {
 		return e, fmt.Errorf("entry %d: %w", i, err)
 	}
 	return e, nil
 }
 
-// append persists entries (one write, one fsync) and caches them.
-func (s *store) append(es []consensus.Entry) error {
+// Append persists entries (one write, one fsync) and caches them.
+func (s *Store) Append(es []consensus.Entry) error {
 	if len(es) == 0 {
 		return nil
 	}
@@ -134,7 +189,7 @@ func (s *store) append(es []consensus.Entry) error {
 	recs := make([][]byte, len(es))
 	for i := range es {
 		start := len(arena)
-		arena = encodeEntry(arena, &es[i])
+		arena = EncodeEntry(arena, &es[i])
 		recs[i] = arena[start:len(arena):len(arena)]
 	}
 	if err := s.log.Append(es[0].Index, recs); err != nil {
@@ -148,8 +203,8 @@ func (s *store) append(es []consensus.Entry) error {
 	return nil
 }
 
-// truncateFrom removes entries >= i (an uncommitted divergent tail).
-func (s *store) truncateFrom(i uint64) error {
+// TruncateFrom removes entries >= i (an uncommitted divergent tail).
+func (s *Store) TruncateFrom(i uint64) error {
 	if i <= s.log.LastIndex() {
 		if err := s.log.TruncateBack(i - 1); err != nil {
 			return err
@@ -161,9 +216,9 @@ func (s *store) truncateFrom(i uint64) error {
 	return nil
 }
 
-// index records committed messages in the channel index and wakes
+// Index records committed messages in the channel index and wakes
 // blocked readers.
-func (s *store) index(ms []*message) {
+func (s *Store) Index(ms []*Message) {
 	if len(ms) == 0 {
 		return
 	}
@@ -178,8 +233,8 @@ func (s *store) index(ms []*message) {
 	s.mu.Unlock()
 }
 
-// setApplied advances the applied mark past entries that carry no message.
-func (s *store) setApplied(i uint64) {
+// SetApplied advances the applied mark past entries that carry no message.
+func (s *Store) SetApplied(i uint64) {
 	s.mu.Lock()
 	if i > s.applied {
 		s.applied = i
@@ -187,15 +242,15 @@ func (s *store) setApplied(i uint64) {
 	s.mu.Unlock()
 }
 
-// waitCh returns a channel closed at the next apply.
-func (s *store) waitCh() <-chan struct{} {
+// WaitCh returns a channel closed at the next apply.
+func (s *Store) WaitCh() <-chan struct{} {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.newData
 }
 
-// channelSeqs returns the committed seqs of a channel within [lo, hi].
-func (s *store) channelSeqs(ch string, lo, hi uint64) []uint64 {
+// ChannelSeqs returns the committed seqs of a channel within [lo, hi].
+func (s *Store) ChannelSeqs(ch string, lo, hi uint64) []uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	seqs := s.byChannel[ch]
@@ -207,9 +262,9 @@ func (s *store) channelSeqs(ch string, lo, hi uint64) []uint64 {
 	return seqs[i:j:j]
 }
 
-// firstSince returns the first cached index sequenced at or after ms (the
+// FirstSince returns the first cached index sequenced at or after ms (the
 // cache's first index if even that one is younger: conservative).
-func (s *store) firstSince(ms int64) uint64 {
+func (s *Store) FirstSince(ms int64) uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	r := s.cache
@@ -228,14 +283,14 @@ func (s *store) firstSince(ms int64) uint64 {
 	return lo
 }
 
-func (s *store) isCorrupt(i uint64) bool {
-	return s.corruptIn(i, i) != 0
+func (s *Store) isCorrupt(i uint64) bool {
+	return s.CorruptIn(i, i) != 0
 }
 
-// corruptIn returns a damaged record's seq within [lo, hi], or 0. Its
+// CorruptIn returns a damaged record's seq within [lo, hi], or 0. Its
 // channel is unknowable, so a read spanning it fails rather than silently
 // skipping a message that may have been on the reader's channel.
-func (s *store) corruptIn(lo, hi uint64) uint64 {
+func (s *Store) CorruptIn(lo, hi uint64) uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	i := sort.Search(len(s.corrupt), func(k int) bool { return s.corrupt[k] >= lo })
@@ -245,13 +300,13 @@ func (s *store) corruptIn(lo, hi uint64) uint64 {
 	return 0
 }
 
-func (s *store) channelLen(ch string) int {
+func (s *Store) ChannelLen(ch string) int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.byChannel[ch])
 }
 
-func (s *store) lastChannelSeq(ch string) uint64 {
+func (s *Store) LastChannelSeq(ch string) uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if seqs := s.byChannel[ch]; len(seqs) > 0 {
@@ -260,25 +315,25 @@ func (s *store) lastChannelSeq(ch string) uint64 {
 	return 0
 }
 
-func (s *store) appliedIndex() uint64 {
+func (s *Store) Applied() uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.applied
 }
 
-// message reads committed message seq (from the cache or the WAL).
-func (s *store) message(seq uint64) (*message, error) {
+// Message reads committed message seq (from the cache or the WAL).
+func (s *Store) Message(seq uint64) (*Message, error) {
 	e, err := s.entry(seq)
 	if err != nil {
 		return nil, err
 	}
-	return entryMessage(&e)
+	return EntryMessage(&e)
 }
 
-// retain applies the WAL's retention and forgets index entries for the
+// Retain applies the WAL's retention and forgets index entries for the
 // messages it dropped. keepFrom bounds what may go (entries not yet
 // applied everywhere are kept).
-func (s *store) retain(now time.Time, keepFrom uint64) (uint64, error) {
+func (s *Store) Retain(now time.Time, keepFrom uint64) (uint64, error) {
 	before := s.log.FirstIndex()
 	first, err := s.log.ApplyRetention(now, keepFrom)
 	if err != nil {
@@ -303,22 +358,22 @@ func (s *store) retain(now time.Time, keepFrom uint64) (uint64, error) {
 	return first, nil
 }
 
-// load indexes the committed prefix of the WAL at startup and returns the
+// Load indexes the committed prefix of the WAL at startup and returns the
 // number of entries read. With stopAtCorrupt, the first record that
 // fails its checksum ends the scan with its error (a cluster member then
 // truncates there and refetches from peers); otherwise damaged records are
 // skipped, remembered in corrupt, and never served.
-func (s *store) load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (loaded int, corrupt []uint64, err error) {
+func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (loaded int, corrupt []uint64, err error) {
 	last := s.log.LastIndex()
 	if commit > last {
 		commit = last
 	}
-	var batch []*message
+	var batch []*Message
 	from := s.log.FirstIndex()
 	for from <= last {
 		err = s.log.Scan(from, last+1, func(i uint64, rec []byte) error {
 			from = i + 1
-			e, err := decodeEntry(i, rec)
+			e, err := DecodeEntry(i, rec)
 			if err != nil {
 				return &wal.CorruptError{Index: i, Reason: err.Error()}
 			}
@@ -329,14 +384,14 @@ func (s *store) load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 			if i > commit || e.Type != consensus.EntryNormal {
 				return nil
 			}
-			m, err := entryMessage(&e)
+			m, err := EntryMessage(&e)
 			if err != nil {
 				return &wal.CorruptError{Index: i, Reason: err.Error()}
 			}
 			m.Payload = nil // the index needs only channel and seq
 			batch = append(batch, m)
 			if len(batch) == 4096 {
-				s.index(batch)
+				s.Index(batch)
 				batch = batch[:0]
 			}
 			return nil
@@ -348,18 +403,18 @@ func (s *store) load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 		corrupt = append(corrupt, ce.Index)
 		from, err = ce.Index+1, nil
 	}
-	s.index(batch)
-	s.setApplied(commit)
+	s.Index(batch)
+	s.SetApplied(commit)
 	s.mu.Lock()
 	s.corrupt = corrupt
 	s.mu.Unlock()
 	return loaded, corrupt, err
 }
 
-// resetTo discards the whole log and restarts it empty at next: the leader
+// ResetTo discards the whole log and restarts it empty at next: the leader
 // no longer holds what this node lacks (retention), so it continues from
 // the leader's first retained entry. History before next is gone here too.
-func (s *store) resetTo(next, prevTerm uint64) error {
+func (s *Store) ResetTo(next, prevTerm uint64) error {
 	if err := s.log.Reset(next); err != nil {
 		return err
 	}

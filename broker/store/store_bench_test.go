@@ -1,4 +1,4 @@
-package broker
+package store
 
 import (
 	"testing"
@@ -10,13 +10,13 @@ import (
 // BenchmarkStoreAppend measures one group-committed batch of 350 publishes
 // (100-byte payloads) through the store: encode, write, fsync, cache.
 func BenchmarkStoreAppend(b *testing.B) {
-	l, err := wal.Open(b.TempDir(), wal.Options{SegmentSize: DefaultSegmentBytes})
+	l, err := wal.Open(b.TempDir(), wal.Options{SegmentSize: 4 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	st := newStore(l)
-	data := encodeMessage(&message{Channel: []byte("bench"), Payload: make([]byte, 100), Sender: "client_1"})
+	st := New(l)
+	data := EncodeMessage(&Message{Channel: []byte("bench"), Payload: make([]byte, 100), Sender: "client_1"})
 	batch := make([]consensus.Entry, 350)
 	next := uint64(1)
 	b.ResetTimer()
@@ -25,7 +25,7 @@ func BenchmarkStoreAppend(b *testing.B) {
 			batch[k] = consensus.Entry{Index: next, Term: 1, Origin: 1, ReqID: next, Time: 1, Data: data}
 			next++
 		}
-		if err := st.append(batch); err != nil {
+		if err := st.Append(batch); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package broker
+package store
 
 import (
 	"encoding/binary"
@@ -17,9 +17,11 @@ import (
 //	| flags u8 (1 = shard) | len uvarint | channel | len uvarint | sender | payload |
 const recordVersion = 1
 
-var errBadRecord = errors.New("malformed log record")
+// ErrBadRecord is returned for a record or message that does not parse.
+var ErrBadRecord = errors.New("malformed log record")
 
-func encodeEntry(dst []byte, e *consensus.Entry) []byte {
+// EncodeEntry appends e's record to dst.
+func EncodeEntry(dst []byte, e *consensus.Entry) []byte {
 	dst = append(dst, recordVersion)
 	dst = binary.AppendUvarint(dst, e.Term)
 	dst = append(dst, byte(e.Type))
@@ -29,32 +31,33 @@ func encodeEntry(dst []byte, e *consensus.Entry) []byte {
 	return append(dst, e.Data...)
 }
 
-func decodeEntry(index uint64, b []byte) (consensus.Entry, error) {
+// DecodeEntry parses the record of entry index; Data aliases b.
+func DecodeEntry(index uint64, b []byte) (consensus.Entry, error) {
 	e := consensus.Entry{Index: index}
 	if len(b) < 1 || b[0] != recordVersion {
-		return e, errBadRecord
+		return e, ErrBadRecord
 	}
 	b = b[1:]
 	var n int
 	if e.Term, n = binary.Uvarint(b); n <= 0 {
-		return e, errBadRecord
+		return e, ErrBadRecord
 	}
 	b = b[n:]
 	if len(b) < 1 {
-		return e, errBadRecord
+		return e, ErrBadRecord
 	}
 	e.Type, b = consensus.EntryType(b[0]), b[1:]
 	origin, n := binary.Uvarint(b)
 	if n <= 0 {
-		return e, errBadRecord
+		return e, ErrBadRecord
 	}
 	e.Origin, b = consensus.NodeID(origin), b[n:]
 	if e.ReqID, n = binary.Uvarint(b); n <= 0 {
-		return e, errBadRecord
+		return e, ErrBadRecord
 	}
 	b = b[n:]
 	if e.Time, n = binary.Varint(b); n <= 0 {
-		return e, errBadRecord
+		return e, ErrBadRecord
 	}
 	e.Data = b[n:]
 	return e, nil
@@ -62,7 +65,8 @@ func decodeEntry(index uint64, b []byte) (consensus.Entry, error) {
 
 const flagShard = 1
 
-func encodeMessage(m *message) []byte {
+// EncodeMessage is the Data of a normal entry carrying m.
+func EncodeMessage(m *Message) []byte {
 	b := make([]byte, 0, 2+len(m.Channel)+len(m.Sender)+len(m.Payload)+4)
 	var flags byte
 	if m.Shard {
@@ -76,32 +80,43 @@ func encodeMessage(m *message) []byte {
 	return append(b, m.Payload...)
 }
 
-// decodeMessage fills m from an entry's data; the slices alias data.
-func decodeMessage(data []byte, m *message) error {
+// DecodeMessage fills m from an entry's data; the slices alias data.
+func DecodeMessage(data []byte, m *Message) error {
 	if len(data) < 1 {
-		return errBadRecord
+		return ErrBadRecord
 	}
 	m.Shard = data[0]&flagShard != 0
 	data = data[1:]
 	n, k := binary.Uvarint(data)
 	if k <= 0 || uint64(len(data)-k) < n {
-		return errBadRecord
+		return ErrBadRecord
 	}
 	m.Channel, data = data[k:k+int(n)], data[k+int(n):]
 	n, k = binary.Uvarint(data)
 	if k <= 0 || uint64(len(data)-k) < n {
-		return errBadRecord
+		return ErrBadRecord
 	}
 	m.Sender, m.Payload = string(data[k:k+int(n)]), data[k+int(n):]
 	return nil
 }
 
-// entryMessage decodes a normal entry into a message with its sequence
+// EntryMessage decodes a normal entry into a message with its sequence
 // number and sequencer time.
-func entryMessage(e *consensus.Entry) (*message, error) {
-	m := &message{Seq: e.Index, TimeMs: e.Time}
-	if err := decodeMessage(e.Data, m); err != nil {
+func EntryMessage(e *consensus.Entry) (*Message, error) {
+	m := &Message{Seq: e.Index, TimeMs: e.Time}
+	if err := DecodeMessage(e.Data, m); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// Message is one published message: what a PUBLISH carries, plus the
+// sequence number and time the sequencer gave it once committed.
+type Message struct {
+	Seq     uint64
+	Channel []byte
+	Payload []byte
+	Sender  string
+	TimeMs  int64
+	Shard   bool // SPUBLISH
 }

@@ -1,4 +1,4 @@
-package broker
+package store
 
 import (
 	"encoding/json"
@@ -11,13 +11,14 @@ import (
 	"github.com/ordo-broker/ordo/consensus"
 )
 
-// hardStateFile holds the consensus core's persisted state (term, vote,
+// StateFile holds the consensus core's persisted state (term, vote,
 // accepted term, commit) next to the WAL. It is replaced atomically:
 // write a temporary file, fsync it, rename it over the old one, fsync the
 // directory.
-const hardStateFile = "state.json"
+const StateFile = "state.json"
 
-type diskHardState struct {
+// DiskState is the hard state as stored in StateFile.
+type DiskState struct {
 	Term         uint64 `json:"term"`
 	Vote         uint64 `json:"vote"`
 	AcceptedTerm uint64 `json:"accepted_term"`
@@ -29,9 +30,10 @@ type diskHardState struct {
 	BaseTerm  uint64 `json:"base_term,omitempty"`
 }
 
-func loadHardState(dir string) (diskHardState, error) {
-	var hs diskHardState
-	b, err := os.ReadFile(filepath.Join(dir, hardStateFile))
+// LoadState reads dir's StateFile; a missing file is the zero state.
+func LoadState(dir string) (DiskState, error) {
+	var hs DiskState
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return hs, nil
 	}
@@ -39,17 +41,19 @@ func loadHardState(dir string) (diskHardState, error) {
 		return hs, err
 	}
 	if err := json.Unmarshal(b, &hs); err != nil {
-		return hs, fmt.Errorf("%s is damaged (%v); remove it only if you know this node's term and vote are safe to forget", filepath.Join(dir, hardStateFile), err)
+		return hs, fmt.Errorf("%s is damaged (%v); remove it only if you know this node's term and vote are safe to forget", filepath.Join(dir, StateFile), err)
 	}
 	return hs, nil
 }
 
-func saveHardState(dir string, hs diskHardState, sync bool) error {
+// SaveState replaces dir's StateFile atomically; with sync it is durable
+// when SaveState returns.
+func SaveState(dir string, hs DiskState, sync bool) error {
 	b, err := json.Marshal(hs)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, hardStateFile+".tmp")
+	tmp := filepath.Join(dir, StateFile+".tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -67,17 +71,17 @@ func saveHardState(dir string, hs diskHardState, sync bool) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, hardStateFile)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, StateFile)); err != nil {
 		return err
 	}
 	if sync {
-		return syncDir(dir)
+		return SyncDir(dir)
 	}
 	return nil
 }
 
-// hasSegments reports whether dir holds any log segment file.
-func hasSegments(dir string) bool {
+// HasSegments reports whether dir holds any log segment file.
+func HasSegments(dir string) bool {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if n := e.Name(); len(n) >= 20 && n[0] >= '0' && n[0] <= '9' {
@@ -87,9 +91,9 @@ func hasSegments(dir string) bool {
 	return false
 }
 
-// lockDir takes an exclusive lock on dir/LOCK so two processes never
+// LockDir takes an exclusive lock on dir/LOCK so two processes never
 // write one log (the lock dies with the process, even on kill -9).
-func lockDir(dir string) (*os.File, error) {
+func LockDir(dir string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
@@ -101,7 +105,8 @@ func lockDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory (making renames and creations in it durable).
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -110,10 +115,12 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-func (d diskHardState) core() consensus.HardState {
+// Core is the part of the state the consensus core owns.
+func (d DiskState) Core() consensus.HardState {
 	return consensus.HardState{Term: d.Term, Vote: consensus.NodeID(d.Vote), AcceptedTerm: d.AcceptedTerm, Commit: d.Commit, MustReach: d.MustReach}
 }
 
-func fromCore(h consensus.HardState) diskHardState {
-	return diskHardState{Term: h.Term, Vote: uint64(h.Vote), AcceptedTerm: h.AcceptedTerm, Commit: h.Commit, MustReach: h.MustReach}
+// FromCore converts the core's hard state (without the log boundary).
+func FromCore(h consensus.HardState) DiskState {
+	return DiskState{Term: h.Term, Vote: uint64(h.Vote), AcceptedTerm: h.AcceptedTerm, Commit: h.Commit, MustReach: h.MustReach}
 }

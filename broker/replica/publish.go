@@ -1,0 +1,208 @@
+package replica
+
+import (
+	"errors"
+	"runtime"
+	"time"
+
+	"github.com/ordo-broker/ordo/broker/store"
+	"github.com/ordo-broker/ordo/consensus"
+)
+
+// Result is the outcome of a publish: the number of local subscribers
+// that received it, or why it was not acknowledged.
+type Result struct {
+	Receivers int
+	Err       error
+}
+
+// Publish outcomes other than success. Only ErrUnconfirmed leaves the
+// outcome open: the message may still be delivered.
+var (
+	// ErrNoLeader: no leader was reachable within one leader timeout; the
+	// publish was not sequenced.
+	ErrNoLeader = errors.New("no leader: this node cannot reach a majority of the cluster; retry shortly")
+	// ErrNotSequenced: a leader change dropped the publish before it was
+	// sequenced; it will not be delivered.
+	ErrNotSequenced = errors.New("publish was not sequenced (leader changed); retry it")
+	// ErrUnconfirmed: no commit was seen within the publish timeout; the
+	// message may or may not be delivered.
+	ErrUnconfirmed = errors.New("publish not confirmed: no leader with a majority answered in time; it may or may not be delivered")
+	// ErrShuttingDown: the node is stopping.
+	ErrShuttingDown = errors.New("server is shutting down")
+)
+
+// StorageError: this node cannot write its log; the publish was not
+// acknowledged.
+type StorageError struct{ Err error }
+
+func (e *StorageError) Error() string {
+	return "disk error, publish not acknowledged: " + e.Err.Error()
+}
+func (e *StorageError) Unwrap() error { return e.Err }
+
+// RefusedError: the core refused the publish (the message says why); it
+// was not sequenced.
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// pubReq is a publish accepted from a local client, waiting for its commit.
+type pubReq struct {
+	msg         store.Message
+	done        func(Result)
+	reqID       uint64
+	deadline    time.Time
+	parkedUntil time.Time
+}
+
+// Publish submits m for sequencing; done is called exactly once, from the
+// replica's loop, with the outcome. m's slices must stay unchanged until
+// then.
+func (r *Replica) Publish(m store.Message, done func(Result)) {
+	p := &pubReq{msg: m, done: done}
+	select {
+	case r.proposals <- p:
+	case <-r.stopc:
+		done(Result{Err: ErrShuttingDown})
+	}
+}
+
+// gather implements group commit: it takes every publish already queued;
+// while the batch is smaller than the last one, it yields a few times so
+// publishers that are about to submit join it (one fsync for all).
+func (r *Replica) gather(batch []*pubReq) []*pubReq {
+	for spins := 0; ; spins++ {
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case p := <-r.proposals:
+				batch = append(batch, p)
+			default:
+				break drain
+			}
+		}
+		if spins >= 3 || len(batch) >= r.lastBatch {
+			break
+		}
+		runtime.Gosched()
+	}
+	r.lastBatch = len(batch)
+	return batch
+}
+
+func (r *Replica) propose(batch []*pubReq) {
+	if len(r.parked) > 0 {
+		// Keep each connection's order: held publishes go first.
+		batch = append(r.parked, batch...)
+		r.parked = nil
+	}
+	if r.broken != nil {
+		for _, p := range batch {
+			r.fail(p, &StorageError{r.broken})
+		}
+		return
+	}
+	props := make([]consensus.Proposal, len(batch))
+	now := time.Now()
+	r.core.SetTime(now.UnixMilli())
+	deadline := now.Add(r.cfg.PublishTimeout)
+	for i, p := range batch {
+		r.reqID++
+		p.reqID, p.deadline = r.reqID, deadline
+		props[i] = consensus.Proposal{Origin: r.id, ReqID: p.reqID, Type: consensus.EntryNormal, Data: store.EncodeMessage(&p.msg)}
+	}
+	if err := r.core.Propose(props...); err != nil {
+		if errors.Is(err, consensus.ErrNoLeader) {
+			// An election may be under way (or the node just started):
+			// hold the publishes for up to one leader timeout, then fail.
+			for _, p := range batch {
+				if p.parkedUntil.IsZero() {
+					p.parkedUntil = now.Add(r.cfg.LeaderTimeout)
+				}
+				r.parked = append(r.parked, p)
+			}
+			return
+		}
+		for _, p := range batch {
+			r.fail(p, &RefusedError{err})
+		}
+		return
+	}
+	for _, p := range batch {
+		r.waiting[p.reqID] = p
+		r.order = append(r.order, p)
+	}
+}
+
+func (r *Replica) fail(p *pubReq, err error) {
+	r.stats.PublishErrors.Add(1)
+	p.done(Result{Err: err})
+}
+
+// unpark re-proposes publishes held while no leader was known, and fails
+// those held too long.
+func (r *Replica) unpark(now time.Time) {
+	if len(r.parked) == 0 {
+		return
+	}
+	parked := r.parked
+	r.parked = nil
+	if r.core.Status().Leader != 0 {
+		r.propose(parked)
+		return
+	}
+	for _, p := range parked {
+		if now.After(p.parkedUntil) {
+			r.fail(p, ErrNoLeader)
+		} else {
+			r.parked = append(r.parked, p)
+		}
+	}
+}
+
+// leaderLost shortens the wait of publishes in flight when this node no
+// longer knows a leader (it stepped down, or its leader went silent): the
+// core re-forwards them if a new leader appears soon (a failover); if none
+// does, they fail promptly instead of hanging until the publish timeout.
+func (r *Replica) leaderLost(now time.Time) {
+	limit := now.Add(2 * r.cfg.LeaderTimeout)
+	for _, p := range r.order {
+		if p.deadline.After(limit) {
+			p.deadline = limit
+		}
+	}
+}
+
+// expire fails publishes that waited longer than the publish timeout. The
+// outcome of such a publish is unknown to the client, and the error says so.
+func (r *Replica) expire(now time.Time) {
+	i := 0
+	for ; i < len(r.order); i++ {
+		p := r.order[i]
+		if r.waiting[p.reqID] != p {
+			continue // already answered
+		}
+		if now.Before(p.deadline) {
+			break
+		}
+		delete(r.waiting, p.reqID)
+		r.core.Cancel(r.id, p.reqID)
+		r.fail(p, ErrUnconfirmed)
+	}
+	if i > 0 {
+		r.order = append(r.order[:0], r.order[i:]...)
+	}
+	if len(r.order) > 0 && len(r.waiting) == 0 {
+		r.order = r.order[:0]
+	}
+}
+
+func (r *Replica) failAll(err error) {
+	for id, p := range r.waiting {
+		delete(r.waiting, id)
+		r.fail(p, err)
+	}
+	r.order = r.order[:0]
+}

@@ -1,0 +1,416 @@
+// Package replica is the runtime of one cluster member: it owns the
+// consensus core (consensus.Node) and the node's store, feeds the core
+// ticks, peer messages and local publishes, persists what the core asks,
+// sends what it may send, and applies what it commits.
+//
+// It promises:
+//   - a publish is answered (Publish's done callback, exactly once) with
+//     its receivers only after it is committed — durable on a majority —
+//     and applied here; otherwise with a typed error saying whether it
+//     certainly failed (ErrNoLeader, ErrNotSequenced, *StorageError,
+//     ErrShuttingDown) or may still be delivered (ErrUnconfirmed);
+//   - committed messages are indexed in the store, then handed to the
+//     Applier, in sequence order, each once;
+//   - nothing a message claims about this node's state leaves before that
+//     state is durable (the core decides which messages may leave early);
+//   - after a failed write or fsync nothing unpersisted is acknowledged:
+//     the replica stops participating and reopens the log as after a crash.
+//
+// Redis reply bytes are not produced here: the front end maps outcomes to
+// replies.
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ordo-broker/ordo/broker/logging"
+	"github.com/ordo-broker/ordo/broker/store"
+	"github.com/ordo-broker/ordo/consensus"
+	"github.com/ordo-broker/ordo/wal"
+)
+
+// tick is the consensus core's unit of time.
+const tick = 10 * time.Millisecond
+
+// Config is what a replica needs to run.
+type Config struct {
+	ID      uint64
+	Members []uint64 // every member's id, this one included; empty: a one-member cluster
+	DataDir string
+	// NoSync acknowledges publishes before they are fsynced ("fast" mode).
+	NoSync            bool
+	HeartbeatInterval time.Duration
+	LeaderTimeout     time.Duration
+	PublishTimeout    time.Duration // how long a publish waits for its commit
+	RetainBytes       int64
+	RetainAge         time.Duration
+	SegmentBytes      int
+	// RejoinEmpty: with no state on disk, take no part in elections until
+	// the leader has refilled the log (a replaced or wiped disk).
+	RejoinEmpty bool
+	Log         logging.Node
+}
+
+// Transport carries consensus messages to peers, best effort: it may drop
+// (the core retransmits) but must not block.
+type Transport interface {
+	Send(msgs []consensus.Message)
+	Close() error
+}
+
+// Applier receives committed messages in sequence order, once each, and
+// returns how many local subscribers received it (PUBLISH's reply).
+type Applier interface {
+	Deliver(m *store.Message) int
+}
+
+// Stats are the replica's counters (read them with Load).
+type Stats struct {
+	MessagesApplied   atomic.Int64 // committed messages handed to the Applier
+	PublishesAcked    atomic.Int64 // local publishes answered with success
+	PublishErrors     atomic.Int64 // local publishes answered with an error
+	LogWrites         atomic.Int64 // batches written (one fsync each)
+	LogEntriesWritten atomic.Int64
+	LogWriteNanos     atomic.Int64
+}
+
+// Replica is one member's runtime. Create it with Open, run it with Start.
+type Replica struct {
+	cfg   Config
+	id    consensus.NodeID
+	app   Applier
+	log   logging.Node
+	stats Stats
+
+	storeP  atomic.Pointer[store.Store] // replaced when the log is reopened
+	core    *consensus.Node
+	hs      store.DiskState
+	hsSaved time.Time
+
+	proposals chan *pubReq
+	inbox     chan consensus.Message
+	transport Transport // nil for a one-member cluster
+
+	reqID     uint64
+	lastBatch int       // size of the previous proposal batch
+	parked    []*pubReq // waiting for a leader to be known
+	waiting   map[uint64]*pubReq
+	order     []*pubReq // by ReqID, to expire the oldest first
+	broken    error     // a storage failure; publishes fail until recovery
+
+	statusMu     sync.Mutex
+	status       consensus.Status
+	statusBroken error
+
+	lock      *os.File // flock on the data directory: one process per log
+	rejoining bool     // started empty with RejoinEmpty
+	stopc     chan struct{}
+	donec     chan struct{}
+	stopOnce  sync.Once
+}
+
+// Open locks the data directory, recovers the log and hard state, and
+// builds the consensus core from them.
+func Open(cfg Config, app Applier) (*Replica, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	lock, err := store.LockDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Replica{
+		cfg:       cfg,
+		id:        consensus.NodeID(cfg.ID),
+		app:       app,
+		log:       cfg.Log,
+		proposals: make(chan *pubReq, 1<<16),
+		inbox:     make(chan consensus.Message, 1<<12),
+		waiting:   map[uint64]*pubReq{},
+		lock:      lock,
+		stopc:     make(chan struct{}),
+		donec:     make(chan struct{}),
+	}
+	if err := r.open(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// Store is the replica's current store (replaced after a storage failure).
+func (r *Replica) Store() *store.Store { return r.storeP.Load() }
+
+// Stats returns the replica's counters.
+func (r *Replica) Stats() *Stats { return &r.stats }
+
+// Clustered reports whether the replica has peers.
+func (r *Replica) Clustered() bool { return len(r.cfg.Members) > 1 }
+
+// open (re)loads the WAL and hard state and builds a fresh consensus core
+// from them, exactly as after a process restart.
+func (r *Replica) open() error {
+	cfg := &r.cfg
+	hs, err := store.LoadState(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if cfg.RejoinEmpty && hs == (store.DiskState{}) && !store.HasSegments(cfg.DataDir) {
+		r.log.Logf(logging.Warn, "storage", "Rejoining with an empty disk: not voting until the leader has refilled this node's log")
+		hs.MustReach = math.MaxUint64
+		r.rejoining = true
+	}
+	l, err := wal.Open(cfg.DataDir, wal.Options{NoSync: cfg.NoSync, SegmentSize: cfg.SegmentBytes, RetainBytes: cfg.RetainBytes, RetainAge: cfg.RetainAge})
+	if err != nil {
+		return fmt.Errorf("open log in %s: %w", cfg.DataDir, err)
+	}
+	if rep := l.Repaired(); rep.DroppedBytes > 0 {
+		r.log.Logf(logging.Warn, "storage", "Repaired torn log tail: dropped %d bytes (%d invalid records) after seq_no=%d", rep.DroppedBytes, rep.DroppedRecords, l.LastIndex())
+	}
+	st := store.New(l)
+	if hs.BaseIndex+1 == l.FirstIndex() {
+		st.SetBase(hs.BaseIndex, hs.BaseTerm)
+	}
+	cluster := r.Clustered()
+	loaded, corrupt, err := st.Load(hs.Commit, cluster, r.id)
+	for _, i := range corrupt {
+		// A lone node has no peer to refetch from: keep everything else and
+		// report the damaged record whenever it is asked for.
+		r.log.Logf(logging.Error, "storage", "Corrupt record at seq_no=%d: it will be reported as damaged, never served", i)
+	}
+	if cluster && errors.Is(err, wal.ErrCorrupt) {
+		// Never serve a damaged record. Keep the intact prefix, and remember
+		// how far the log reached so this node does not vote as if it still
+		// held what it lost until peers have refilled it.
+		bad := corruptIndex(err, l)
+		r.log.Logf(logging.Error, "storage", "Corrupt record at seq_no=%d (%v): truncating log to seq_no=%d; the rest will be recovered from peers", bad, err, bad-1)
+		if hs.MustReach < l.LastIndex() {
+			// The core clears it once the repair is proven.
+			hs.MustReach = l.LastIndex()
+		}
+		if hs.Commit >= bad {
+			hs.Commit = bad - 1
+		}
+		if err := store.SaveState(cfg.DataDir, hs, true); err != nil {
+			l.Close()
+			return err
+		}
+		if err := l.TruncateBack(bad - 1); err != nil {
+			l.Close()
+			return err
+		}
+		st = store.New(l)
+		loaded, _, err = st.Load(hs.Commit, true, r.id)
+	}
+	if err != nil {
+		l.Close()
+		return fmt.Errorf("load log: %w", err)
+	}
+	r.log.Logf(logging.Info, "storage", "Loaded %d messages from log", loaded)
+	r.log.Logf(logging.Info, "storage", "Set last_seq=%d, next_expected=%d", l.LastIndex(), l.LastIndex()+1)
+	members := []consensus.NodeID{r.id}
+	if len(cfg.Members) > 0 {
+		members = members[:0]
+		for _, id := range cfg.Members {
+			members = append(members, consensus.NodeID(id))
+		}
+	}
+	hbTicks := max(int(cfg.HeartbeatInterval/tick), 1)
+	elTicks := max(int(cfg.LeaderTimeout/tick), hbTicks+1)
+	core, err := consensus.NewNode(consensus.Config{
+		ID:             r.id,
+		Members:        members,
+		Storage:        st,
+		HardState:      hs.Core(),
+		Applied:        max(st.Applied(), l.FirstIndex()-1),
+		MustReach:      hs.MustReach,
+		HeartbeatTicks: hbTicks,
+		ElectionTicks:  elTicks,
+		MaxBatchBytes:  4 << 20,
+		MaxInflight:    64,
+		Rand:           rand.New(rand.NewSource(time.Now().UnixNano() + int64(r.id))),
+		Logger:         coreLogger{r.log},
+	})
+	if err != nil {
+		l.Close()
+		return err
+	}
+	r.storeP.Store(st)
+	r.core, r.hs = core, hs
+	// ReqIDs must never repeat across restarts, or the leader would take a
+	// new publish for a retry of an old one and drop it.
+	r.reqID = max(r.reqID, st.MaxOwnReqID(), uint64(time.Now().UnixNano()))
+	r.updateStatus()
+	return nil
+}
+
+func corruptIndex(err error, l *wal.Log) uint64 {
+	var ce *wal.CorruptError
+	if errors.As(err, &ce) {
+		return ce.Index
+	}
+	return l.FirstIndex()
+}
+
+// Start runs the replica's loop; t carries messages to peers (nil for a
+// one-member cluster).
+func (r *Replica) Start(t Transport) {
+	r.transport = t
+	go func() {
+		if r.rejoining {
+			// Every leader or coordinator the old incarnation may have
+			// acknowledged has won, lost or stepped down by now.
+			select {
+			case <-time.After(2 * r.cfg.LeaderTimeout):
+			case <-r.stopc:
+			}
+		}
+		r.run()
+	}()
+}
+
+// Stop ends the loop (answering every waiting publish), closes the
+// transport and the log, and releases the data directory.
+func (r *Replica) Stop() error {
+	var err error
+	r.stopOnce.Do(func() {
+		close(r.stopc)
+		select {
+		case <-r.donec:
+		case <-time.After(10 * time.Second):
+		}
+		if r.transport != nil {
+			r.transport.Close()
+		}
+		err = r.Store().Close()
+		r.lock.Close()
+	})
+	return err
+}
+
+// Receive hands a message from a peer to the loop. It blocks while the
+// loop is busy (back-pressure on the peer's connection) until cancel is
+// closed or the replica stops.
+func (r *Replica) Receive(m consensus.Message, cancel <-chan struct{}) {
+	select {
+	case r.inbox <- m:
+	case <-cancel:
+	case <-r.stopc:
+	}
+}
+
+func (r *Replica) run() {
+	defer close(r.donec)
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	batch := make([]*pubReq, 0, 1024)
+	for {
+		select {
+		case <-r.stopc:
+			for _, p := range r.parked {
+				r.fail(p, ErrShuttingDown)
+			}
+			r.failAll(ErrShuttingDown)
+			return
+		case now := <-ticker.C:
+			if r.broken == nil {
+				r.core.SetTime(now.UnixMilli())
+				r.core.Tick()
+			}
+			r.unpark(now)
+			r.expire(now)
+		case now := <-retry.C:
+			if r.broken != nil {
+				r.recover()
+			} else if r.cfg.RetainBytes > 0 || r.cfg.RetainAge > 0 {
+				r.retain(now)
+			}
+		case m := <-r.inbox:
+			// Step everything that has arrived before persisting, so one
+			// fsync covers many appends (group commit on followers too).
+			for k := 0; ; k++ {
+				r.step(m)
+				if k == 1024 {
+					break
+				}
+				select {
+				case m = <-r.inbox:
+					continue
+				default:
+				}
+				break
+			}
+		case p := <-r.proposals:
+			batch = r.gather(append(batch[:0], p))
+			r.propose(batch)
+		}
+		if r.broken == nil {
+			r.processReady()
+		}
+	}
+}
+
+// step hands a peer's message to the core. A message the core refuses as
+// malformed or out of range is dropped and logged: it came from a peer
+// that authenticated but misbehaves.
+func (r *Replica) step(m consensus.Message) {
+	if r.broken != nil {
+		return
+	}
+	if err := r.core.Step(m); err != nil && !errors.Is(err, consensus.ErrStepLocal) {
+		r.log.Logf(logging.Warn, "node", "Dropped %v from node_%d: %v", m.Type, m.From, err)
+	}
+}
+
+// Status is the core's latest status, and the storage failure that stops
+// this replica, if any. It never lags a reply a client has already seen.
+func (r *Replica) Status() (consensus.Status, error) {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	return r.status, r.statusBroken
+}
+
+func (r *Replica) updateStatus() {
+	st := r.core.Status()
+	r.statusMu.Lock()
+	r.status, r.statusBroken = st, r.broken
+	r.statusMu.Unlock()
+}
+
+// WaitReady waits (at most limit) until a leader is known and this node
+// has applied everything committed so far.
+func (r *Replica) WaitReady(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		st, _ := r.Status()
+		if st.Leader != 0 && st.Sequencing && r.Store().Applied() >= st.Commit {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// coreLogger routes the consensus core's log lines to the node's logger.
+type coreLogger struct{ l logging.Node }
+
+func (c coreLogger) Logf(level consensus.Level, component, format string, args ...any) {
+	lv := logging.Info
+	switch level {
+	case consensus.LevelDebug:
+		lv = logging.Debug
+	case consensus.LevelWarn:
+		lv = logging.Warn
+	case consensus.LevelError:
+		lv = logging.Error
+	}
+	c.l.Raw(lv, component, format, args...)
+}
