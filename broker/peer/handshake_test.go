@@ -1,0 +1,300 @@
+package peer
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ordo-broker/ordo/consensus"
+	"github.com/tidwall/redcon"
+)
+
+// collector is a Handler that records what reached it.
+type collector struct {
+	mu   sync.Mutex
+	msgs []consensus.Message
+	got  chan struct{}
+}
+
+func newCollector() *collector { return &collector{got: make(chan struct{}, 1024)} }
+
+func (c *collector) Receive(m consensus.Message, _ <-chan struct{}) {
+	c.mu.Lock()
+	c.msgs = append(c.msgs, m)
+	c.mu.Unlock()
+	c.got <- struct{}{}
+}
+
+func (c *collector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.msgs)
+}
+
+// responder runs a transport for node `self` of members 1..3 behind a
+// listener that parses each connection's first command as the front end
+// does, and hands peer handshakes to Accept. It returns the address and a
+// channel that yields once per finished Accept.
+func responder(t *testing.T, self uint64, secret string, h Handler) (string, <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := map[uint64]string{}
+	for id := uint64(1); id <= 3; id++ {
+		if id != self {
+			peers[id] = "127.0.0.1:1" // never dialled in these tests
+		}
+	}
+	tr := New(Config{ID: self, Peers: map[uint64]string{}, Secret: []byte(secret), HeartbeatInterval: 10 * time.Millisecond, LeaderTimeout: 50 * time.Millisecond}, h)
+	tr.cfg.Peers = peers // accept from every member, dial none
+	done := make(chan struct{}, 16)
+	t.Cleanup(func() { ln.Close(); tr.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer func() { done <- struct{}{} }()
+				cmd, err := redcon.NewReader(conn).ReadCommand()
+				if err != nil || !IsHandshake(cmd.Args[0]) {
+					conn.Close()
+					return
+				}
+				tr.Accept(conn, cmd.Args)
+			}()
+		}
+	}()
+	return ln.Addr().String(), done
+}
+
+func frame(m consensus.Message) []byte {
+	var out []byte
+	tr := &Transport{links: map[consensus.NodeID]*link{m.To: {queue: make(chan []byte, 1)}}}
+	tr.Send([]consensus.Message{m})
+	out = <-tr.links[m.To].queue
+	return out
+}
+
+func heartbeat(from, to consensus.NodeID) consensus.Message {
+	return consensus.Message{Type: consensus.MsgHeartbeat, From: from, To: to, Term: 1}
+}
+
+func dialRaw(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// waitClosed asserts the responder closes the connection, and returns
+// everything it wrote.
+func waitClosed(t *testing.T, c net.Conn) string {
+	t.Helper()
+	b, err := io.ReadAll(c)
+	// A reset counts as closed: the responder closes with our unread frame
+	// in its buffer.
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("connection not closed by the responder: %v (read %q)", err, b)
+	}
+	return string(b)
+}
+
+func TestHandshakeWithTheSecretDelivers(t *testing.T) {
+	h := newCollector()
+	addr, _ := responder(t, 3, "s3cret", h)
+	c := dialRaw(t, addr)
+	if err := dialHandshake(c, []byte("s3cret"), 1, 3); err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	c.Write(frame(heartbeat(1, 3)))
+	select {
+	case <-h.got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("message not delivered after a good handshake")
+	}
+	if m := h.msgs[0]; m.From != 1 || m.Type != consensus.MsgHeartbeat {
+		t.Fatalf("delivered %+v", m)
+	}
+}
+
+func TestHandshakeWrongSecretIsRefusedBothWays(t *testing.T) {
+	h := newCollector()
+	addr, done := responder(t, 3, "right", h)
+	// The dialer notices the responder does not know its secret.
+	c := dialRaw(t, addr)
+	if err := dialHandshake(c, []byte("wrong"), 1, 3); err == nil || !strings.Contains(err.Error(), "cluster secret") {
+		t.Fatalf("dialer with the wrong secret: %v", err)
+	}
+	c.Close()
+	<-done
+	// An attacker that ignores the challenge's proof and answers with a
+	// MAC made with another secret is refused and can send nothing.
+	c = dialRaw(t, addr)
+	hello := redcon.AppendArray(nil, 5)
+	for _, a := range []string{"ORDO.PEER", "2", "1", "3", strings.Repeat("ab", nonceLen)} {
+		hello = redcon.AppendBulkString(hello, a)
+	}
+	c.Write(hello)
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	f := strings.Fields(line)
+	if len(f) != 3 || f[0] != "+CHALLENGE" {
+		t.Fatalf("challenge: %q", line)
+	}
+	c.Write([]byte(mac([]byte("wrong"), "dialer", 1, 3, strings.Repeat("ab", nonceLen), f[1]) + "\r\n"))
+	c.Write(frame(heartbeat(1, 3)))
+	if got := waitClosed(t, c); !strings.Contains(got, "-ERR peer handshake refused: wrong cluster secret") {
+		t.Fatalf("refusal: %q", got)
+	}
+	<-done
+	if h.count() != 0 {
+		t.Fatalf("%d messages delivered without the secret", h.count())
+	}
+}
+
+// A recorded good handshake, replayed byte for byte, fails: the responder's
+// nonce is new on every connection.
+func TestReplayedHandshakeIsRefused(t *testing.T) {
+	h := newCollector()
+	addr, done := responder(t, 3, "s3cret", h)
+	// Record what a real dialer sends.
+	var sent bytes.Buffer
+	c := dialRaw(t, addr)
+	if err := dialHandshake(recorder{c, &sent}, []byte("s3cret"), 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	<-done
+	// Replay it on a new connection as an attacker would: the hello, then
+	// (after the new challenge) the recorded proof, then a message.
+	// The hello is a 5-element RESP array; the proof is the last line.
+	lines := strings.SplitAfter(sent.String(), "\r\n")
+	hello := strings.Join(lines[:len(lines)-2], "")
+	proof := lines[len(lines)-2]
+	c = dialRaw(t, addr)
+	c.Write([]byte(hello))
+	rd := bufio.NewReader(c)
+	if line, _ := rd.ReadString('\n'); !strings.HasPrefix(line, "+CHALLENGE ") {
+		t.Fatalf("challenge: %q", line)
+	}
+	c.Write([]byte(proof))
+	c.Write(frame(heartbeat(1, 3)))
+	rest, _ := io.ReadAll(rd)
+	if !strings.Contains(string(rest), "-ERR peer handshake refused: wrong cluster secret") {
+		t.Fatalf("replay not refused: %q", rest)
+	}
+	<-done
+	if h.count() != 0 {
+		t.Fatalf("replayed handshake delivered %d messages", h.count())
+	}
+}
+
+type recorder struct {
+	net.Conn
+	w *bytes.Buffer
+}
+
+func (r recorder) Write(p []byte) (int, error) {
+	r.w.Write(p)
+	return r.Conn.Write(p)
+}
+
+// Today's predecessor sent ORDO.PEER <hash of the member ids> <id>: anyone
+// could compute it. It gets a refusal and nothing else.
+func TestOldHashTokenHandshakeIsRefused(t *testing.T) {
+	h := newCollector()
+	addr, done := responder(t, 3, "", h)
+	c := dialRaw(t, addr)
+	hello := redcon.AppendArray(nil, 3)
+	hello = redcon.AppendBulkString(hello, "ORDO.PEER")
+	hello = redcon.AppendBulkString(hello, "0123456789abcdef")
+	hello = redcon.AppendBulkString(hello, "1")
+	c.Write(hello)
+	c.Write(redcon.AppendBulk(append([]byte(nil), "*2\r\n$8\r\nORDO.MSG\r\n"...), heartbeat(1, 3).Marshal()))
+	if got := waitClosed(t, c); !strings.HasPrefix(got, "-ERR peer handshake refused: unsupported handshake") {
+		t.Fatalf("old handshake: %q", got)
+	}
+	<-done
+	if h.count() != 0 {
+		t.Fatal("old handshake delivered a message")
+	}
+}
+
+func TestHandshakeFromNonMemberIsRefused(t *testing.T) {
+	addr, _ := responder(t, 3, "s", newCollector())
+	c := dialRaw(t, addr)
+	if err := dialHandshake(c, []byte("s"), 9, 3); err == nil || !strings.Contains(err.Error(), "not a member") {
+		t.Fatalf("non-member: %v", err)
+	}
+	c = dialRaw(t, addr)
+	if err := dialHandshake(c, []byte("s"), 1, 2); err == nil || !strings.Contains(err.Error(), "not node_2") {
+		t.Fatalf("wrong target: %v", err)
+	}
+}
+
+// An authenticated peer may only speak for itself: a message claiming
+// another sender closes the link and is not delivered.
+func TestPeerCannotSpeakForAnother(t *testing.T) {
+	h := newCollector()
+	addr, done := responder(t, 3, "s", h)
+	c := dialRaw(t, addr)
+	if err := dialHandshake(c, []byte("s"), 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.Write(frame(heartbeat(2, 3)))
+	waitClosed(t, c)
+	<-done
+	if h.count() != 0 {
+		t.Fatalf("a message from node_2 was accepted on node_1's link")
+	}
+}
+
+func TestMalformedFrameClosesLink(t *testing.T) {
+	h := newCollector()
+	addr, done := responder(t, 3, "s", h)
+	c := dialRaw(t, addr)
+	if err := dialHandshake(c, []byte("s"), 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte{0xff, 0xff, 0xff, 0xff, 'x'}) // a 4 GiB frame
+	waitClosed(t, c)
+	<-done
+	c = dialRaw(t, addr)
+	if err := dialHandshake(c, []byte("s"), 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte{0, 0, 0, 3, 1, 2, 3}) // not a message
+	waitClosed(t, c)
+	<-done
+	if h.count() != 0 {
+		t.Fatal("garbage delivered")
+	}
+}
+
+func TestRefusalLogIsRateLimited(t *testing.T) {
+	var r refusalLog
+	now := time.Now()
+	if ok, _ := r.allow(now); !ok {
+		t.Fatal("first refusal not logged")
+	}
+	for i := 0; i < 5; i++ {
+		if ok, _ := r.allow(now.Add(time.Duration(i) * 100 * time.Millisecond)); ok {
+			t.Fatal("logged twice within a second")
+		}
+	}
+	if ok, n := r.allow(now.Add(2 * time.Second)); !ok || n != 5 {
+		t.Fatalf("after a second: ok=%v suppressed=%d, want true 5", ok, n)
+	}
+}
