@@ -59,6 +59,16 @@ type Config struct {
 	Rand Rand
 	// Logger receives the core's log lines (optional).
 	Logger Logger
+
+	// TestOnlyBreakDurability BREAKS SAFETY: the core puts every message,
+	// acknowledgements and votes included, in Ready.Messages (sendable
+	// before the Ready is persisted) instead of Ready.MessagesAfterPersist.
+	// A crash before the fsync then loses state that peers were told is
+	// durable: committed entries can be lost and two leaders can win one
+	// term. It exists only so that simulations (this package's, and the
+	// runtime's) can prove that their checkers catch exactly that. Never
+	// set it outside tests.
+	TestOnlyBreakDurability bool
 }
 
 // Rand is the randomness the core needs; *math/rand.Rand satisfies it.

@@ -34,8 +34,18 @@ type Ready struct {
 	ResetLogTerm uint64
 	// Entries to append to the log (after truncation or reset).
 	Entries []Entry
-	// Messages to send once HardState and Entries are durable.
+	// Messages may be sent right away, before this Ready's HardState and
+	// Entries are durable: they claim nothing about this node's disk (a
+	// leader's appends and heartbeats in a term already durable, forwarded
+	// proposals, bully liveness probes). A leader counts itself toward
+	// commit only for entries it persisted (Advance), so its followers
+	// fsync in parallel with it (Raft thesis §10.2.1).
 	Messages []Message
+	// MessagesAfterPersist may be sent only once this Ready's HardState
+	// and Entries are durable: acknowledgements, votes, sync requests and
+	// responses — anything that claims something about this node's state
+	// (a crash before the fsync would otherwise break the claim).
+	MessagesAfterPersist []Message
 	// Committed entries to apply, contiguous, in order, each once.
 	Committed []Entry
 	// Dropped lists proposals submitted at this node that can never commit
@@ -508,8 +518,46 @@ func (n *Node) Ready() Ready {
 		}
 	}
 	rd.Dropped, n.dropped = n.dropped, nil
-	rd.Messages, n.msgs = n.msgs, nil
+	rd.Messages, rd.MessagesAfterPersist = n.splitMessages()
 	return rd
+}
+
+// splitMessages applies the durability rule (etcd raft's msgsAfterAppend):
+// only messages that claim nothing about this node's disk may leave before
+// this Ready is persisted.
+func (n *Node) splitMessages() (early, late []Message) {
+	msgs := n.msgs
+	n.msgs = nil
+	if n.cfg.TestOnlyBreakDurability {
+		return msgs, nil // deliberately unsafe: see Config.TestOnlyBreakDurability
+	}
+	for _, m := range msgs {
+		if n.claimsNothing(m) {
+			early = append(early, m)
+		} else {
+			late = append(late, m)
+		}
+	}
+	return early, late
+}
+
+// claimsNothing reports whether m may leave before this node's pending
+// HardState and entries are durable.
+func (n *Node) claimsNothing(m Message) bool {
+	switch m.Type {
+	case MsgApp, MsgHeartbeat:
+		// A leader's appends claim only that it leads m.Term, which must
+		// itself be durable (with the self-vote that came with it): a
+		// leader that forgot its term could acknowledge a rival in it.
+		// The entries they carry count toward commit only once a majority
+		// (the leader itself only after Advance) persisted them.
+		return m.Term <= n.prevHS.Term
+	case MsgForward, MsgElection, MsgAlive:
+		// Client data (deduplicated by the leader) and bully liveness:
+		// no authority, no claim about a log or a vote.
+		return true
+	}
+	return false
 }
 
 // flush turns deferred work into messages: one batch of appends per
@@ -544,7 +592,8 @@ func (n *Node) flush() {
 }
 
 // Advance acknowledges that rd was handled: its HardState and Entries are
-// durable, its Messages sent and its Committed entries applied.
+// durable, its Messages and MessagesAfterPersist sent and its Committed
+// entries applied.
 func (n *Node) Advance(rd Ready) {
 	if rd.HardState != nil {
 		n.prevHS = *rd.HardState
