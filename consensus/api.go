@@ -77,7 +77,15 @@
 // re-forwards them to every new leader until it sees them committed; the
 // leader appends a proposal only if its ReqID exceeds the highest ReqID of
 // that origin already in its log (recomputed whenever a divergent tail is
-// truncated).
+// truncated). A node proposes only for itself (Origin = its ID), and a
+// leader refuses (Step returns ErrBadMessage) a forward whose proposals
+// are of another origin than the peer it came from, or whose ReqIDs lie
+// more than 24 hours (in nanoseconds) beyond the leader's clock as given
+// by SetTime — one implausible ReqID would otherwise raise the origin's
+// high-water mark so far that every later, honest ReqID counted as a
+// duplicate. So: seed ReqIDs from the wall clock in nanoseconds (not
+// further ahead), call SetTime on every node, and keep clocks within a
+// day of each other. Without SetTime there is no such bound.
 //
 // Per-origin order: the proposals of one origin commit in the order they
 // were proposed (ReqID order), so a client pipelining PUBLISHes sees them

@@ -114,6 +114,10 @@ var (
 	// ErrBacklog is returned by Propose when MaxPending proposals are
 	// already waiting to commit (answer the client with -TRYAGAIN).
 	ErrBacklog = errors.New("consensus: too many pending proposals")
+	// ErrForeignOrigin is returned by Propose for a proposal whose Origin
+	// is neither zero nor this node's ID (peers refuse forwarded
+	// proposals of another origin than the sender).
+	ErrForeignOrigin = errors.New("consensus: proposal origin is not this node")
 )
 
 func (c *Config) validate() error {

@@ -329,21 +329,25 @@ func (n *Node) Tick() {
 }
 
 // Step feeds a message from a peer into the node. It returns ErrStepLocal
-// for a message addressed to another node and ErrBadMessage for entries
-// that do not follow the message's Index; everything else (old terms,
-// unknown senders, duplicates) is absorbed.
+// for a message addressed to another node, and ErrBadMessage (changing no
+// state) for a message no correct peer sends: an unknown type, a term
+// above 2^62 or an index that could wrap, entries that do not follow the
+// message's Index or whose terms are out of order, forwarded proposals
+// of another origin than the sender, or ReqIDs implausibly far ahead of
+// the clock (see "Exactly-once publishing" in the package comment).
+// Everything else (old terms, unknown senders, duplicates) is absorbed.
+// Step never panics on a message, whatever its fields.
 func (n *Node) Step(m Message) error {
 	if m.To != 0 && m.To != n.id {
 		return ErrStepLocal
 	}
+	if err := n.checkMessage(&m); err != nil {
+		n.logf(LevelWarn, compNode, "Ignored malformed %v from node_%d: %v", m.Type, m.From, err)
+		return err
+	}
 	if !n.isMember(m.From) || m.From == n.id {
 		n.logf(LevelDebug, compMembership, "Ignored %v from non-member node_%d", m.Type, m.From)
 		return nil
-	}
-	if k := len(m.Entries); k > 0 && (m.Entries[0].Index != m.Index+1 || m.Entries[k-1].Index != m.Index+uint64(k) ||
-		m.Entries[k-1].Term > m.Term) {
-		n.logf(LevelWarn, compOrdering, "Ignored malformed %v from node_%d", m.Type, m.From)
-		return ErrBadMessage
 	}
 	// Bully liveness signals and forwarded proposals carry no authority:
 	// they neither change terms nor are refused for an old one.
@@ -431,7 +435,10 @@ func (n *Node) Step(m Message) error {
 // dropped, or cancelled). It returns ErrNoLeader when no leader is known,
 // ErrBacklog when MaxPending proposals are already pending.
 //
-// A zero Origin means this node. ReqIDs must increase per Origin, also
+// Origin must be this node's ID or zero (meaning this node): a leader
+// accepts forwarded proposals only of the origin that forwards them, so
+// one node cannot speak for another; otherwise Propose returns
+// ErrForeignOrigin. ReqIDs must increase per Origin, also
 // across restarts (e.g. seed them from the wall clock at startup); ReqID 0
 // opts out of deduplication and of re-forwarding.
 func (n *Node) Propose(ps ...Proposal) error {
@@ -441,14 +448,17 @@ func (n *Node) Propose(ps ...Proposal) error {
 	if n.lead == 0 {
 		return ErrNoLeader
 	}
+	for i := range ps {
+		if ps[i].Origin != 0 && ps[i].Origin != n.id {
+			return ErrForeignOrigin
+		}
+	}
 	if n.fwd.count+len(ps) > n.cfg.MaxPending {
 		return ErrBacklog
 	}
 	ps = slices.Clone(ps)
 	for i := range ps {
-		if ps[i].Origin == 0 {
-			ps[i].Origin = n.id
-		}
+		ps[i].Origin = n.id
 	}
 	n.fwd.track(ps, n.now)
 	switch {
