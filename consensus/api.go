@@ -10,10 +10,14 @@
 // The caller's duties, in order, every time HasReady reports true:
 //
 //  1. rd := n.Ready()
-//  2. If rd.HardState is non-nil, persist it — BEFORE sending any message
-//     of rd.Messages (fsync it if rd.MustSync; a change of Commit alone
-//     need not be synced).
-//  3. If rd.TruncateFrom > 0, remove every log entry with Index >=
+//  2. Send rd.Messages. They may leave at once, before (or while) this
+//     Ready is persisted: they claim nothing about this node's disk (a
+//     leader's appends and heartbeats, forwarded proposals, bully
+//     probes). The core decides which messages these are — the caller
+//     must not move any other message here.
+//  3. If rd.HardState is non-nil, persist it (fsync it if rd.MustSync; a
+//     change of Commit alone need not be synced).
+//  4. If rd.TruncateFrom > 0, remove every log entry with Index >=
 //     rd.TruncateFrom (an uncommitted divergent tail). If rd.ResetLog > 0
 //     (TruncateFrom is then 0), discard the whole log and restart it empty
 //     so that its next entry is rd.ResetLog: FirstIndex() = ResetLog,
@@ -22,17 +26,19 @@
 //     means unknown, answer ErrCompacted). Record ResetLog-1 as applied:
 //     entries before it are never delivered on this node. The reset must
 //     be atomic under crashes (the old log or the new empty one) and must
-//     follow step 2 (its HardState may raise MustReach). Then append
-//     rd.Entries to the log and fsync — BEFORE sending any message. When
-//     set, rd.Entries[0].Index == rd.TruncateFrom (or rd.ResetLog). Without
-//     a reset, steps 2 and 3 may happen in either order (a crash between
-//     them is safe).
-//  4. Send rd.Messages (best effort: the core tolerates loss, duplication,
-//     delay and reordering).
-//  5. Apply rd.Committed in order (they are contiguous and never retracted),
+//     follow step 3 (its HardState may raise MustReach). Then append
+//     rd.Entries to the log and fsync. When set, rd.Entries[0].Index ==
+//     rd.TruncateFrom (or rd.ResetLog). Without a reset, steps 3 and 4 may
+//     happen in either order (a crash between them is safe).
+//  5. Only once steps 3 and 4 are durable, send rd.MessagesAfterPersist
+//     (acknowledgements, votes, sync answers: each claims this node's
+//     state is on disk). Sending them earlier breaks durability and
+//     elections (see Config.TestOnlyBreakDurability). All sends are best
+//     effort: the core tolerates loss, duplication, delay and reordering.
+//  6. Apply rd.Committed in order (they are contiguous and never retracted),
 //     and answer the clients of the proposals in rd.Dropped with a
 //     retryable error.
-//  6. n.Advance(rd).
+//  7. n.Advance(rd).
 //
 // Between Ready and Advance the caller may keep calling Tick, Step, Propose
 // and Cancel (their effects appear in the next Ready), but not Ready.
@@ -71,7 +77,15 @@
 // re-forwards them to every new leader until it sees them committed; the
 // leader appends a proposal only if its ReqID exceeds the highest ReqID of
 // that origin already in its log (recomputed whenever a divergent tail is
-// truncated).
+// truncated). A node proposes only for itself (Origin = its ID), and a
+// leader refuses (Step returns ErrBadMessage) a forward whose proposals
+// are of another origin than the peer it came from, or whose ReqIDs lie
+// more than 24 hours (in nanoseconds) beyond the leader's clock as given
+// by SetTime — one implausible ReqID would otherwise raise the origin's
+// high-water mark so far that every later, honest ReqID counted as a
+// duplicate. So: seed ReqIDs from the wall clock in nanoseconds (not
+// further ahead), call SetTime on every node, and keep clocks within a
+// day of each other. Without SetTime there is no such bound.
 //
 // Per-origin order: the proposals of one origin commit in the order they
 // were proposed (ReqID order), so a client pipelining PUBLISHes sees them

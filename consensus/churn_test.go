@@ -26,8 +26,29 @@ func TestSimChurn(t *testing.T) {
 }
 
 func runChurn(t *testing.T, seed int64, trace bool) {
+	runChurnWith(t, seed, trace, scheduleOpts{})
+}
+
+func runChurnWith(t *testing.T, seed int64, trace bool, opts scheduleOpts) {
+	if opts.onFail != nil {
+		defer func() {
+			if r := recover(); r != nil {
+				f, ok := r.(simFailure)
+				if !ok {
+					panic(r)
+				}
+				opts.onFail(f.msg)
+			}
+		}()
+	}
 	rng := newRand(seed)
 	c := newCluster(t, 3, seed, defaultSimConfig)
+	if opts.breakDurability {
+		c.breakDurability = true
+		for _, sn := range c.nodes {
+			c.start(sn)
+		}
+	}
 	c.fifo = rng.Intn(2) == 0
 	c.trace = &strings.Builder{}
 	c.logs = &strings.Builder{}
@@ -40,6 +61,9 @@ func runChurn(t *testing.T, seed int64, trace bool) {
 		if trace {
 			t.Logf("trace:\n%s\nlog:\n%s", c.trace.String(), c.logs.String())
 		}
+		if opts.onFail != nil {
+			panic(simFailure{fmt.Sprintf("churn seed %d: %s", seed, fmt.Sprintf(format, args...))})
+		}
 		t.Fatalf("churn seed %d: %s\nreplay: go test ./consensus -run 'TestSimChurn$' -sim.seed=%d -sim.trace",
 			seed, fmt.Sprintf(format, args...), seed)
 	}
@@ -49,7 +73,26 @@ func runChurn(t *testing.T, seed int64, trace bool) {
 		defer func() { t.Logf("trace:\n%s\nlog:\n%s", c.trace.String(), c.logs.String()) }()
 	}
 	for step := 0; step < 12 && !c.failed; step++ {
-		switch rng.Intn(6) {
+		switch rng.Intn(7) {
+		case 6: // a follower dies between its Ready (acks out) and its fsync
+			l := c.waitLeader(40)
+			if l == 0 {
+				break
+			}
+			a, b := l%3+1, (l+1)%3+1
+			c.tracef("follower %d dies before persisting what leader %d sent (node %d cut off)", a, l, b)
+			c.cut[[2]NodeID{l, b}] = true
+			c.propose(l)
+			if c.settleUntil(func() bool {
+				rd := c.n(a).rd
+				return rd != nil && len(rd.Entries) > 0
+			}) {
+				c.crash(a)
+			}
+			c.settleUntil(func() bool { return rng.Intn(10) == 0 })
+			c.crash(l)
+			c.heal()
+			c.restart(a)
 		case 5: // a follower dies right after syncing, before persisting it
 			victim := NodeID(0)
 			c.settleUntil(func() bool {

@@ -59,6 +59,16 @@ type Config struct {
 	Rand Rand
 	// Logger receives the core's log lines (optional).
 	Logger Logger
+
+	// TestOnlyBreakDurability BREAKS SAFETY: the core puts every message,
+	// acknowledgements and votes included, in Ready.Messages (sendable
+	// before the Ready is persisted) instead of Ready.MessagesAfterPersist.
+	// A crash before the fsync then loses state that peers were told is
+	// durable: committed entries can be lost and two leaders can win one
+	// term. It exists only so that simulations (this package's, and the
+	// runtime's) can prove that their checkers catch exactly that. Never
+	// set it outside tests.
+	TestOnlyBreakDurability bool
 }
 
 // Rand is the randomness the core needs; *math/rand.Rand satisfies it.
@@ -104,6 +114,10 @@ var (
 	// ErrBacklog is returned by Propose when MaxPending proposals are
 	// already waiting to commit (answer the client with -TRYAGAIN).
 	ErrBacklog = errors.New("consensus: too many pending proposals")
+	// ErrForeignOrigin is returned by Propose for a proposal whose Origin
+	// is neither zero nor this node's ID (peers refuse forwarded
+	// proposals of another origin than the sender).
+	ErrForeignOrigin = errors.New("consensus: proposal origin is not this node")
 )
 
 func (c *Config) validate() error {

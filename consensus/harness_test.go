@@ -67,6 +67,7 @@ type cluster struct {
 	mutate            func(m *Message) // rewrites messages at send time (scripted tests)
 	fifo              bool             // deliver in send order (like TCP) instead of randomly
 	strictOrder       bool             // fail on any Ready.Dropped
+	breakDurability   bool             // Config.TestOnlyBreakDurability on every node
 
 	ck      *checker
 	ticks   int
@@ -137,6 +138,8 @@ func (c *cluster) start(sn *simNode) {
 		MaxInflight:    c.cfg.maxInflight,
 		Rand:           newRand(c.rng.Int63()),
 		Logger:         testLogger{c},
+
+		TestOnlyBreakDurability: c.breakDurability,
 	}
 	nd, err := NewNode(cfg)
 	if err != nil {
@@ -173,8 +176,26 @@ func (c *cluster) readyPhase(id NodeID) bool {
 	}
 	rd := sn.node.Ready()
 	sn.rd = &rd
+	// The durability rule: Messages leave now, before anything of this
+	// Ready is persisted (a crash before persistPhase loses the rest).
+	for _, m := range rd.Messages {
+		if !c.breakDurability && !claimsNothingType(m.Type) {
+			c.fail("node %d: %v in Ready.Messages: it must wait for the persist (MessagesAfterPersist)", id, m.Type)
+		}
+		c.send(m)
+	}
 	c.ck.afterStep()
 	return true
+}
+
+// claimsNothingType: the message types that may leave before the Ready is
+// durable (a leader's appends and heartbeats, forwards, bully probes).
+func claimsNothingType(t MsgType) bool {
+	switch t {
+	case MsgApp, MsgHeartbeat, MsgForward, MsgElection, MsgAlive:
+		return true
+	}
+	return false
 }
 
 func (c *cluster) persistPhase(id NodeID) bool {
@@ -187,7 +208,7 @@ func (c *cluster) persistPhase(id NodeID) bool {
 	c.ck.beforePersist(sn, rd)
 	c.persistHS(sn, rd)
 	c.persistLog(sn, rd)
-	for _, m := range rd.Messages {
+	for _, m := range rd.MessagesAfterPersist {
 		c.send(m)
 	}
 	c.apply(sn, rd)

@@ -34,8 +34,18 @@ type Ready struct {
 	ResetLogTerm uint64
 	// Entries to append to the log (after truncation or reset).
 	Entries []Entry
-	// Messages to send once HardState and Entries are durable.
+	// Messages may be sent right away, before this Ready's HardState and
+	// Entries are durable: they claim nothing about this node's disk (a
+	// leader's appends and heartbeats in a term already durable, forwarded
+	// proposals, bully liveness probes). A leader counts itself toward
+	// commit only for entries it persisted (Advance), so its followers
+	// fsync in parallel with it (Raft thesis §10.2.1).
 	Messages []Message
+	// MessagesAfterPersist may be sent only once this Ready's HardState
+	// and Entries are durable: acknowledgements, votes, sync requests and
+	// responses — anything that claims something about this node's state
+	// (a crash before the fsync would otherwise break the claim).
+	MessagesAfterPersist []Message
 	// Committed entries to apply, contiguous, in order, each once.
 	Committed []Entry
 	// Dropped lists proposals submitted at this node that can never commit
@@ -319,21 +329,25 @@ func (n *Node) Tick() {
 }
 
 // Step feeds a message from a peer into the node. It returns ErrStepLocal
-// for a message addressed to another node and ErrBadMessage for entries
-// that do not follow the message's Index; everything else (old terms,
-// unknown senders, duplicates) is absorbed.
+// for a message addressed to another node, and ErrBadMessage (changing no
+// state) for a message no correct peer sends: an unknown type, a term
+// above 2^62 or an index that could wrap, entries that do not follow the
+// message's Index or whose terms are out of order, forwarded proposals
+// of another origin than the sender, or ReqIDs implausibly far ahead of
+// the clock (see "Exactly-once publishing" in the package comment).
+// Everything else (old terms, unknown senders, duplicates) is absorbed.
+// Step never panics on a message, whatever its fields.
 func (n *Node) Step(m Message) error {
 	if m.To != 0 && m.To != n.id {
 		return ErrStepLocal
 	}
+	if err := n.checkMessage(&m); err != nil {
+		n.logf(LevelWarn, compNode, "Ignored malformed %v from node_%d: %v", m.Type, m.From, err)
+		return err
+	}
 	if !n.isMember(m.From) || m.From == n.id {
 		n.logf(LevelDebug, compMembership, "Ignored %v from non-member node_%d", m.Type, m.From)
 		return nil
-	}
-	if k := len(m.Entries); k > 0 && (m.Entries[0].Index != m.Index+1 || m.Entries[k-1].Index != m.Index+uint64(k) ||
-		m.Entries[k-1].Term > m.Term) {
-		n.logf(LevelWarn, compOrdering, "Ignored malformed %v from node_%d", m.Type, m.From)
-		return ErrBadMessage
 	}
 	// Bully liveness signals and forwarded proposals carry no authority:
 	// they neither change terms nor are refused for an old one.
@@ -421,7 +435,10 @@ func (n *Node) Step(m Message) error {
 // dropped, or cancelled). It returns ErrNoLeader when no leader is known,
 // ErrBacklog when MaxPending proposals are already pending.
 //
-// A zero Origin means this node. ReqIDs must increase per Origin, also
+// Origin must be this node's ID or zero (meaning this node): a leader
+// accepts forwarded proposals only of the origin that forwards them, so
+// one node cannot speak for another; otherwise Propose returns
+// ErrForeignOrigin. ReqIDs must increase per Origin, also
 // across restarts (e.g. seed them from the wall clock at startup); ReqID 0
 // opts out of deduplication and of re-forwarding.
 func (n *Node) Propose(ps ...Proposal) error {
@@ -431,14 +448,17 @@ func (n *Node) Propose(ps ...Proposal) error {
 	if n.lead == 0 {
 		return ErrNoLeader
 	}
+	for i := range ps {
+		if ps[i].Origin != 0 && ps[i].Origin != n.id {
+			return ErrForeignOrigin
+		}
+	}
 	if n.fwd.count+len(ps) > n.cfg.MaxPending {
 		return ErrBacklog
 	}
 	ps = slices.Clone(ps)
 	for i := range ps {
-		if ps[i].Origin == 0 {
-			ps[i].Origin = n.id
-		}
+		ps[i].Origin = n.id
 	}
 	n.fwd.track(ps, n.now)
 	switch {
@@ -508,8 +528,46 @@ func (n *Node) Ready() Ready {
 		}
 	}
 	rd.Dropped, n.dropped = n.dropped, nil
-	rd.Messages, n.msgs = n.msgs, nil
+	rd.Messages, rd.MessagesAfterPersist = n.splitMessages()
 	return rd
+}
+
+// splitMessages applies the durability rule (etcd raft's msgsAfterAppend):
+// only messages that claim nothing about this node's disk may leave before
+// this Ready is persisted.
+func (n *Node) splitMessages() (early, late []Message) {
+	msgs := n.msgs
+	n.msgs = nil
+	if n.cfg.TestOnlyBreakDurability {
+		return msgs, nil // deliberately unsafe: see Config.TestOnlyBreakDurability
+	}
+	for _, m := range msgs {
+		if n.claimsNothing(m) {
+			early = append(early, m)
+		} else {
+			late = append(late, m)
+		}
+	}
+	return early, late
+}
+
+// claimsNothing reports whether m may leave before this node's pending
+// HardState and entries are durable.
+func (n *Node) claimsNothing(m Message) bool {
+	switch m.Type {
+	case MsgApp, MsgHeartbeat:
+		// A leader's appends claim only that it leads m.Term, which must
+		// itself be durable (with the self-vote that came with it): a
+		// leader that forgot its term could acknowledge a rival in it.
+		// The entries they carry count toward commit only once a majority
+		// (the leader itself only after Advance) persisted them.
+		return m.Term <= n.prevHS.Term
+	case MsgForward, MsgElection, MsgAlive:
+		// Client data (deduplicated by the leader) and bully liveness:
+		// no authority, no claim about a log or a vote.
+		return true
+	}
+	return false
 }
 
 // flush turns deferred work into messages: one batch of appends per
@@ -544,7 +602,8 @@ func (n *Node) flush() {
 }
 
 // Advance acknowledges that rd was handled: its HardState and Entries are
-// durable, its Messages sent and its Committed entries applied.
+// durable, its Messages and MessagesAfterPersist sent and its Committed
+// entries applied.
 func (n *Node) Advance(rd Ready) {
 	if rd.HardState != nil {
 		n.prevHS = *rd.HardState

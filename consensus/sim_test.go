@@ -69,6 +69,33 @@ func flagSet(name string) bool {
 }
 
 func runSchedule(t *testing.T, seed int64, steps int, trace bool) {
+	runScheduleWith(t, seed, steps, trace, scheduleOpts{})
+}
+
+// scheduleOpts vary a schedule for tests of the simulation itself.
+type scheduleOpts struct {
+	// breakDurability sets Config.TestOnlyBreakDurability on every node.
+	breakDurability bool
+	// onFail, if set, receives the first checker failure instead of the
+	// test failing; the schedule stops there.
+	onFail func(msg string)
+}
+
+// simFailure unwinds a schedule whose failure goes to scheduleOpts.onFail.
+type simFailure struct{ msg string }
+
+func runScheduleWith(t *testing.T, seed int64, steps int, trace bool, opts scheduleOpts) {
+	if opts.onFail != nil {
+		defer func() {
+			if r := recover(); r != nil {
+				f, ok := r.(simFailure)
+				if !ok {
+					panic(r)
+				}
+				opts.onFail(f.msg)
+			}
+		}()
+	}
 	rng := newRand(seed)
 	size := 3
 	if rng.Intn(2) == 0 {
@@ -81,6 +108,12 @@ func runSchedule(t *testing.T, seed int64, steps int, trace bool) {
 	cfg.maxInflight = 1 + rng.Intn(4)
 	cfg.maxBatch = 16 << rng.Intn(4)
 	c := newCluster(t, size, seed, cfg)
+	if opts.breakDurability {
+		c.breakDurability = true
+		for _, sn := range c.nodes {
+			c.start(sn) // (nothing happened yet: fresh nodes with the switch)
+		}
+	}
 	c.trace = &strings.Builder{}
 	c.logs = &strings.Builder{}
 	replay := fmt.Sprintf("go test ./consensus -run 'TestSim$' -sim.seed=%d -sim.steps=%d -sim.trace", seed, steps)
@@ -93,6 +126,9 @@ func runSchedule(t *testing.T, seed int64, steps int, trace bool) {
 		msg := fmt.Sprintf(format, args...)
 		if trace {
 			t.Logf("trace:\n%s\nlog:\n%s", c.trace.String(), c.logs.String())
+		}
+		if opts.onFail != nil {
+			panic(simFailure{fmt.Sprintf("seed %d (%d nodes): %s", seed, size, msg)})
 		}
 		t.Fatalf("schedule seed %d (%d nodes): %s\nreplay: %s", seed, size, msg, replay)
 	}
@@ -235,6 +271,16 @@ func (c *cluster) randomFaultKind(rng *rand.Rand, kind int) {
 		}
 	case 5, 6:
 		id := c.pick(rng)
+		if rng.Intn(2) == 0 {
+			// Prefer a node whose Ready is in flight: its Messages are out,
+			// its HardState and entries not yet durable.
+			for _, sn := range c.nodes {
+				if sn.node != nil && sn.rd != nil {
+					id = sn.id
+					break
+				}
+			}
+		}
 		if rng.Intn(3) == 0 {
 			c.tornCrash(id)
 		} else {
