@@ -105,7 +105,7 @@ func (r *Replica) propose(batch []*pubReq) {
 		return
 	}
 	props := make([]consensus.Proposal, len(batch))
-	now := time.Now()
+	now := r.now()
 	r.core.SetTime(now.UnixMilli())
 	deadline := now.Add(r.cfg.PublishTimeout)
 	for i, p := range batch {

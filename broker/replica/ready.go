@@ -8,70 +8,92 @@ import (
 	"github.com/ordo-broker/ordo/consensus"
 )
 
-// processReady performs the caller's duties of consensus/api.go in order:
-// persist hard state, persist entries, send, apply, advance.
-func (r *Replica) processReady() {
-	for r.core.HasReady() {
+// handleReady performs the caller's duties of consensus/api.go, with
+// persistence beside the loop: it sends what may leave at once, hands the
+// rest of the Ready to the storage goroutine, and keeps ticking and
+// stepping the core meanwhile. One Ready is in flight at a time; what the
+// core produces meanwhile (more proposals: group commit) goes into the
+// next.
+func (r *Replica) handleReady() {
+	for r.inflight == nil && r.broken == nil && r.core.HasReady() {
 		rd := r.core.Ready()
-		late := rd.Messages
-		if r.transport != nil && rd.HardState == nil && len(rd.Entries) > 0 {
-			// A leader's appends may leave before its own fsync (Raft
-			// thesis §10.2.1): the core counts the leader in a majority
-			// only for entries it has persisted (Advance), so followers
-			// fsync in parallel with it. Everything else (acks, votes)
-			// waits until this node's state is durable.
-			var early []consensus.Message
-			early, late = splitEarly(rd.Messages)
-			r.transport.Send(early)
+		r.send(rd.Messages)
+		if rd.HardState == nil && rd.TruncateFrom == 0 && rd.ResetLog == 0 && len(rd.Entries) == 0 {
+			r.finishReady(&rd)
+			continue
 		}
-		if rd.HardState != nil {
-			if err := r.saveHardState(*rd.HardState); err != nil {
-				r.storageFailed(err)
-				return
-			}
-		}
-		if rd.TruncateFrom > 0 {
-			if err := r.Store().TruncateFrom(rd.TruncateFrom); err != nil {
-				r.storageFailed(err)
-				return
-			}
-		}
-		if rd.ResetLog > 0 {
-			if err := r.resetLog(rd.ResetLog, rd.ResetLogTerm); err != nil {
-				r.storageFailed(err)
-				return
-			}
-		}
-		if len(rd.Entries) > 0 {
-			start := time.Now()
-			if err := r.Store().Append(rd.Entries); err != nil {
-				r.storageFailed(err)
-				return
-			}
-			r.stats.LogWrites.Add(1)
-			r.stats.LogEntriesWritten.Add(int64(len(rd.Entries)))
-			r.stats.LogWriteNanos.Add(int64(time.Since(start)))
-		}
-		if r.transport != nil && len(late) > 0 {
-			r.transport.Send(late)
-		}
-		if rd.SoftState != nil && rd.SoftState.Lead == 0 {
-			r.leaderLost(time.Now())
-		}
-		if len(rd.Committed) > 0 {
-			// STATUS must never lag a reply a client has already seen.
-			r.updateStatus()
-		}
-		r.apply(rd.Committed)
-		for _, p := range rd.Dropped {
-			if w := r.waiting[p.ReqID]; w != nil && p.Origin == r.id {
-				delete(r.waiting, p.ReqID)
-				r.fail(w, ErrNotSequenced)
-			}
-		}
-		r.core.Advance(rd)
+		r.inflight = &rd
+		r.dispatch(&rd)
 	}
 	r.updateStatus()
+}
+
+// onPersisted finishes the Ready in flight once it is durable.
+func (r *Replica) onPersisted(err error) {
+	rd := r.inflight
+	r.inflight = nil
+	if err != nil {
+		r.storageFailed(err)
+		return
+	}
+	r.finishReady(rd)
+}
+
+// finishReady does what must wait until the Ready is durable: send the
+// messages that claim it, apply what is committed, advance the core.
+func (r *Replica) finishReady(rd *consensus.Ready) {
+	r.send(rd.MessagesAfterPersist)
+	if rd.SoftState != nil && rd.SoftState.Lead == 0 {
+		r.leaderLost(r.now())
+	}
+	if len(rd.Committed) > 0 {
+		// STATUS must never lag a reply a client has already seen.
+		r.updateStatus()
+	}
+	r.apply(rd.Committed)
+	for _, p := range rd.Dropped {
+		if w := r.waiting[p.ReqID]; w != nil && p.Origin == r.id {
+			delete(r.waiting, p.ReqID)
+			r.fail(w, ErrNotSequenced)
+		}
+	}
+	r.core.Advance(*rd)
+}
+
+func (r *Replica) send(msgs []consensus.Message) {
+	if r.transport != nil && len(msgs) > 0 {
+		r.transport.Send(msgs)
+	}
+}
+
+// persist makes a Ready's hard state and log changes durable, in the order
+// consensus/api.go requires. It runs on the storage goroutine.
+func (r *Replica) persist(rd *consensus.Ready) error {
+	if rd.HardState != nil {
+		if err := r.saveHardState(*rd.HardState); err != nil {
+			return err
+		}
+	}
+	if rd.TruncateFrom > 0 {
+		if err := r.Store().TruncateFrom(rd.TruncateFrom); err != nil {
+			return err
+		}
+	}
+	if rd.ResetLog > 0 {
+		if err := r.resetLog(rd.ResetLog, rd.ResetLogTerm); err != nil {
+			return err
+		}
+	}
+	if len(rd.Entries) > 0 {
+		start := time.Now()
+		if err := r.Store().Append(rd.Entries); err != nil {
+			return err
+		}
+		r.stats.LogWrites.Add(1)
+		r.stats.LogEntriesWritten.Add(int64(len(rd.Entries)))
+		r.stats.LogWriteNanos.Add(int64(time.Since(start)))
+	}
+	return nil
 }
 
 // saveHardState persists the core's hard state. Term, vote, accepted term
@@ -83,13 +105,13 @@ func (r *Replica) saveHardState(h consensus.HardState) error {
 	hs := store.FromCore(h)
 	hs.BaseIndex, hs.BaseTerm = r.hs.BaseIndex, r.hs.BaseTerm
 	critical := hs.Term != r.hs.Term || hs.Vote != r.hs.Vote || hs.AcceptedTerm != r.hs.AcceptedTerm || hs.MustReach != r.hs.MustReach
-	if !critical && hs.Commit >= r.hs.Commit && time.Since(r.hsSaved) <= 100*time.Millisecond {
+	if !critical && hs.Commit >= r.hs.Commit && r.now().Sub(r.hsSaved) <= 100*time.Millisecond {
 		return nil
 	}
 	if err := store.SaveState(r.cfg.DataDir, hs, critical && !r.cfg.NoSync); err != nil {
 		return err
 	}
-	r.hs, r.hsSaved = hs, time.Now()
+	r.hs, r.hsSaved = hs, r.now()
 	return nil
 }
 
@@ -105,19 +127,6 @@ func (r *Replica) resetLog(next, prevTerm uint64) error {
 	}
 	r.hs = hs
 	return r.Store().ResetTo(next, prevTerm)
-}
-
-// splitEarly separates leader-to-follower appends and heartbeats, which
-// claim nothing about this node's disk, from the rest.
-func splitEarly(msgs []consensus.Message) (early, late []consensus.Message) {
-	for _, m := range msgs {
-		if m.Type == consensus.MsgApp || m.Type == consensus.MsgHeartbeat {
-			early = append(early, m)
-		} else {
-			late = append(late, m)
-		}
-	}
-	return early, late
 }
 
 // apply indexes committed entries, delivers them in order and answers

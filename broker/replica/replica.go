@@ -98,6 +98,16 @@ type Replica struct {
 	inbox     chan consensus.Message
 	transport Transport // nil for a one-member cluster
 
+	// Persistence runs beside the loop (see ready.go): the loop hands a
+	// Ready to persist and goes on ticking and stepping; persisted reports
+	// back. dispatch is the hand-off (a channel send to the storage
+	// goroutine; the simulation queues it instead).
+	inflight  *consensus.Ready
+	dispatch  func(rd *consensus.Ready)
+	jobs      chan *consensus.Ready
+	persisted chan error
+	now       func() time.Time
+
 	reqID     uint64
 	lastBatch int       // size of the previous proposal batch
 	parked    []*pubReq // waiting for a leader to be known
@@ -137,7 +147,11 @@ func Open(cfg Config, app Applier) (*Replica, error) {
 		lock:      lock,
 		stopc:     make(chan struct{}),
 		donec:     make(chan struct{}),
+		jobs:      make(chan *consensus.Ready),
+		persisted: make(chan error, 1),
+		now:       time.Now,
 	}
+	r.dispatch = func(rd *consensus.Ready) { r.jobs <- rd }
 	if err := r.open(); err != nil {
 		lock.Close()
 		return nil, err
@@ -235,7 +249,7 @@ func (r *Replica) open() error {
 		ElectionTicks:  elTicks,
 		MaxBatchBytes:  4 << 20,
 		MaxInflight:    64,
-		Rand:           rand.New(rand.NewSource(time.Now().UnixNano() + int64(r.id))),
+		Rand:           rand.New(rand.NewSource(r.now().UnixNano() + int64(r.id))),
 		Logger:         coreLogger{r.log},
 	})
 	if err != nil {
@@ -246,7 +260,7 @@ func (r *Replica) open() error {
 	r.core, r.hs = core, hs
 	// ReqIDs must never repeat across restarts, or the leader would take a
 	// new publish for a retry of an old one and drop it.
-	r.reqID = max(r.reqID, st.MaxOwnReqID(), uint64(time.Now().UnixNano()))
+	r.reqID = max(r.reqID, st.MaxOwnReqID(), uint64(r.now().UnixNano()))
 	r.updateStatus()
 	return nil
 }
@@ -263,6 +277,7 @@ func corruptIndex(err error, l *wal.Log) uint64 {
 // one-member cluster).
 func (r *Replica) Start(t Transport) {
 	r.transport = t
+	go r.storageLoop()
 	go func() {
 		if r.rejoining {
 			// Every leader or coordinator the old incarnation may have
@@ -308,6 +323,7 @@ func (r *Replica) Receive(m consensus.Message, cancel <-chan struct{}) {
 
 func (r *Replica) run() {
 	defer close(r.donec)
+	defer close(r.jobs)
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
 	retry := time.NewTicker(time.Second)
@@ -316,27 +332,20 @@ func (r *Replica) run() {
 	for {
 		select {
 		case <-r.stopc:
-			for _, p := range r.parked {
-				r.fail(p, ErrShuttingDown)
+			if r.inflight != nil {
+				r.onPersisted(<-r.persisted)
 			}
-			r.failAll(ErrShuttingDown)
+			r.shutdown()
 			return
+		case err := <-r.persisted:
+			r.onPersisted(err)
 		case now := <-ticker.C:
-			if r.broken == nil {
-				r.core.SetTime(now.UnixMilli())
-				r.core.Tick()
-			}
-			r.unpark(now)
-			r.expire(now)
+			r.onTick(now)
 		case now := <-retry.C:
-			if r.broken != nil {
-				r.recover()
-			} else if r.cfg.RetainBytes > 0 || r.cfg.RetainAge > 0 {
-				r.retain(now)
-			}
+			r.onRetry(now)
 		case m := <-r.inbox:
-			// Step everything that has arrived before persisting, so one
-			// fsync covers many appends (group commit on followers too).
+			// Step everything that has arrived before the next Ready, so
+			// one fsync covers many appends (group commit on followers).
 			for k := 0; ; k++ {
 				r.step(m)
 				if k == 1024 {
@@ -353,10 +362,45 @@ func (r *Replica) run() {
 			batch = r.gather(append(batch[:0], p))
 			r.propose(batch)
 		}
-		if r.broken == nil {
-			r.processReady()
-		}
+		r.handleReady()
 	}
+}
+
+// storageLoop persists the Readies the loop hands it, one at a time, so
+// that ticks, heartbeats and votes never wait behind a write or fsync.
+func (r *Replica) storageLoop() {
+	for rd := range r.jobs {
+		r.persisted <- r.persist(rd)
+	}
+}
+
+func (r *Replica) onTick(now time.Time) {
+	if r.broken == nil {
+		r.core.SetTime(now.UnixMilli())
+		r.core.Tick()
+	}
+	r.unpark(now)
+	r.expire(now)
+}
+
+func (r *Replica) onRetry(now time.Time) {
+	switch {
+	case r.broken != nil:
+		r.recover()
+	case r.inflight != nil:
+		// Retention and the hard state it records wait for the storage
+		// goroutine: both write the state file.
+	case r.cfg.RetainBytes > 0 || r.cfg.RetainAge > 0:
+		r.retain(now)
+	}
+}
+
+func (r *Replica) shutdown() {
+	for _, p := range r.parked {
+		r.fail(p, ErrShuttingDown)
+	}
+	r.parked = nil
+	r.failAll(ErrShuttingDown)
 }
 
 // step hands a peer's message to the core. A message the core refuses as
