@@ -108,7 +108,7 @@ func (r *Replica) saveHardState(h consensus.HardState) error {
 	if !critical && hs.Commit >= r.hs.Commit && r.now().Sub(r.hsSaved) <= 100*time.Millisecond {
 		return nil
 	}
-	if err := store.SaveState(r.cfg.DataDir, hs, critical && !r.cfg.NoSync); err != nil {
+	if err := r.disk.SaveState(hs, critical && !r.cfg.NoSync); err != nil {
 		return err
 	}
 	r.hs, r.hsSaved = hs, r.now()
@@ -122,7 +122,7 @@ func (r *Replica) resetLog(next, prevTerm uint64) error {
 	r.log.Logf(logging.Warn, "storage", "Leader no longer holds seq_no<%d (retention): restarting the log at seq_no=%d", next, next)
 	hs := r.hs
 	hs.BaseIndex, hs.BaseTerm = next-1, prevTerm
-	if err := store.SaveState(r.cfg.DataDir, hs, !r.cfg.NoSync); err != nil {
+	if err := r.disk.SaveState(hs, !r.cfg.NoSync); err != nil {
 		return err
 	}
 	r.hs = hs

@@ -23,9 +23,9 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +56,12 @@ type Config struct {
 	// the leader has refilled the log (a replaced or wiped disk).
 	RejoinEmpty bool
 	Log         logging.Node
+	// Disk holds the log and hard state; nil means the directory DataDir.
+	Disk store.Disk
+
+	now             func() time.Time // the simulation's clock; nil: time.Now
+	breakDurability bool             // test only: consensus.Config.TestOnlyBreakDurability
+	small           bool             // the simulation's many replicas: small queues and cache
 }
 
 // Transport carries consensus messages to peers, best effort: it may drop
@@ -89,6 +95,7 @@ type Replica struct {
 	log   logging.Node
 	stats Stats
 
+	disk    store.Disk
 	storeP  atomic.Pointer[store.Store] // replaced when the log is reopened
 	core    *consensus.Node
 	hs      store.DiskState
@@ -119,8 +126,8 @@ type Replica struct {
 	status       consensus.Status
 	statusBroken error
 
-	lock      *os.File // flock on the data directory: one process per log
-	rejoining bool     // started empty with RejoinEmpty
+	lock      io.Closer // one process per disk
+	rejoining bool      // started empty with RejoinEmpty
 	stopc     chan struct{}
 	donec     chan struct{}
 	stopOnce  sync.Once
@@ -129,27 +136,35 @@ type Replica struct {
 // Open locks the data directory, recovers the log and hard state, and
 // builds the consensus core from them.
 func Open(cfg Config, app Applier) (*Replica, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, err
+	if cfg.Disk == nil {
+		cfg.Disk = store.DirDisk(cfg.DataDir)
 	}
-	lock, err := store.LockDir(cfg.DataDir)
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	lock, err := cfg.Disk.Lock()
 	if err != nil {
 		return nil, err
+	}
+	queue, inbox := 1<<16, 1<<12
+	if cfg.small {
+		queue, inbox = 1, 1
 	}
 	r := &Replica{
 		cfg:       cfg,
 		id:        consensus.NodeID(cfg.ID),
 		app:       app,
 		log:       cfg.Log,
-		proposals: make(chan *pubReq, 1<<16),
-		inbox:     make(chan consensus.Message, 1<<12),
+		disk:      cfg.Disk,
+		proposals: make(chan *pubReq, queue),
+		inbox:     make(chan consensus.Message, inbox),
 		waiting:   map[uint64]*pubReq{},
 		lock:      lock,
 		stopc:     make(chan struct{}),
 		donec:     make(chan struct{}),
 		jobs:      make(chan *consensus.Ready),
 		persisted: make(chan error, 1),
-		now:       time.Now,
+		now:       cfg.now,
 	}
 	r.dispatch = func(rd *consensus.Ready) { r.jobs <- rd }
 	if err := r.open(); err != nil {
@@ -172,23 +187,24 @@ func (r *Replica) Clustered() bool { return len(r.cfg.Members) > 1 }
 // from them, exactly as after a process restart.
 func (r *Replica) open() error {
 	cfg := &r.cfg
-	hs, err := store.LoadState(cfg.DataDir)
+	empty := r.disk.Empty()
+	hs, err := r.disk.LoadState()
 	if err != nil {
 		return err
 	}
-	if cfg.RejoinEmpty && hs == (store.DiskState{}) && !store.HasSegments(cfg.DataDir) {
+	if cfg.RejoinEmpty && empty {
 		r.log.Logf(logging.Warn, "storage", "Rejoining with an empty disk: not voting until the leader has refilled this node's log")
 		hs.MustReach = math.MaxUint64
 		r.rejoining = true
 	}
-	l, err := wal.Open(cfg.DataDir, wal.Options{NoSync: cfg.NoSync, SegmentSize: cfg.SegmentBytes, RetainBytes: cfg.RetainBytes, RetainAge: cfg.RetainAge})
+	l, rep, err := r.disk.OpenLog(wal.Options{NoSync: cfg.NoSync, SegmentSize: cfg.SegmentBytes, RetainBytes: cfg.RetainBytes, RetainAge: cfg.RetainAge})
 	if err != nil {
-		return fmt.Errorf("open log in %s: %w", cfg.DataDir, err)
+		return fmt.Errorf("open log in %s: %w", r.disk, err)
 	}
-	if rep := l.Repaired(); rep.DroppedBytes > 0 {
+	if rep.DroppedBytes > 0 {
 		r.log.Logf(logging.Warn, "storage", "Repaired torn log tail: dropped %d bytes (%d invalid records) after seq_no=%d", rep.DroppedBytes, rep.DroppedRecords, l.LastIndex())
 	}
-	st := store.New(l)
+	st := r.newStore(l)
 	if hs.BaseIndex+1 == l.FirstIndex() {
 		st.SetBase(hs.BaseIndex, hs.BaseTerm)
 	}
@@ -212,7 +228,7 @@ func (r *Replica) open() error {
 		if hs.Commit >= bad {
 			hs.Commit = bad - 1
 		}
-		if err := store.SaveState(cfg.DataDir, hs, true); err != nil {
+		if err := r.disk.SaveState(hs, true); err != nil {
 			l.Close()
 			return err
 		}
@@ -220,7 +236,7 @@ func (r *Replica) open() error {
 			l.Close()
 			return err
 		}
-		st = store.New(l)
+		st = r.newStore(l)
 		loaded, _, err = st.Load(hs.Commit, true, r.id)
 	}
 	if err != nil {
@@ -251,6 +267,8 @@ func (r *Replica) open() error {
 		MaxInflight:    64,
 		Rand:           rand.New(rand.NewSource(r.now().UnixNano() + int64(r.id))),
 		Logger:         coreLogger{r.log},
+
+		TestOnlyBreakDurability: cfg.breakDurability,
 	})
 	if err != nil {
 		l.Close()
@@ -265,7 +283,14 @@ func (r *Replica) open() error {
 	return nil
 }
 
-func corruptIndex(err error, l *wal.Log) uint64 {
+func (r *Replica) newStore(l store.Log) *store.Store {
+	if r.cfg.small {
+		return store.NewSized(l, 256)
+	}
+	return store.New(l)
+}
+
+func corruptIndex(err error, l store.Log) uint64 {
 	var ce *wal.CorruptError
 	if errors.As(err, &ce) {
 		return ce.Index

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/ordo-broker/ordo/broker/logging"
-	"github.com/ordo-broker/ordo/broker/store"
 )
 
 // storageFailed stops the node's participation after a failed write or
@@ -58,7 +57,7 @@ func (r *Replica) retain(now time.Time) {
 		r.log.Logf(logging.Info, "storage", "Retention dropped seq_no %d..%d", before, first-1)
 		hs := r.hs
 		hs.BaseIndex, hs.BaseTerm = st.Base()
-		if err := store.SaveState(r.cfg.DataDir, hs, false); err == nil {
+		if err := r.disk.SaveState(hs, false); err == nil {
 			r.hs = hs
 		}
 	}

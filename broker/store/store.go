@@ -66,12 +66,15 @@ const (
 )
 
 // New returns a store over l; call Load to index what l already holds.
-func New(l Log) *Store {
+func New(l Log) *Store { return NewSized(l, cacheMaxEntries) }
+
+// NewSized is New with a cache of at most cacheEntries recent entries.
+func NewSized(l Log, cacheEntries int) *Store {
 	return &Store{
 		log:       l,
 		byChannel: map[string][]uint64{},
 		newData:   make(chan struct{}),
-		cache:     newEntryRing(cacheMaxEntries, cacheMaxBytes),
+		cache:     newEntryRing(cacheEntries, cacheMaxBytes),
 	}
 }
 
