@@ -243,16 +243,16 @@ type Option struct {
 }
 
 // Flag is the option's command-line flag name, without dashes.
-func (o *Option) Flag() string { return strings.NewReplacer(".", "-", "_", "-").Replace(o.Key) }
+func (o Option) Flag() string { return strings.NewReplacer(".", "-", "_", "-").Replace(o.Key) }
 
 // Env is the option's environment variable.
-func (o *Option) Env() string {
+func (o Option) Env() string {
 	return "ORDO_" + strings.ToUpper(strings.ReplaceAll(o.Key, ".", "_"))
 }
 
 // Set parses v into c, with the option's validation. Options the loader
 // reads itself (NoYAML ones like config) cannot be set.
-func (o *Option) Set(c *Config, v string) error {
+func (o Option) Set(c *Config, v string) error {
 	if o.set == nil {
 		return fmt.Errorf("%s is read by the loader, not stored in Config", o.Key)
 	}
@@ -314,7 +314,7 @@ var options = []Option{
 		func(c *Config) *string { return &c.DataDir }, nonEmpty).noFill().computed().
 		report(func(c *Config) string { return c.DataDir }, "dir"),
 	{Key: "peers", Kind: KindPeers, Usage: "cluster members including this node, e.g. 1:127.0.0.1:5001,2:127.0.0.1:5002 (none: a one-node cluster)",
-		set: func(c *Config, v string) (err error) { c.Peers, err = ParsePeers(v); return err }},
+		set: func(c *Config, v string) (err error) { c.Peers, err = parsePeers(v); return err }},
 	{Key: "cluster_secret", Kind: KindSecret, Usage: "shared secret authenticating peer links; required unless every member is on loopback (prefer cluster_secret_file: flags and variables are visible to other local users)",
 		set: func(c *Config, v string) error {
 			if v == "" {
@@ -358,10 +358,10 @@ var options = []Option{
 	option("fsync", KindString, "always", "always (acknowledge after fsync) or never (fast: a crash of every node at once can lose acknowledged messages)",
 		func(c *Config) *bool { return &c.NoSync }, parseFsync).noFill().
 		report(func(c *Config) string { return map[bool]string{false: "always", true: "no"}[c.NoSync] }, "appendfsync"),
-	option("max_message_size", KindSize, FormatSize(DefaultMaxMessageBytes), "largest PUBLISH payload (bytes, e.g. 512kb, 1mb)",
+	option("max_message_size", KindSize, formatSize(DefaultMaxMessageBytes), "largest PUBLISH payload (bytes, e.g. 512kb, 1mb)",
 		func(c *Config) *int64 { return &c.Limits.MaxMessageBytes }, positiveSize).
 		report(func(c *Config) string { return itoa(c.Limits.MaxMessageBytes) }, "ordo-max-message-size"),
-	option("max_request_size", KindSize, FormatSize(DefaultMaxRequestBytes), "largest request argument (bytes)",
+	option("max_request_size", KindSize, formatSize(DefaultMaxRequestBytes), "largest request argument (bytes)",
 		func(c *Config) *int64 { return &c.Limits.MaxRequestBytes }, positiveSize).
 		report(func(c *Config) string { return itoa(c.Limits.MaxRequestBytes) }, "proto-max-bulk-len", "client-query-buffer-limit"),
 	option("max_clients", KindInt, itoa(DefaultMaxClients), "maximum simultaneous clients",
@@ -369,10 +369,10 @@ var options = []Option{
 		report(func(c *Config) string { return itoa(c.Limits.MaxClients) }, "maxclients"),
 	// The three pub/sub limits are one Redis parameter, composed by
 	// configParams.
-	option("pubsub_output_buffer.hard", KindSize, FormatSize(DefaultPubsubHardBytes), "disconnect a subscriber at once when its unsent replies exceed this (bytes, e.g. 32mb)",
+	option("pubsub_output_buffer.hard", KindSize, formatSize(DefaultPubsubHardBytes), "disconnect a subscriber at once when its unsent replies exceed this (bytes, e.g. 32mb)",
 		func(c *Config) *int64 { return &c.Limits.PubsubHardBytes }, positiveSize).
 		report(nil, "client-output-buffer-limit"),
-	option("pubsub_output_buffer.soft", KindSize, FormatSize(DefaultPubsubSoftBytes), "disconnect a subscriber whose unsent replies stay above this for soft_seconds",
+	option("pubsub_output_buffer.soft", KindSize, formatSize(DefaultPubsubSoftBytes), "disconnect a subscriber whose unsent replies stay above this for soft_seconds",
 		func(c *Config) *int64 { return &c.Limits.PubsubSoftBytes }, positiveSize).
 		report(nil, "client-output-buffer-limit"),
 	option("pubsub_output_buffer.soft_seconds", KindInt, itoa(DefaultPubsubSoftSeconds), "seconds a subscriber may stay above the soft limit",
@@ -382,7 +382,7 @@ var options = []Option{
 		}).
 		report(nil, "client-output-buffer-limit"),
 	option("retention.bytes", KindSize, "0", "drop the oldest log segments beyond this size, e.g. 10gb (0: keep everything)",
-		func(c *Config) *int64 { return &c.RetainBytes }, ParseSize).
+		func(c *Config) *int64 { return &c.RetainBytes }, parseSize).
 		report(func(c *Config) string { return itoa(c.RetainBytes) }, "ordo-retention-bytes"),
 	option("retention.age", KindDuration, "0", "drop log segments older than this, e.g. 168h (0: keep everything)",
 		func(c *Config) *time.Duration { return &c.RetainAge }, func(s string) (time.Duration, error) {
@@ -393,7 +393,7 @@ var options = []Option{
 			return d, nil
 		}).
 		report(func(c *Config) string { return secs(c.RetainAge) }, "ordo-retention-age"),
-	option("segment_size", KindSize, FormatSize(DefaultSegmentBytes), "log segment file size in bytes (retention drops whole segments)",
+	option("segment_size", KindSize, formatSize(DefaultSegmentBytes), "log segment file size in bytes (retention drops whole segments)",
 		func(c *Config) *int { return &c.SegmentBytes }, func(s string) (int, error) {
 			n, err := positiveSize(s)
 			if err == nil && n > math.MaxInt32 {
@@ -403,7 +403,7 @@ var options = []Option{
 		}).
 		report(func(c *Config) string { return itoa(c.SegmentBytes) }, "ordo-segment-size"),
 	option("rejoin_empty", KindBool, "false", "this node's disk was replaced or wiped: take no part in elections until the leader has refilled its log",
-		func(c *Config) *bool { return &c.RejoinEmpty }, ParseBool).noFill().
+		func(c *Config) *bool { return &c.RejoinEmpty }, parseBool).noFill().
 		report(func(c *Config) string { return yesNo(c.RejoinEmpty) }, "ordo-rejoin-empty"),
 }
 
@@ -414,9 +414,9 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-// ParseBool accepts what strconv.ParseBool does (true, false, 1, 0, ...)
+// parseBool accepts what strconv.ParseBool does (true, false, 1, 0, ...)
 // and yes/no, on/off.
-func ParseBool(s string) (bool, error) {
+func parseBool(s string) (bool, error) {
 	if b, err := strconv.ParseBool(strings.TrimSpace(s)); err == nil {
 		return b, nil
 	}
@@ -485,7 +485,7 @@ func positiveDuration(s string) (time.Duration, error) {
 }
 
 func positiveSize(s string) (int64, error) {
-	n, err := ParseSize(s)
+	n, err := parseSize(s)
 	if err == nil && n == 0 {
 		err = fmt.Errorf("invalid size %q (must be positive)", s)
 	}
@@ -497,9 +497,9 @@ var sizeUnits = []struct {
 	mult   int64
 }{{"gib", 1 << 30}, {"mib", 1 << 20}, {"kib", 1 << 10}, {"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}, {"b", 1}}
 
-// ParseSize accepts 1048576, "1mb", "512kb", "32MiB" (units are powers of
+// parseSize accepts 1048576, "1mb", "512kb", "32MiB" (units are powers of
 // 1024, as in Redis's configuration).
-func ParseSize(s string) (int64, error) {
+func parseSize(s string) (int64, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
 	mult := int64(1)
 	for _, u := range sizeUnits {
@@ -515,8 +515,8 @@ func ParseSize(s string) (int64, error) {
 	return v * mult, nil
 }
 
-// FormatSize writes n in the largest unit that divides it: 1mb, 512kb.
-func FormatSize(n int64) string {
+// formatSize writes n in the largest unit that divides it: 1mb, 512kb.
+func formatSize(n int64) string {
 	for _, u := range []struct {
 		suffix string
 		mult   int64
@@ -528,8 +528,8 @@ func FormatSize(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-// ParsePeers parses "1:127.0.0.1:5001,2:127.0.0.1:5002".
-func ParsePeers(s string) ([]Peer, error) {
+// parsePeers parses "1:127.0.0.1:5001,2:127.0.0.1:5002".
+func parsePeers(s string) ([]Peer, error) {
 	var out []Peer
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)

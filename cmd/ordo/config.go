@@ -67,7 +67,7 @@ func configFromCLI(c *cli.Context) (broker.Config, error) {
 	}
 	for i := range opts {
 		o := &opts[i]
-		if o.Key == "config" || !c.IsSet(o.Flag()) {
+		if o.NoYAML || !c.IsSet(o.Flag()) { // --config was read above
 			continue
 		}
 		v := c.String(o.Flag())
