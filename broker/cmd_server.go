@@ -228,36 +228,31 @@ func executable() string {
 	return p
 }
 
-// configParams are what CONFIG GET reports (Redis names where Redis has
-// the setting, ordo- names for extensions).
+// configParams are what CONFIG GET reports: every option of the Options
+// table that names a parameter (Redis names where Redis has the setting,
+// ordo- names for extensions), plus Redis's fixed answers that clients
+// and tools probe for.
 func (s *Server) configParams() map[string]string {
 	l := s.cfg.Limits
-	fsync := "always"
-	if s.cfg.NoSync {
-		fsync = "no"
-	}
-	return map[string]string{
-		"bind":                       s.cfg.Host,
-		"port":                       strconv.Itoa(s.cfg.Port),
-		"dir":                        s.cfg.DataDir,
-		"maxclients":                 strconv.Itoa(l.MaxClients),
-		"proto-max-bulk-len":         strconv.FormatInt(l.MaxRequestBytes, 10),
-		"client-query-buffer-limit":  strconv.FormatInt(l.MaxRequestBytes, 10),
+	params := map[string]string{
+		// Composed here because Redis reports the three pub/sub limits
+		// (pubsub_output_buffer.*) as one parameter.
 		"client-output-buffer-limit": fmt.Sprintf("normal 0 0 0 slave 268435456 67108864 60 pubsub %d %d %d", l.PubsubHardBytes, l.PubsubSoftBytes, int64(l.PubsubSoftDuration.Seconds())),
 		"appendonly":                 "yes",
-		"appendfsync":                fsync,
 		"save":                       "",
 		"databases":                  "16",
 		"timeout":                    "0",
 		"cluster-enabled":            "no",
-		"ordo-max-message-size":      strconv.FormatInt(l.MaxMessageBytes, 10),
-		"ordo-node-id":               strconv.FormatUint(s.cfg.ID, 10),
-		"ordo-heartbeat-interval":    strconv.FormatInt(s.cfg.HeartbeatInterval.Milliseconds(), 10),
-		"ordo-leader-timeout":        strconv.FormatInt(s.cfg.LeaderTimeout.Milliseconds(), 10),
-		"ordo-publish-timeout":       strconv.FormatInt(s.cfg.PublishTimeout.Milliseconds(), 10),
-		"ordo-retention-bytes":       strconv.FormatInt(s.cfg.RetainBytes, 10),
-		"ordo-retention-age":         strconv.FormatInt(int64(s.cfg.RetainAge.Seconds()), 10),
 	}
+	for _, o := range options {
+		if o.get == nil {
+			continue
+		}
+		for _, name := range o.ConfigGet {
+			params[name] = o.get(&s.cfg)
+		}
+	}
+	return params
 }
 
 func cmdConfigGet(c *client, args [][]byte) {

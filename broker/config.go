@@ -1,9 +1,16 @@
 package broker
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ordo-broker/ordo/broker/logging"
@@ -27,12 +34,12 @@ type Limits struct {
 	PubsubSoftDuration time.Duration // ... <soft seconds>
 }
 
-// Config is everything a node needs. Zero values are replaced by defaults
-// in (*Config).setDefaults.
+// Config is everything a node needs. Zero values are replaced by the
+// defaults of Options (see setDefaults).
 type Config struct {
 	ID      uint64
 	Host    string
-	Port    int
+	Port    int // 0: any free port (the command line defaults to 6379)
 	DataDir string
 	Peers   []Peer // empty: a one-member cluster of this node
 
@@ -44,7 +51,7 @@ type Config struct {
 	PublishTimeout    time.Duration // how long PUBLISH waits for its commit
 	RetainBytes       int64
 	RetainAge         time.Duration
-	SegmentBytes      int // WAL segment size (0: the wal package's default)
+	SegmentBytes      int // WAL segment size
 	// RejoinEmpty marks a node whose disk was replaced or wiped: with no
 	// state on disk it takes no part in elections until the leader has
 	// refilled its log (it may have acknowledged entries and votes it no
@@ -56,10 +63,16 @@ type Config struct {
 	ClusterSecret []byte
 	Limits        Limits
 
-	Logger *slog.Logger
+	// LogLevel and LogFormat are the log_level and log_format options:
+	// `ordo node` builds Logger from them. The node itself only uses
+	// Logger (nil: discard), so a library user may leave them empty.
+	LogLevel  string
+	LogFormat string
+	Logger    *slog.Logger
 }
 
-// Defaults, chosen to match Redis where Redis has the knob.
+// Defaults, chosen to match Redis where Redis has the knob. Options shows
+// them (help, README), setDefaults applies them.
 const (
 	DefaultPort              = 6379
 	DefaultMaxClients        = 10000
@@ -74,46 +87,18 @@ const (
 	DefaultSegmentBytes = 4 << 20
 )
 
+// setDefaults fills every zero-valued option that has a default, from the
+// same table the command line shows, so the two cannot disagree.
 func (c *Config) setDefaults() {
-	if c.ID == 0 {
-		c.ID = 1
-	}
-	if c.Host == "" {
-		c.Host = "127.0.0.1"
+	for _, o := range options {
+		if o.zero != nil && o.zero(c) && o.Default != "" {
+			if err := o.set(c, o.Default); err != nil {
+				panic("broker: default of " + o.Key + ": " + err.Error()) // a bug in the table, caught by any test
+			}
+		}
 	}
 	if c.DataDir == "" {
 		c.DataDir = fmt.Sprintf("data/node%d", c.ID)
-	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = 100 * time.Millisecond
-	}
-	if c.LeaderTimeout == 0 {
-		c.LeaderTimeout = 500 * time.Millisecond
-	}
-	if c.SegmentBytes == 0 {
-		c.SegmentBytes = DefaultSegmentBytes
-	}
-	if c.PublishTimeout == 0 {
-		c.PublishTimeout = 5 * time.Second
-	}
-	l := &c.Limits
-	if l.MaxClients == 0 {
-		l.MaxClients = DefaultMaxClients
-	}
-	if l.MaxMessageBytes == 0 {
-		l.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if l.MaxRequestBytes == 0 {
-		l.MaxRequestBytes = DefaultMaxRequestBytes
-	}
-	if l.PubsubHardBytes == 0 {
-		l.PubsubHardBytes = DefaultPubsubHardBytes
-	}
-	if l.PubsubSoftBytes == 0 {
-		l.PubsubSoftBytes = DefaultPubsubSoftBytes
-	}
-	if l.PubsubSoftDuration == 0 {
-		l.PubsubSoftDuration = DefaultPubsubSoftSeconds * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -213,4 +198,356 @@ func (c *Config) peerConfig(l logging.Node) peer.Config {
 		}
 	}
 	return pc
+}
+
+// Kind is the syntax of an option's value, shared by its flag, variable
+// and YAML key.
+type Kind string
+
+const (
+	KindString   Kind = "string"
+	KindInt      Kind = "integer"
+	KindBool     Kind = "bool"
+	KindDuration Kind = "duration" // Go syntax: 100ms, 5s, 1h30m
+	KindSize     Kind = "size"     // bytes: 1048576, 512kb, 32mb
+	KindPeers    Kind = "peers"    // id:host:port,...; in YAML also a list of {id, host, port}
+	KindPath     Kind = "path"
+	KindSecret   Kind = "secret"
+)
+
+// Option is one setting of a node, defined once. The command line (flags
+// and ORDO_* variables), the YAML loader, setDefaults, CONFIG GET and the
+// README's table are all derived from Options, so none of them can forget
+// an option or disagree about its name, default or syntax.
+type Option struct {
+	// Key is the YAML key, dotted when nested ("retention.age"). The flag
+	// is Key with '.' and '_' turned into '-' (--retention-age), the
+	// environment variable ORDO_ and Key upper-cased with '.' turned into
+	// '_' (ORDO_RETENTION_AGE).
+	Key     string
+	NoYAML  bool   // settable by flag and variable only (the config file's own path)
+	Alias   string // short flag, if any
+	Kind    Kind
+	Default string // as shown and as parsed; "" when there is none
+	// Computed: Default describes a value computed from other options
+	// (data/node<id>) rather than one to parse.
+	Computed bool
+	Usage    string
+	// ConfigGet names the CONFIG GET parameters that report the option
+	// (Redis's names where Redis has the setting, ordo- ones otherwise).
+	ConfigGet []string
+
+	set  func(*Config, string) error // parses and validates; nil: read by the loader itself
+	get  func(*Config) string        // the CONFIG GET value; nil: configParams composes it
+	zero func(*Config) bool          // unset, so setDefaults may fill it; nil: zero is a real value
+}
+
+// Flag is the option's command-line flag name, without dashes.
+func (o Option) Flag() string { return strings.NewReplacer(".", "-", "_", "-").Replace(o.Key) }
+
+// Env is the option's environment variable.
+func (o Option) Env() string {
+	return "ORDO_" + strings.ToUpper(strings.ReplaceAll(o.Key, ".", "_"))
+}
+
+// Set parses v into c, with the option's validation. Options the loader
+// reads itself (NoYAML ones like config) cannot be set.
+func (o Option) Set(c *Config, v string) error {
+	if o.set == nil {
+		return fmt.Errorf("%s is read by the loader, not stored in Config", o.Key)
+	}
+	return o.set(c, v)
+}
+
+// Options returns the table of every node option, in help order.
+func Options() []Option { return slices.Clone(options) }
+
+// option builds an Option whose value is one field of Config of a
+// comparable type T, parsed by parse.
+func option[T comparable](key string, kind Kind, def, usage string, f func(*Config) *T, parse func(string) (T, error)) Option {
+	return Option{
+		Key: key, Kind: kind, Default: def, Usage: usage,
+		set: func(c *Config, v string) error {
+			x, err := parse(v)
+			if err != nil {
+				return err
+			}
+			*f(c) = x
+			return nil
+		},
+		zero: func(c *Config) bool { var z T; return *f(c) == z },
+	}
+}
+
+// report adds CONFIG GET names and how to show the value.
+func (o Option) report(get func(*Config) string, names ...string) Option {
+	o.ConfigGet, o.get = names, get
+	return o
+}
+
+// noFill marks an option whose zero value is meaningful, so setDefaults
+// must leave it alone (the default is then applied by the command line).
+func (o Option) noFill() Option { o.zero = nil; return o }
+
+func (o Option) computed() Option { o.Computed = true; return o }
+
+func ms(d time.Duration) string   { return strconv.FormatInt(d.Milliseconds(), 10) }
+func secs(d time.Duration) string { return strconv.FormatInt(int64(d/time.Second), 10) }
+func itoa[T ~int | ~int64](v T) string {
+	return strconv.FormatInt(int64(v), 10)
+}
+
+var options = []Option{
+	{Key: "config", Alias: "c", NoYAML: true, Kind: KindPath,
+		Usage: "YAML configuration file (flags and ORDO_* variables override it)"},
+	option("id", KindInt, "1", "this node's id (unique in the cluster; the highest live id leads)",
+		func(c *Config) *uint64 { return &c.ID }, uintIn(1, math.MaxUint64)).
+		report(func(c *Config) string { return strconv.FormatUint(c.ID, 10) }, "ordo-node-id"),
+	option("host", KindString, "127.0.0.1", "address to listen on",
+		func(c *Config) *string { return &c.Host }, nonEmpty).
+		report(func(c *Config) string { return c.Host }, "bind"),
+	option("port", KindInt, itoa(DefaultPort), "port for clients and peers (0: any free port)",
+		func(c *Config) *int { return &c.Port }, intIn(0, 65535)).noFill().
+		report(func(c *Config) string { return itoa(c.Port) }, "port"),
+	// The default depends on id, so setDefaults computes it.
+	option("data_dir", KindPath, "data/node<id>", "where the log lives",
+		func(c *Config) *string { return &c.DataDir }, nonEmpty).noFill().computed().
+		report(func(c *Config) string { return c.DataDir }, "dir"),
+	{Key: "peers", Kind: KindPeers, Usage: "cluster members including this node, e.g. 1:127.0.0.1:5001,2:127.0.0.1:5002 (none: a one-node cluster)",
+		set: func(c *Config, v string) (err error) { c.Peers, err = parsePeers(v); return err }},
+	{Key: "cluster_secret", Kind: KindSecret, Usage: "shared secret authenticating peer links; required unless every member is on loopback (prefer cluster_secret_file: flags and variables are visible to other local users)",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				return errors.New("empty cluster secret")
+			}
+			c.ClusterSecret = []byte(v)
+			return nil
+		},
+		// Never the secret itself: CONFIG GET is open to every client.
+		get:       func(c *Config) string { return yesNo(len(c.ClusterSecret) > 0) },
+		ConfigGet: []string{"ordo-cluster-secret"}},
+	{Key: "cluster_secret_file", Kind: KindPath, Usage: "file holding the cluster secret (a trailing newline is ignored); give it or cluster_secret, not both",
+		set: func(c *Config, path string) error {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("cluster secret file: %w", err)
+			}
+			b = bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
+			if len(b) == 0 {
+				return fmt.Errorf("cluster secret file %s is empty", path)
+			}
+			c.ClusterSecret = b
+			return nil
+		}},
+	option("log_level", KindString, "info", "debug, info, warn or error",
+		func(c *Config) *string { return &c.LogLevel }, func(s string) (string, error) {
+			_, err := logging.ParseLevel(s)
+			return strings.ToLower(s), err
+		}),
+	option("log_format", KindString, "text", "text (human-readable lines) or json",
+		func(c *Config) *string { return &c.LogFormat }, oneOf("text", "json")),
+	option("heartbeat_interval", KindDuration, (100*time.Millisecond).String(), "leader heartbeat period, e.g. 100ms",
+		func(c *Config) *time.Duration { return &c.HeartbeatInterval }, positiveDuration).
+		report(func(c *Config) string { return ms(c.HeartbeatInterval) }, "ordo-heartbeat-interval"),
+	option("leader_timeout", KindDuration, (500*time.Millisecond).String(), "silence after which followers elect a new leader",
+		func(c *Config) *time.Duration { return &c.LeaderTimeout }, positiveDuration).
+		report(func(c *Config) string { return ms(c.LeaderTimeout) }, "ordo-leader-timeout"),
+	option("publish_timeout", KindDuration, (5*time.Second).String(), "how long PUBLISH waits for its commit before failing",
+		func(c *Config) *time.Duration { return &c.PublishTimeout }, positiveDuration).
+		report(func(c *Config) string { return ms(c.PublishTimeout) }, "ordo-publish-timeout"),
+	option("fsync", KindString, "always", "always (acknowledge after fsync) or never (fast: a crash of every node at once can lose acknowledged messages)",
+		func(c *Config) *bool { return &c.NoSync }, parseFsync).noFill().
+		report(func(c *Config) string { return map[bool]string{false: "always", true: "no"}[c.NoSync] }, "appendfsync"),
+	option("max_message_size", KindSize, formatSize(DefaultMaxMessageBytes), "largest PUBLISH payload (bytes, e.g. 512kb, 1mb)",
+		func(c *Config) *int64 { return &c.Limits.MaxMessageBytes }, positiveSize).
+		report(func(c *Config) string { return itoa(c.Limits.MaxMessageBytes) }, "ordo-max-message-size"),
+	option("max_request_size", KindSize, formatSize(DefaultMaxRequestBytes), "largest request argument (bytes)",
+		func(c *Config) *int64 { return &c.Limits.MaxRequestBytes }, positiveSize).
+		report(func(c *Config) string { return itoa(c.Limits.MaxRequestBytes) }, "proto-max-bulk-len", "client-query-buffer-limit"),
+	option("max_clients", KindInt, itoa(DefaultMaxClients), "maximum simultaneous clients",
+		func(c *Config) *int { return &c.Limits.MaxClients }, intIn(1, math.MaxInt32)).
+		report(func(c *Config) string { return itoa(c.Limits.MaxClients) }, "maxclients"),
+	// The three pub/sub limits are one Redis parameter, composed by
+	// configParams.
+	option("pubsub_output_buffer.hard", KindSize, formatSize(DefaultPubsubHardBytes), "disconnect a subscriber at once when its unsent replies exceed this (bytes, e.g. 32mb)",
+		func(c *Config) *int64 { return &c.Limits.PubsubHardBytes }, positiveSize).
+		report(nil, "client-output-buffer-limit"),
+	option("pubsub_output_buffer.soft", KindSize, formatSize(DefaultPubsubSoftBytes), "disconnect a subscriber whose unsent replies stay above this for soft_seconds",
+		func(c *Config) *int64 { return &c.Limits.PubsubSoftBytes }, positiveSize).
+		report(nil, "client-output-buffer-limit"),
+	option("pubsub_output_buffer.soft_seconds", KindInt, itoa(DefaultPubsubSoftSeconds), "seconds a subscriber may stay above the soft limit",
+		func(c *Config) *time.Duration { return &c.Limits.PubsubSoftDuration }, func(s string) (time.Duration, error) {
+			n, err := intIn(1, math.MaxInt32)(s)
+			return time.Duration(n) * time.Second, err
+		}).
+		report(nil, "client-output-buffer-limit"),
+	option("retention.bytes", KindSize, "0", "drop the oldest log segments beyond this size, e.g. 10gb (0: keep everything)",
+		func(c *Config) *int64 { return &c.RetainBytes }, parseSize).
+		report(func(c *Config) string { return itoa(c.RetainBytes) }, "ordo-retention-bytes"),
+	option("retention.age", KindDuration, "0", "drop log segments older than this, e.g. 168h (0: keep everything)",
+		func(c *Config) *time.Duration { return &c.RetainAge }, func(s string) (time.Duration, error) {
+			d, err := time.ParseDuration(s)
+			if err != nil || d < 0 {
+				return 0, fmt.Errorf("invalid duration %q (want e.g. 24h, 90m; 0 keeps everything)", s)
+			}
+			return d, nil
+		}).
+		report(func(c *Config) string { return secs(c.RetainAge) }, "ordo-retention-age"),
+	option("segment_size", KindSize, formatSize(DefaultSegmentBytes), "log segment file size in bytes (retention drops whole segments)",
+		func(c *Config) *int { return &c.SegmentBytes }, func(s string) (int, error) {
+			n, err := positiveSize(s)
+			if err == nil && n > math.MaxInt32 {
+				err = fmt.Errorf("segment size %q is too large (at most 2gb)", s)
+			}
+			return int(n), err
+		}).
+		report(func(c *Config) string { return itoa(c.SegmentBytes) }, "ordo-segment-size"),
+	option("rejoin_empty", KindBool, "false", "this node's disk was replaced or wiped: take no part in elections until the leader has refilled its log",
+		func(c *Config) *bool { return &c.RejoinEmpty }, parseBool).noFill().
+		report(func(c *Config) string { return yesNo(c.RejoinEmpty) }, "ordo-rejoin-empty"),
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// parseBool accepts what strconv.ParseBool does (true, false, 1, 0, ...)
+// and yes/no, on/off.
+func parseBool(s string) (bool, error) {
+	if b, err := strconv.ParseBool(strings.TrimSpace(s)); err == nil {
+		return b, nil
+	}
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "yes", "on":
+		return true, nil
+	case "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("invalid boolean %q (want true or false)", s)
+}
+
+// parseFsync maps the durability mode to NoSync.
+func parseFsync(s string) (noSync bool, err error) {
+	switch strings.ToLower(s) {
+	case "always", "yes", "true":
+		return false, nil
+	case "never", "no", "false":
+		return true, nil
+	}
+	return false, fmt.Errorf("fsync must be always (acknowledge after fsync, the default) or never (fast mode: a crash of every node can lose acknowledged messages), got %q", s)
+}
+
+func nonEmpty(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("must not be empty")
+	}
+	return s, nil
+}
+
+func oneOf(vals ...string) func(string) (string, error) {
+	return func(s string) (string, error) {
+		if slices.Contains(vals, strings.ToLower(s)) {
+			return strings.ToLower(s), nil
+		}
+		return "", fmt.Errorf("%q is not one of %s", s, strings.Join(vals, ", "))
+	}
+}
+
+func intIn(lo, hi int) func(string) (int, error) {
+	return func(s string) (int, error) {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < lo || n > hi {
+			return 0, fmt.Errorf("invalid value %q (want an integer from %d to %d)", s, lo, hi)
+		}
+		return n, nil
+	}
+}
+
+func uintIn(lo, hi uint64) func(string) (uint64, error) {
+	return func(s string) (uint64, error) {
+		n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+		if err != nil || n < lo || n > hi {
+			return 0, fmt.Errorf("invalid value %q (want an integer from %d to %d)", s, lo, hi)
+		}
+		return n, nil
+	}
+}
+
+func positiveDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("invalid duration %q (want a positive duration, e.g. 100ms, 5s)", s)
+	}
+	return d, nil
+}
+
+func positiveSize(s string) (int64, error) {
+	n, err := parseSize(s)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("invalid size %q (must be positive)", s)
+	}
+	return n, err
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"gib", 1 << 30}, {"mib", 1 << 20}, {"kib", 1 << 10}, {"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}, {"b", 1}}
+
+// parseSize accepts 1048576, "1mb", "512kb", "32MiB" (units are powers of
+// 1024, as in Redis's configuration).
+func parseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v < 0 || v > math.MaxInt64/mult {
+		return 0, fmt.Errorf("invalid size %q (want e.g. 1048576, 512kb, 32mb)", s)
+	}
+	return v * mult, nil
+}
+
+// formatSize writes n in the largest unit that divides it: 1mb, 512kb.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}} {
+		if n != 0 && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// parsePeers parses "1:127.0.0.1:5001,2:127.0.0.1:5002".
+func parsePeers(s string) ([]Peer, error) {
+	var out []Peer
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		idStr, addr, ok := strings.Cut(part, ":")
+		id, err := strconv.ParseUint(idStr, 10, 64)
+		host, port, herr := net.SplitHostPort(addr)
+		if !ok || err != nil || id == 0 || herr != nil || host == "" || !validPort(port) {
+			return nil, fmt.Errorf("invalid peer %q (want id:host:port, e.g. 2:127.0.0.1:5002)", part)
+		}
+		out = append(out, Peer{ID: id, Addr: addr})
+	}
+	return out, nil
+}
+
+func validPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0 && n <= 65535
 }

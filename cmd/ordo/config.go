@@ -5,193 +5,223 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ordo-broker/ordo/broker"
+	"github.com/ordo-broker/ordo/broker/logging"
+	"github.com/urfave/cli/v2"
 	"go.yaml.in/yaml/v3"
 )
 
-// fileConfig is the YAML configuration file. Decoding is strict: an unknown
-// key is an error that names it, so a typo never silently falls back to a
-// default.
-type fileConfig struct {
-	ID                uint64        `yaml:"id"`
-	Host              string        `yaml:"host"`
-	Port              int           `yaml:"port"`
-	DataDir           string        `yaml:"data_dir"`
-	Peers             []filePeer    `yaml:"peers"`
-	LogLevel          string        `yaml:"log_level"`
-	LogFormat         string        `yaml:"log_format"`
-	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
-	LeaderTimeout     time.Duration `yaml:"leader_timeout"`
-	PublishTimeout    time.Duration `yaml:"publish_timeout"`
-	Fsync             string        `yaml:"fsync"`
-	MaxMessageSize    byteSize      `yaml:"max_message_size"`
-	MaxRequestSize    byteSize      `yaml:"max_request_size"`
-	MaxClients        int           `yaml:"max_clients"`
-	PubsubBuffer      struct {
-		Hard        byteSize `yaml:"hard"`
-		Soft        byteSize `yaml:"soft"`
-		SoftSeconds int      `yaml:"soft_seconds"`
-	} `yaml:"pubsub_output_buffer"`
-	Retention struct {
-		Bytes byteSize      `yaml:"bytes"`
-		Age   time.Duration `yaml:"age"`
-	} `yaml:"retention"`
-	SegmentSize byteSize `yaml:"segment_size"`
-}
+// Every option of `ordo node` is defined once, in broker.Options; this file
+// derives the flags, the ORDO_* variables and the YAML loader from that
+// table (README.md's table is checked against it by TestREADMEConfigTable).
 
-type filePeer struct {
-	ID   uint64 `yaml:"id"`
-	Host string `yaml:"host"`
-	Port int    `yaml:"port"`
-}
-
-func loadFile(path string) (*fileConfig, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var fc fileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &fc, nil
-}
-
-// byteSize accepts 1048576, "1mb", "512kb", "32MiB".
-type byteSize int64
-
-func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
-	v, err := parseByteSize(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*b = byteSize(v)
-	return nil
-}
-
-func parseByteSize(s string) (int64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"gib", 1 << 30}, {"mib", 1 << 20}, {"kib", 1 << 10}, {"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}, {"b", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
+// nodeFlags are the `ordo node` flags. Each takes its value as a string
+// parsed by the option itself, so a flag, its variable and its YAML key
+// accept the same syntax and fail with the same message; the one exception
+// is booleans, which are switches (--rejoin-empty).
+func nodeFlags() []cli.Flag {
+	var flags []cli.Flag
+	for _, o := range broker.Options() {
+		var aliases []string
+		if o.Alias != "" {
+			aliases = []string{o.Alias}
 		}
-	}
-	v, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("invalid size %q (want e.g. 1048576, 512kb, 32mb)", s)
-	}
-	return v * mult, nil
-}
-
-// parsePeers parses "1:127.0.0.1:5001,2:127.0.0.1:5002".
-func parsePeers(s string) ([]broker.Peer, error) {
-	var out []broker.Peer
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
+		env := []string{o.Env()}
+		if o.Kind == broker.KindBool {
+			flags = append(flags, &cli.BoolFlag{Name: o.Flag(), Aliases: aliases, Usage: o.Usage, EnvVars: env})
 			continue
 		}
-		idStr, addr, ok := strings.Cut(part, ":")
-		id, err := strconv.ParseUint(idStr, 10, 64)
-		if !ok || err != nil || id == 0 || !strings.Contains(addr, ":") {
-			return nil, fmt.Errorf("invalid peer %q (want id:host:port, e.g. 2:127.0.0.1:5002)", part)
-		}
-		out = append(out, broker.Peer{ID: id, Addr: addr})
+		flags = append(flags, &cli.StringFlag{Name: o.Flag(), Aliases: aliases, Usage: o.Usage, EnvVars: env,
+			// Shown by --help; the value itself is applied by configFromCLI
+			// (a flag's Value would look like "given" to IsSet-free code
+			// and would hide the YAML layer below it).
+			DefaultText: o.Default})
 	}
-	return out, nil
+	return flags
 }
 
-// apply copies the file's settings into cfg (flags and environment are
-// applied after, so they win).
-func (fc *fileConfig) apply(cfg *broker.Config, logLevel, logFormat *string) error {
-	if fc.ID != 0 {
-		cfg.ID = fc.ID
-	}
-	if fc.Host != "" {
-		cfg.Host = fc.Host
-	}
-	if fc.Port != 0 {
-		cfg.Port = fc.Port
-	}
-	if fc.DataDir != "" {
-		cfg.DataDir = fc.DataDir
-	}
-	for _, p := range fc.Peers {
-		if p.ID == 0 || p.Port == 0 {
-			return fmt.Errorf("peers: each peer needs id and port (got id=%d port=%d)", p.ID, p.Port)
+// configFromCLI builds the node configuration from four layers, each
+// overriding the one before: defaults, the YAML file, ORDO_* variables,
+// flags (urfave/cli merges the last two: a flag beats its variable).
+func configFromCLI(c *cli.Context) (broker.Config, error) {
+	var cfg broker.Config
+	opts := broker.Options()
+	for i := range opts {
+		o := &opts[i]
+		if o.Default != "" && !o.Computed && !o.NoYAML {
+			if err := o.Set(&cfg, o.Default); err != nil {
+				return cfg, fmt.Errorf("default of %s: %w", o.Key, err)
+			}
 		}
-		host := p.Host
-		if host == "" {
-			host = "127.0.0.1"
+	}
+	given := map[string]bool{}
+	if path := c.String("config"); path != "" {
+		if err := loadFile(path, &cfg, opts, given); err != nil {
+			return cfg, err
 		}
-		cfg.Peers = append(cfg.Peers, broker.Peer{ID: p.ID, Addr: fmt.Sprintf("%s:%d", host, p.Port)})
 	}
-	if fc.LogLevel != "" {
-		*logLevel = fc.LogLevel
-	}
-	if fc.LogFormat != "" {
-		*logFormat = fc.LogFormat
-	}
-	setDur(&cfg.HeartbeatInterval, fc.HeartbeatInterval)
-	setDur(&cfg.LeaderTimeout, fc.LeaderTimeout)
-	setDur(&cfg.PublishTimeout, fc.PublishTimeout)
-	if fc.Fsync != "" {
-		v, err := parseFsync(fc.Fsync)
-		if err != nil {
-			return err
+	for i := range opts {
+		o := &opts[i]
+		if o.NoYAML || !c.IsSet(o.Flag()) { // --config was read above
+			continue
 		}
-		cfg.NoSync = v
+		v := c.String(o.Flag())
+		if o.Kind == broker.KindBool {
+			v = strconv.FormatBool(c.Bool(o.Flag()))
+		}
+		if err := o.Set(&cfg, v); err != nil {
+			return cfg, fmt.Errorf("%s: %w", source(o, v), err)
+		}
+		given[o.Key] = true
 	}
-	l := &cfg.Limits
-	setInt(&l.MaxMessageBytes, int64(fc.MaxMessageSize))
-	setInt(&l.MaxRequestBytes, int64(fc.MaxRequestSize))
-	if fc.MaxClients != 0 {
-		l.MaxClients = fc.MaxClients
+	if given["cluster_secret"] && given["cluster_secret_file"] {
+		return cfg, errors.New("both cluster_secret and cluster_secret_file are given (by flag, ORDO_* variable or the config file): give one")
 	}
-	setInt(&l.PubsubHardBytes, int64(fc.PubsubBuffer.Hard))
-	setInt(&l.PubsubSoftBytes, int64(fc.PubsubBuffer.Soft))
-	if fc.PubsubBuffer.SoftSeconds != 0 {
-		l.PubsubSoftDuration = time.Duration(fc.PubsubBuffer.SoftSeconds) * time.Second
+	level, err := logging.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return cfg, err
 	}
-	setInt(&cfg.RetainBytes, int64(fc.Retention.Bytes))
-	if fc.SegmentSize != 0 {
-		cfg.SegmentBytes = int(fc.SegmentSize)
+	cfg.Logger = logging.NewLogger(os.Stderr, cfg.LogFormat, level)
+	// Refuse an impossible combination (heartbeat >= leader timeout, a
+	// cluster without a secret...) before anything listens or opens files.
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
 	}
-	setDur(&cfg.RetainAge, fc.Retention.Age)
+	return cfg, nil
+}
+
+// source names where a bad value came from, so the message points at what
+// to fix.
+func source(o *broker.Option, v string) string {
+	if e, ok := os.LookupEnv(o.Env()); ok && e == v {
+		return o.Env()
+	}
+	return "--" + o.Flag()
+}
+
+// loadFile applies a YAML configuration file. It is strict: an unknown or
+// repeated key is an error naming it and its line, so a typo never silently
+// falls back to a default. Nested keys (retention: {age: 1h}) are the
+// table's dotted keys (retention.age).
+func loadFile(path string, cfg *broker.Config, opts []broker.Option, given map[string]bool) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) { // an empty file: all defaults
+			return nil
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	f := &fileLoader{cfg: cfg, byKey: map[string]*broker.Option{}, groups: map[string]bool{}, given: given}
+	for i := range opts {
+		o := &opts[i]
+		if o.NoYAML {
+			continue
+		}
+		f.byKey[o.Key] = o
+		for k := o.Key; strings.Contains(k, "."); {
+			k = k[:strings.LastIndex(k, ".")]
+			f.groups[k] = true
+		}
+	}
+	if err := f.mapping(doc.Content[0], ""); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	return nil
 }
 
-// parseFsync maps the durability mode to NoSync.
-func parseFsync(s string) (noSync bool, err error) {
-	switch strings.ToLower(s) {
-	case "always", "yes", "true":
-		return false, nil
-	case "never", "no", "false":
-		return true, nil
-	}
-	return false, fmt.Errorf("fsync must be always (acknowledge after fsync, the default) or never (fast mode: a crash of every node can lose acknowledged messages), got %q", s)
+type fileLoader struct {
+	cfg    *broker.Config
+	byKey  map[string]*broker.Option
+	groups map[string]bool // prefixes of dotted keys: "retention"
+	given  map[string]bool
 }
 
-func setDur(dst *time.Duration, v time.Duration) {
-	if v != 0 {
-		*dst = v
+func (f *fileLoader) mapping(m *yaml.Node, prefix string) error {
+	if m.Kind != yaml.MappingNode {
+		what := "the file"
+		if prefix != "" {
+			what = strings.TrimSuffix(prefix, ".")
+		}
+		return fmt.Errorf("line %d: %s must be a mapping of key: value", m.Line, what)
 	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		key := prefix + k.Value
+		if seen[key] {
+			return fmt.Errorf("line %d: %s given twice", k.Line, key)
+		}
+		seen[key] = true
+		if o, ok := f.byKey[key]; ok {
+			s, err := scalar(o, v)
+			if err == nil {
+				err = o.Set(f.cfg, s)
+			}
+			if err != nil {
+				return fmt.Errorf("line %d: %s: %w", v.Line, key, err)
+			}
+			f.given[key] = true
+			continue
+		}
+		if f.groups[key] {
+			if err := f.mapping(v, key+"."); err != nil {
+				return err
+			}
+			continue
+		}
+		return fmt.Errorf("line %d: unknown key %q (the keys are listed by `ordo node --help` and in README.md)", k.Line, key)
+	}
+	return nil
 }
 
-func setInt(dst *int64, v int64) {
-	if v != 0 {
-		*dst = v
+// scalar is a YAML value as the option's string syntax. Peers may also be
+// a list of {id, host, port}.
+func scalar(o *broker.Option, v *yaml.Node) (string, error) {
+	if o.Kind == broker.KindPeers && v.Kind == yaml.SequenceNode {
+		return yamlPeers(v)
 	}
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+		return "", fmt.Errorf("want a single %s value", o.Kind)
+	}
+	return v.Value, nil
+}
+
+// yamlPeers turns a list of {id, host, port} (host defaults to 127.0.0.1)
+// into id:host:port,...
+func yamlPeers(seq *yaml.Node) (string, error) {
+	var parts []string
+	for _, n := range seq.Content {
+		var p struct {
+			ID   uint64 `yaml:"id"`
+			Host string `yaml:"host"`
+			Port int    `yaml:"port"`
+		}
+		if err := n.Decode(&p); err != nil {
+			return "", err
+		}
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i < len(n.Content); i += 2 {
+				if k := n.Content[i].Value; k != "id" && k != "host" && k != "port" {
+					return "", fmt.Errorf("line %d: unknown peer key %q (want id, host, port)", n.Content[i].Line, k)
+				}
+			}
+		}
+		if p.ID == 0 || p.Port == 0 {
+			return "", fmt.Errorf("line %d: each peer needs id and port (got id=%d port=%d)", n.Line, p.ID, p.Port)
+		}
+		if p.Host == "" {
+			p.Host = "127.0.0.1"
+		}
+		parts = append(parts, fmt.Sprintf("%d:%s", p.ID, net.JoinHostPort(p.Host, strconv.Itoa(p.Port))))
+	}
+	return strings.Join(parts, ","), nil
 }
