@@ -79,16 +79,6 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// ListenAndServe listens on the configured host and port.
-func (s *Server) ListenAndServe() error {
-	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port)))
-	if err != nil {
-		s.shutdown()
-		return err
-	}
-	return s.Serve(ln)
-}
-
 // Serve accepts clients on ln until Close.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
