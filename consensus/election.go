@@ -107,6 +107,13 @@ func (n *Node) handleAlive(m Message) {
 }
 
 func (n *Node) becomePreCandidate() {
+	if n.term >= maxTerm {
+		// Peers refuse terms beyond maxTerm (see validate.go). Unreachable
+		// in practice: 2^62 elections.
+		n.logf(LevelError, compElection, "Term %d reached the ceiling; not campaigning", n.term)
+		n.becomeFollower(n.term, 0)
+		return
+	}
 	n.role = Candidate
 	n.phase = phasePreCandidate
 	n.phaseElapsed = 0

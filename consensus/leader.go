@@ -54,6 +54,15 @@ func (n *Node) becomeLeader() {
 	}
 	n.votes = nil
 	n.sync = syncFetching
+	if bv.lastIndex < n.log.committed {
+		// The most advanced log of a majority always holds every
+		// committed entry; an acknowledgement claiming otherwise comes
+		// from a faulty peer. Do not let it truncate committed history.
+		n.logf(LevelError, compElection, "node_%d acknowledged with a log ending at seq_no=%d, below the commit index %d: not a safe history; stepping down",
+			best, bv.lastIndex, n.log.committed)
+		n.becomeFollower(n.term, 0)
+		return
+	}
 	switch {
 	case best == n.id:
 		n.finishFetch(n.log.lastIndex())
@@ -136,8 +145,8 @@ func (n *Node) handleSyncResp(m Message) {
 			return
 		case len(ents) > 0 && n.log.matchTerm(ents[0].Index, ents[0].Term):
 			prev, prevTerm, ents = ents[0].Index, ents[0].Term, ents[1:] // log matching
-		case prev > m.Commit:
-			n.logf(LevelError, compStorage, "node_%d restarts its history at seq_no=%d beyond its commit %d; stepping down",
+		case prev > m.Commit || prev > n.fetchTarget:
+			n.logf(LevelError, compStorage, "node_%d restarts its history at seq_no=%d beyond its commit %d or its log; stepping down",
 				m.From, prev+1, m.Commit)
 			n.becomeFollower(n.term, 0)
 			return
@@ -168,8 +177,11 @@ func (n *Node) handleSyncResp(m Message) {
 // finishFetch: the log is now this term's history H = [1, syncIndex].
 func (n *Node) finishFetch(syncIndex uint64) {
 	if n.log.committed > syncIndex {
-		n.logf(LevelError, compOrdering, "BUG: synchronised history ends at seq_no=%d below commit %d",
-			syncIndex, n.log.committed)
+		// becomeLeader and handleSyncResp refuse histories shorter than
+		// the commit index, whatever peers send: reaching this is a bug,
+		// and sequencing on would overwrite committed entries.
+		invariant("synchronised history ends at seq_no=" + u64s(syncIndex) + " below commit " + u64s(n.log.committed) +
+			" (term " + u64s(n.term) + ")")
 	}
 	n.sync = syncSyncing
 	n.syncIndex = syncIndex
@@ -290,9 +302,10 @@ func (n *Node) sendAppend(to NodeID) {
 			// The follower lacks entries this log no longer holds
 			// (retention): it restarts its log at our first index.
 			if first-1 > n.log.committed {
-				n.logf(LevelError, compStorage, "Cannot catch up node_%d: the log starts at seq_no=%d, after the commit index %d",
-					to, first, n.log.committed)
-				return
+				// Retention may drop only applied (hence committed)
+				// entries: the caller broke its contract.
+				invariant("the log starts at seq_no=" + u64s(first) + ", after the commit index " + u64s(n.log.committed) +
+					" (retention dropped unapplied entries)")
 			}
 			prev, reset, pr.next = first-1, true, first
 			prevTerm, ok = n.log.term(prev) // 0 if unknown
@@ -307,8 +320,10 @@ func (n *Node) sendAppend(to NodeID) {
 				n.logf(LevelWarn, compStorage, "node_%d is behind the log's first seq_no=%d (retention): restarting its log there", to, first)
 			}
 		} else if !ok {
-			n.logf(LevelError, compStorage, "Cannot catch up node_%d: no term for seq_no=%d", to, prev)
-			return
+			// prev lies within [FirstIndex, LastIndex]: Storage must know
+			// its term.
+			invariant("Storage has no term for seq_no=" + u64s(prev) + " in its log [" + u64s(first) + ", " +
+				u64s(n.log.lastIndex()) + "]")
 		}
 		var ents []Entry
 		if pr.next <= limit {

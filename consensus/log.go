@@ -298,6 +298,11 @@ func (l *raftLog) truncateTo(from uint64) {
 	if from > l.lastIndex() {
 		return
 	}
+	if from <= l.committed {
+		// Every caller bounds the truncation by the commit index, whatever
+		// peers send; dropping a committed entry would lose a publish.
+		invariant("truncating the log from seq_no=" + u64s(from) + ", at or below the commit index " + u64s(l.committed))
+	}
 	u := &l.u
 	l.reqs.truncate(from)
 	k := len(l.runs)
