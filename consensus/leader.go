@@ -1,6 +1,9 @@
 package consensus
 
-import "slices"
+import (
+	"errors"
+	"slices"
+)
 
 // Leader: synchronisation, then sequencing (Zab's phases 2 and 3).
 //
@@ -113,6 +116,12 @@ func (n *Node) handleSyncReq(m Message) {
 	reset := first > 1 && prev == first-1
 	pt, _ := n.log.term(prev) // 0 if unknown
 	ents, err := n.log.entries(prev+1, last+1, n.cfg.MaxBatchBytes)
+	if errors.Is(err, ErrReadPending) {
+		// Answer once the read is done (ReadReady); the coordinator also
+		// repeats its request every heartbeat.
+		n.syncReqWait = &m
+		return
+	}
 	if err != nil {
 		n.logf(LevelError, compStorage, "Cannot serve history to node_%d from seq_no=%d: %v", m.From, prev+1, err)
 		n.send(Message{To: m.From, Type: MsgSyncResp, Reject: true})
@@ -228,6 +237,7 @@ func (n *Node) tickLeader() {
 	}
 	if n.heartbeatElapsed >= n.cfg.HeartbeatTicks {
 		n.heartbeatElapsed = 0
+		n.retryReads() // (in case a ReadReady never comes)
 		n.bcastHeartbeat()
 		if n.sync == syncFetching {
 			n.sendFetch(n.fetchIndex)
@@ -281,7 +291,7 @@ func (n *Node) bcastAppend() {
 // unacknowledged. An empty MsgApp also carries commit news.
 func (n *Node) sendAppend(to NodeID) {
 	pr := n.prs[to]
-	if pr == nil || (pr.state == probe && pr.paused) {
+	if pr == nil || (pr.state == probe && pr.paused) || pr.readWait {
 		return
 	}
 	limit := n.log.lastIndex()
@@ -329,6 +339,13 @@ func (n *Node) sendAppend(to NodeID) {
 		if pr.next <= limit {
 			var err error
 			if ents, err = n.log.entries(pr.next, limit+1, n.cfg.MaxBatchBytes); err != nil {
+				if errors.Is(err, ErrReadPending) {
+					// A catch-up read off the caller's hot loop: wait for
+					// ReadReady (or the next heartbeat), send nothing now.
+					n.logf(LevelDebug, compStorage, "Reading seq_no=%d for node_%d in the background", pr.next, to)
+					pr.readWait = true
+					return
+				}
 				n.logf(LevelError, compStorage, "Cannot read seq_no=%d for node_%d: %v", pr.next, to, err)
 				return
 			}
@@ -549,5 +566,32 @@ func (n *Node) handleForward(m Message) {
 		n.appendProposals(ps)
 	case !full:
 		n.queued = append(n.queued, ps...)
+	}
+}
+
+// ReadReady tells the core that a background read it was refused with
+// ErrReadPending has completed (the caller's reader calls it through the
+// caller's loop): every read that was refused is retried now — catch-up
+// appends to waiting followers, a pending answer to a coordinator's sync
+// request, committed entries to apply. Calling it spuriously is harmless.
+func (n *Node) ReadReady() {
+	n.retryReads()
+	n.log.applyWait = false
+	if m := n.syncReqWait; m != nil {
+		n.syncReqWait = nil
+		if m.Term == n.term {
+			n.handleSyncReq(*m)
+		}
+	}
+}
+
+// retryReads lets every follower waiting for a background read be sent to
+// again.
+func (n *Node) retryReads() {
+	for _, pr := range n.prs {
+		if pr.readWait {
+			pr.readWait = false
+			n.needBcast = true
+		}
 	}
 }

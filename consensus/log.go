@@ -31,6 +31,11 @@ type raftLog struct {
 	applied   uint64 // last index the caller acknowledged via Advance
 
 	reqs reqTracker
+
+	// applyWait: reading committed entries to apply returned
+	// ErrReadPending; do not ask again until ReadReady (or a heartbeat
+	// interval), so HasReady does not spin.
+	applyWait bool
 }
 
 // termRun: the entries from start up to the next run's start have term.
@@ -351,7 +356,7 @@ func (l *raftLog) commitTo(i uint64) bool {
 
 // nextCommitted returns the committed, persisted entries not yet handed out.
 func (l *raftLog) hasNextCommitted() bool {
-	return min(l.committed, l.stableIndex()) > l.applying
+	return !l.applyWait && min(l.committed, l.stableIndex()) > l.applying
 }
 
 func (l *raftLog) nextCommitted(maxBytes int) ([]Entry, error) {

@@ -156,6 +156,7 @@ type Node struct {
 	pendingSync      uint64 // term whose history the log holds, awaiting persistence
 	pendingSyncIndex uint64
 	held             []Message // out-of-order MsgApp held back
+	syncReqWait      *Message  // a MsgSyncReq whose answer waits for a background read
 	processingHeld   bool
 	catchupLogged    uint64
 
@@ -320,6 +321,9 @@ func (n *Node) SetTime(unixMs int64) { n.wallMs = unixMs }
 // Tick advances logical time by one tick.
 func (n *Node) Tick() {
 	n.now++
+	if n.log.applyWait && n.now%int64(n.cfg.HeartbeatTicks) == 0 {
+		n.log.applyWait = false // fallback if a ReadReady never comes
+	}
 	if n.role == Leader {
 		n.tickLeader()
 	} else {
@@ -517,7 +521,9 @@ func (n *Node) Ready() Ready {
 	}
 	if n.log.hasNextCommitted() {
 		ents, err := n.log.nextCommitted(n.cfg.MaxCommittedBytes)
-		if err != nil {
+		if errors.Is(err, ErrReadPending) {
+			n.log.applyWait = true // until ReadReady or the next heartbeat interval
+		} else if err != nil {
 			n.logf(LevelError, compStorage, "Cannot read committed entries after seq_no=%d: %v", n.log.applying, err)
 		} else if len(ents) > 0 {
 			rd.Committed = ents
