@@ -43,6 +43,7 @@ func (n *Node) becomeLeader() {
 	n.prs = make(map[NodeID]*progress, len(n.members))
 	n.fwdRecv, n.fwdRefused = map[NodeID]uint64{}, map[NodeID]bool{}
 	best, bv := n.id, n.votes[n.id]
+	granted := 1
 	for _, id := range n.members {
 		if id == n.id {
 			continue
@@ -50,22 +51,31 @@ func (n *Node) becomeLeader() {
 		v, ok := n.votes[id]
 		n.prs[id] = &progress{next: n.log.lastIndex() + 1, inflight: newInflights(n.cfg.MaxInflight),
 			active: ok && v.granted}
+		if v.granted && v.lastIndex < n.log.committed &&
+			(v.acceptedTerm > bv.acceptedTerm || (v.acceptedTerm == bv.acceptedTerm && v.lastIndex > bv.lastIndex)) {
+			// A log that would win yet lacks entries we know committed:
+			// the voter lost acknowledged entries without saying so (or is
+			// faulty). Taking it would truncate committed history; the
+			// rest of the majority, if still one, holds everything.
+			n.logf(LevelError, compElection, "node_%d acknowledged with a log ending at seq_no=%d (accepted term %d), below the commit index %d: not trusted",
+				id, v.lastIndex, v.acceptedTerm, n.log.committed)
+			continue
+		}
+		if v.granted {
+			granted++
+		}
 		if v.granted && (v.acceptedTerm > bv.acceptedTerm ||
 			(v.acceptedTerm == bv.acceptedTerm && v.lastIndex > bv.lastIndex)) {
 			best, bv = id, v
 		}
 	}
 	n.votes = nil
-	n.sync = syncFetching
-	if bv.lastIndex < n.log.committed {
-		// The most advanced log of a majority always holds every
-		// committed entry; an acknowledgement claiming otherwise comes
-		// from a faulty peer. Do not let it truncate committed history.
-		n.logf(LevelError, compElection, "node_%d acknowledged with a log ending at seq_no=%d, below the commit index %d: not a safe history; stepping down",
-			best, bv.lastIndex, n.log.committed)
+	if granted < n.quorum() {
+		n.logf(LevelWarn, compElection, "Too few trusted acknowledgements for term %d; stepping down", n.term)
 		n.becomeFollower(n.term, 0)
 		return
 	}
+	n.sync = syncFetching
 	switch {
 	case best == n.id:
 		n.finishFetch(n.log.lastIndex())
@@ -265,7 +275,7 @@ func (n *Node) bcastHeartbeat() {
 }
 
 func (n *Node) sendHeartbeat(to NodeID) {
-	m := Message{To: to, Type: MsgHeartbeat, SyncIndex: n.syncIndex}
+	m := Message{To: to, Type: MsgHeartbeat, SyncIndex: n.syncIndex, Pre: n.provisional()}
 	if pr := n.prs[to]; pr != nil {
 		m.Commit = min(pr.match, n.log.committed)
 		pr.sentCommit = max(pr.sentCommit, m.Commit)
@@ -354,7 +364,8 @@ func (n *Node) sendAppend(to NodeID) {
 			return
 		}
 		n.send(Message{To: to, Type: MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents, Reset: reset,
-			Commit: n.log.committed, SyncIndex: n.syncIndex, Repair: pr.repairToken, LastIndex: pr.repairFloor})
+			Commit: n.log.committed, SyncIndex: n.syncIndex, Repair: pr.repairToken, LastIndex: pr.repairFloor,
+			Pre: n.provisional()})
 		pr.sentCommit = n.log.committed
 		if pr.state == probe {
 			pr.paused = true

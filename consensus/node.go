@@ -157,6 +157,7 @@ type Node struct {
 	pendingSyncIndex uint64
 	held             []Message // out-of-order MsgApp held back
 	syncReqWait      *Message  // a MsgSyncReq whose answer waits for a background read
+	leadPre          bool      // the leader's last MsgApp/MsgHeartbeat said it sequenced nothing (formation)
 	processingHeld   bool
 	catchupLogged    uint64
 
@@ -377,7 +378,7 @@ func (n *Node) Step(m Message) error {
 	}
 	switch {
 	case m.Term > n.term:
-		if m.Type == MsgCoordinator && n.inLease() {
+		if m.Type == MsgCoordinator && n.inLease() && !n.yieldsTo(m.From) {
 			// Stickiness: do not let a rival depose a live leader, and do
 			// not even adopt its term.
 			n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d for term %d: leader node_%d is alive",
@@ -417,9 +418,15 @@ func (n *Node) Step(m Message) error {
 			n.logf(LevelError, compElection, "Two leaders in term %d: node_%d and self; ignoring", n.term, m.From)
 			return nil
 		}
+		if m.Pre && m.From < n.id && n.phase != phaseFollow && n.mustReach == 0 {
+			// Formation: campaigning to take over from a provisional,
+			// lower leader; its heartbeats must not cancel the campaign.
+			return nil
+		}
 		if n.role == Candidate || n.lead != m.From {
 			n.becomeFollower(n.term, m.From)
 		}
+		n.leadPre = m.Pre
 		if m.Type == MsgApp {
 			n.handleAppend(m)
 		} else {
@@ -685,6 +692,7 @@ func (n *Node) becomeFollower(term uint64, lead NodeID) {
 func (n *Node) setLead(lead NodeID) {
 	if lead != n.lead {
 		n.lead = lead
+		n.leadPre = false
 		n.held = nil
 		if lead != 0 && lead != n.id {
 			n.logf(LevelInfo, compElection, "New coordinator: node_%d, term=%d", lead, n.term)
