@@ -206,8 +206,9 @@ func (r Role) String() string {
 }
 
 // Storage is the caller's read-only view of the persisted log. The core
-// calls it synchronously (to serve catch-up and sync); it must reflect every
-// Ready the caller has persisted.
+// calls it synchronously (to serve catch-up and sync, and to hand out
+// committed entries); it must reflect every Ready the caller has
+// persisted. Entries may defer a read with ErrReadPending.
 type Storage interface {
 	// FirstIndex is the first index still held (after retention); 1 for a
 	// log that has never been truncated at the front.
@@ -216,6 +217,14 @@ type Storage interface {
 	LastIndex() uint64
 	// Entries returns entries [lo, hi), at least one if lo < hi, stopping
 	// early once maxBytes of Data is reached.
+	//
+	// Entries may return ErrReadPending instead of reading the disk on the
+	// caller's loop: "not in memory now; I am fetching [lo, hi) in the
+	// background". The core then sends nothing for that read (it is not
+	// an error), remembers who waits, and retries when the caller calls
+	// Node.ReadReady once the fetch is done (and, as a fallback, at the
+	// next heartbeat). Serve the retried call from what was fetched.
+	// (Only NewNode needs a synchronous answer: it scans the log once.)
 	Entries(lo, hi uint64, maxBytes int) ([]Entry, error)
 	// Term returns the term of entry i. It should also answer for
 	// FirstIndex()-1 when the log was trimmed by retention or reset (keep
@@ -229,6 +238,12 @@ var ErrCompacted = errors.New("consensus: entry compacted away by retention")
 
 // ErrUnavailable is returned by Storage for an index beyond the log.
 var ErrUnavailable = errors.New("consensus: entry not in the log")
+
+// ErrReadPending may be returned by Storage.Entries: the entries are being
+// read in the background; the caller calls Node.ReadReady when they are
+// in memory. It keeps catch-up reads (a follower lagging a million
+// messages) off the loop that ticks, heartbeats and votes.
+var ErrReadPending = errors.New("consensus: entries are being read in the background")
 
 // ErrNoLeader is returned by Propose when no leader is known to forward to.
 var ErrNoLeader = errors.New("consensus: no leader")

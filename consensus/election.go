@@ -25,6 +25,42 @@ package consensus
 //
 // A node whose log lost acknowledged entries (MustReach) takes no part:
 // it neither answers MsgElection, nor acknowledges, nor campaigns.
+//
+// Formation ("the highest ID leads", ARCHITECTURE.md): stickiness protects
+// a leader's sequenced history, so it only holds once there is one. A
+// leader whose log is empty (it has sequenced nothing, nothing was ever
+// committed) is provisional: its MsgApp / MsgHeartbeat carry Pre, and
+// it — and followers whose leader's last word was Pre — yield to a
+// coordinator with a higher ID than that leader's. A higher ID following a
+// provisional leader does not let its heartbeats reset its election timer,
+// so it campaigns after ElectionTicks (and ignores the provisional
+// leader's heartbeats while it does). The election itself is unchanged: a
+// majority must acknowledge the new term, so there is still at most one
+// leader per term, and the new leader syncs as always. Leaders' IDs only
+// grow through such takeovers, so they end after at most one per member;
+// and once a leader sequences anything its heartbeats lose Pre and it is
+// never preempted again (a node that returns, even the highest ID, joins
+// as a follower).
+
+// provisional reports whether this node is a leader that has sequenced
+// nothing (see Formation above).
+func (n *Node) provisional() bool { return n.role == Leader && n.log.lastIndex() == 0 }
+
+// yieldsTo reports whether the leader this node is loyal to (itself, or
+// the one it follows) is provisional and lower than coordinator c, so that
+// stickiness does not protect it against c.
+func (n *Node) yieldsTo(c NodeID) bool {
+	if n.role == Leader {
+		return c > n.id && n.provisional()
+	}
+	return n.lead != 0 && c > n.lead && n.leadPre
+}
+
+// formationTakeover reports whether this node should take over from the
+// provisional leader it follows: it has a higher ID, and a trusted log.
+func (n *Node) formationTakeover() bool {
+	return n.role == Follower && n.lead != 0 && n.lead < n.id && n.leadPre && n.mustReach == 0
+}
 
 func (n *Node) tickElection() {
 	n.electionElapsed++
@@ -35,7 +71,11 @@ func (n *Node) tickElection() {
 	switch n.phase {
 	case phaseFollow:
 		if n.electionElapsed >= n.electionTimeout {
-			n.logf(LevelWarn, compFailure, "Leader timeout!")
+			if n.formationTakeover() {
+				n.logf(LevelInfo, compElection, "Leader node_%d has sequenced nothing; taking over as a higher ID", n.lead)
+			} else {
+				n.logf(LevelWarn, compFailure, "Leader timeout!")
+			}
 			n.startElection()
 		}
 	case phaseElecting:
@@ -92,7 +132,7 @@ func (n *Node) handleElection(m Message) {
 		n.sendHeartbeat(m.From) // tell it who leads
 		return
 	}
-	if n.role == Follower && !n.inLease() && (n.phase == phaseFollow || n.phase == phaseAwaitCoord) {
+	if n.role == Follower && (!n.inLease() || n.formationTakeover()) && (n.phase == phaseFollow || n.phase == phaseAwaitCoord) {
 		n.logf(LevelInfo, compElection, "Received ELECTION from node_%d; taking over", m.From)
 		n.startElection()
 	}
@@ -107,6 +147,13 @@ func (n *Node) handleAlive(m Message) {
 }
 
 func (n *Node) becomePreCandidate() {
+	if n.term >= maxTerm {
+		// Peers refuse terms beyond maxTerm (see validate.go). Unreachable
+		// in practice: 2^62 elections.
+		n.logf(LevelError, compElection, "Term %d reached the ceiling; not campaigning", n.term)
+		n.becomeFollower(n.term, 0)
+		return
+	}
 	n.role = Candidate
 	n.phase = phasePreCandidate
 	n.phaseElapsed = 0
@@ -122,7 +169,7 @@ func (n *Node) becomePreCandidate() {
 
 // handlePreCoordinator answers a probe without changing any state.
 func (n *Node) handlePreCoordinator(m Message) {
-	if m.Term > n.term && !n.inLease() && n.mustReach == 0 {
+	if m.Term > n.term && (!n.inLease() || n.yieldsTo(m.From)) && n.mustReach == 0 {
 		n.send(Message{To: m.From, Type: MsgCoordinatorAck, Pre: true, Term: m.Term})
 		return
 	}

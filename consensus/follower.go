@@ -17,7 +17,7 @@ import (
 // Entries of the new term are accepted only after that.
 
 func (n *Node) handleHeartbeat(m Message) {
-	n.electionElapsed = 0
+	n.resetElectionTimer()
 	n.phase = phaseFollow
 	n.logf(LevelDebug, compFailure, "Heartbeat received from leader, term=%d", m.Term)
 	n.noteRepair(m)
@@ -33,6 +33,14 @@ func (n *Node) handleHeartbeat(m Message) {
 	n.maybeRepaired()
 }
 
+// resetElectionTimer: the leader was heard. A provisional leader lower than
+// this node does not count (formation: this node will take over).
+func (n *Node) resetElectionTimer() {
+	if !n.formationTakeover() {
+		n.electionElapsed = 0
+	}
+}
+
 // appResp answers the leader; it always carries this log's real last index
 // (and repair token), so the leader notices a log that regressed.
 func (n *Node) appResp(m Message) {
@@ -42,7 +50,7 @@ func (n *Node) appResp(m Message) {
 }
 
 func (n *Node) handleAppend(m Message) {
-	n.electionElapsed = 0
+	n.resetElectionTimer()
 	n.phase = phaseFollow
 	n.noteRepair(m)
 	prev, prevTerm, ents := m.Index, m.LogTerm, m.Entries

@@ -35,6 +35,75 @@ type simNode struct {
 	downUntil int
 	// proposals accepted by Propose and not yet seen committed/dropped
 	pending map[reqKey]bool
+	// store is this incarnation's view of disk.log (reads may go to the
+	// background: ErrReadPending).
+	store *simStorage
+}
+
+// simStorage is the caller's Storage with a background reader: a read not
+// yet in memory may answer ErrReadPending (seeded), and the cluster
+// completes it later (completeReads), then calls ReadReady — or not, and
+// the core's heartbeat fallback must retry on its own.
+type simStorage struct {
+	*MemoryStorage
+	rng      *rand.Rand
+	rate     float64 // probability that an uncached read goes to the background
+	enabled  bool    // (NewNode reads synchronously)
+	fetching [][2]uint64
+	warm     [][2]uint64 // completed fetches, served from "memory"
+	reads    int         // Entries calls, for tests
+	pending  *int        // counts ErrReadPending answers
+}
+
+func (s *simStorage) Entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
+	s.reads++
+	if s.enabled && s.rate > 0 && !s.cached(lo) && (s.isFetching(lo) || s.rng.Float64() < s.rate) {
+		if !s.isFetching(lo) {
+			s.fetching = append(s.fetching, [2]uint64{lo, hi})
+		}
+		*s.pending++
+		return nil, ErrReadPending
+	}
+	return s.MemoryStorage.Entries(lo, hi, maxBytes)
+}
+
+func (s *simStorage) cached(lo uint64) bool {
+	for _, w := range s.warm {
+		if lo >= w[0] && lo < w[1] {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *simStorage) isFetching(lo uint64) bool {
+	for _, f := range s.fetching {
+		if lo >= f[0] && lo < f[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// completeReads finishes node id's background reads; it reports whether
+// there were any. The node hears of it through ReadReady unless lost.
+func (c *cluster) completeReads(id NodeID, notify bool) bool {
+	sn := c.n(id)
+	if sn.node == nil || sn.paused || sn.store == nil || len(sn.store.fetching) == 0 {
+		return false
+	}
+	st := sn.store
+	st.warm = append(st.warm, st.fetching...)
+	if len(st.warm) > 8 {
+		st.warm = st.warm[len(st.warm)-8:]
+	}
+	st.fetching = nil
+	c.tracef("node %d: background read done (notify %v)", id, notify)
+	if notify {
+		sn.node.ReadReady()
+		c.ck.afterStep()
+	}
+	return true
 }
 
 type envelope struct {
@@ -68,6 +137,7 @@ type cluster struct {
 	fifo              bool             // deliver in send order (like TCP) instead of randomly
 	strictOrder       bool             // fail on any Ready.Dropped
 	breakDurability   bool             // Config.TestOnlyBreakDurability on every node
+	readPendingRate   float64          // share of uncached Storage reads answered ErrReadPending
 
 	ck      *checker
 	ticks   int
@@ -76,7 +146,7 @@ type cluster struct {
 	logs    *strings.Builder // optional captured log lines
 	failed  bool
 	fail    func(format string, args ...any)
-	stats   struct{ truncations, crashes, torn, dropped, resets, compactions, lostTails, wipes int }
+	stats   struct{ truncations, crashes, torn, dropped, resets, compactions, lostTails, wipes, readsPending int }
 }
 
 func newCluster(tb testing.TB, size int, seed int64, cfg simConfig) *cluster {
@@ -125,10 +195,12 @@ func (l testLogger) Logf(level Level, comp, format string, args ...any) {
 }
 
 func (c *cluster) start(sn *simNode) {
+	sn.store = &simStorage{MemoryStorage: sn.disk.log, rng: newRand(c.rng.Int63()), rate: c.readPendingRate,
+		pending: &c.stats.readsPending}
 	cfg := Config{
 		ID:             sn.id,
 		Members:        c.ids,
-		Storage:        sn.disk.log,
+		Storage:        sn.store,
 		HardState:      sn.disk.hs,
 		Applied:        sn.disk.applied,
 		HeartbeatTicks: c.cfg.heartbeat,
@@ -146,6 +218,7 @@ func (c *cluster) start(sn *simNode) {
 		c.fail("node %d: NewNode: %v", sn.id, err)
 		return
 	}
+	sn.store.enabled = true
 	sn.node = nd
 	sn.rd = nil
 	sn.paused = false
@@ -445,6 +518,9 @@ func (c *cluster) settle() {
 		busy := false
 		for _, id := range c.ids {
 			if c.process(id) {
+				busy = true
+			}
+			if c.completeReads(id, true) {
 				busy = true
 			}
 		}

@@ -1,6 +1,9 @@
 package consensus
 
-import "slices"
+import (
+	"errors"
+	"slices"
+)
 
 // Leader: synchronisation, then sequencing (Zab's phases 2 and 3).
 //
@@ -40,6 +43,7 @@ func (n *Node) becomeLeader() {
 	n.prs = make(map[NodeID]*progress, len(n.members))
 	n.fwdRecv, n.fwdRefused = map[NodeID]uint64{}, map[NodeID]bool{}
 	best, bv := n.id, n.votes[n.id]
+	granted := 1
 	for _, id := range n.members {
 		if id == n.id {
 			continue
@@ -47,12 +51,30 @@ func (n *Node) becomeLeader() {
 		v, ok := n.votes[id]
 		n.prs[id] = &progress{next: n.log.lastIndex() + 1, inflight: newInflights(n.cfg.MaxInflight),
 			active: ok && v.granted}
+		if v.granted && v.lastIndex < n.log.committed &&
+			(v.acceptedTerm > bv.acceptedTerm || (v.acceptedTerm == bv.acceptedTerm && v.lastIndex > bv.lastIndex)) {
+			// A log that would win yet lacks entries we know committed:
+			// the voter lost acknowledged entries without saying so (or is
+			// faulty). Taking it would truncate committed history; the
+			// rest of the majority, if still one, holds everything.
+			n.logf(LevelError, compElection, "node_%d acknowledged with a log ending at seq_no=%d (accepted term %d), below the commit index %d: not trusted",
+				id, v.lastIndex, v.acceptedTerm, n.log.committed)
+			continue
+		}
+		if v.granted {
+			granted++
+		}
 		if v.granted && (v.acceptedTerm > bv.acceptedTerm ||
 			(v.acceptedTerm == bv.acceptedTerm && v.lastIndex > bv.lastIndex)) {
 			best, bv = id, v
 		}
 	}
 	n.votes = nil
+	if granted < n.quorum() {
+		n.logf(LevelWarn, compElection, "Too few trusted acknowledgements for term %d; stepping down", n.term)
+		n.becomeFollower(n.term, 0)
+		return
+	}
 	n.sync = syncFetching
 	switch {
 	case best == n.id:
@@ -104,6 +126,12 @@ func (n *Node) handleSyncReq(m Message) {
 	reset := first > 1 && prev == first-1
 	pt, _ := n.log.term(prev) // 0 if unknown
 	ents, err := n.log.entries(prev+1, last+1, n.cfg.MaxBatchBytes)
+	if errors.Is(err, ErrReadPending) {
+		// Answer once the read is done (ReadReady); the coordinator also
+		// repeats its request every heartbeat.
+		n.syncReqWait = &m
+		return
+	}
 	if err != nil {
 		n.logf(LevelError, compStorage, "Cannot serve history to node_%d from seq_no=%d: %v", m.From, prev+1, err)
 		n.send(Message{To: m.From, Type: MsgSyncResp, Reject: true})
@@ -136,8 +164,8 @@ func (n *Node) handleSyncResp(m Message) {
 			return
 		case len(ents) > 0 && n.log.matchTerm(ents[0].Index, ents[0].Term):
 			prev, prevTerm, ents = ents[0].Index, ents[0].Term, ents[1:] // log matching
-		case prev > m.Commit:
-			n.logf(LevelError, compStorage, "node_%d restarts its history at seq_no=%d beyond its commit %d; stepping down",
+		case prev > m.Commit || prev > n.fetchTarget:
+			n.logf(LevelError, compStorage, "node_%d restarts its history at seq_no=%d beyond its commit %d or its log; stepping down",
 				m.From, prev+1, m.Commit)
 			n.becomeFollower(n.term, 0)
 			return
@@ -168,8 +196,11 @@ func (n *Node) handleSyncResp(m Message) {
 // finishFetch: the log is now this term's history H = [1, syncIndex].
 func (n *Node) finishFetch(syncIndex uint64) {
 	if n.log.committed > syncIndex {
-		n.logf(LevelError, compOrdering, "BUG: synchronised history ends at seq_no=%d below commit %d",
-			syncIndex, n.log.committed)
+		// becomeLeader and handleSyncResp refuse histories shorter than
+		// the commit index, whatever peers send: reaching this is a bug,
+		// and sequencing on would overwrite committed entries.
+		invariant("synchronised history ends at seq_no=" + u64s(syncIndex) + " below commit " + u64s(n.log.committed) +
+			" (term " + u64s(n.term) + ")")
 	}
 	n.sync = syncSyncing
 	n.syncIndex = syncIndex
@@ -216,6 +247,7 @@ func (n *Node) tickLeader() {
 	}
 	if n.heartbeatElapsed >= n.cfg.HeartbeatTicks {
 		n.heartbeatElapsed = 0
+		n.retryReads() // (in case a ReadReady never comes)
 		n.bcastHeartbeat()
 		if n.sync == syncFetching {
 			n.sendFetch(n.fetchIndex)
@@ -243,7 +275,7 @@ func (n *Node) bcastHeartbeat() {
 }
 
 func (n *Node) sendHeartbeat(to NodeID) {
-	m := Message{To: to, Type: MsgHeartbeat, SyncIndex: n.syncIndex}
+	m := Message{To: to, Type: MsgHeartbeat, SyncIndex: n.syncIndex, Pre: n.provisional()}
 	if pr := n.prs[to]; pr != nil {
 		m.Commit = min(pr.match, n.log.committed)
 		pr.sentCommit = max(pr.sentCommit, m.Commit)
@@ -269,7 +301,7 @@ func (n *Node) bcastAppend() {
 // unacknowledged. An empty MsgApp also carries commit news.
 func (n *Node) sendAppend(to NodeID) {
 	pr := n.prs[to]
-	if pr == nil || (pr.state == probe && pr.paused) {
+	if pr == nil || (pr.state == probe && pr.paused) || pr.readWait {
 		return
 	}
 	limit := n.log.lastIndex()
@@ -290,9 +322,10 @@ func (n *Node) sendAppend(to NodeID) {
 			// The follower lacks entries this log no longer holds
 			// (retention): it restarts its log at our first index.
 			if first-1 > n.log.committed {
-				n.logf(LevelError, compStorage, "Cannot catch up node_%d: the log starts at seq_no=%d, after the commit index %d",
-					to, first, n.log.committed)
-				return
+				// Retention may drop only applied (hence committed)
+				// entries: the caller broke its contract.
+				invariant("the log starts at seq_no=" + u64s(first) + ", after the commit index " + u64s(n.log.committed) +
+					" (retention dropped unapplied entries)")
 			}
 			prev, reset, pr.next = first-1, true, first
 			prevTerm, ok = n.log.term(prev) // 0 if unknown
@@ -307,13 +340,22 @@ func (n *Node) sendAppend(to NodeID) {
 				n.logf(LevelWarn, compStorage, "node_%d is behind the log's first seq_no=%d (retention): restarting its log there", to, first)
 			}
 		} else if !ok {
-			n.logf(LevelError, compStorage, "Cannot catch up node_%d: no term for seq_no=%d", to, prev)
-			return
+			// prev lies within [FirstIndex, LastIndex]: Storage must know
+			// its term.
+			invariant("Storage has no term for seq_no=" + u64s(prev) + " in its log [" + u64s(first) + ", " +
+				u64s(n.log.lastIndex()) + "]")
 		}
 		var ents []Entry
 		if pr.next <= limit {
 			var err error
 			if ents, err = n.log.entries(pr.next, limit+1, n.cfg.MaxBatchBytes); err != nil {
+				if errors.Is(err, ErrReadPending) {
+					// A catch-up read off the caller's hot loop: wait for
+					// ReadReady (or the next heartbeat), send nothing now.
+					n.logf(LevelDebug, compStorage, "Reading seq_no=%d for node_%d in the background", pr.next, to)
+					pr.readWait = true
+					return
+				}
 				n.logf(LevelError, compStorage, "Cannot read seq_no=%d for node_%d: %v", pr.next, to, err)
 				return
 			}
@@ -322,7 +364,8 @@ func (n *Node) sendAppend(to NodeID) {
 			return
 		}
 		n.send(Message{To: to, Type: MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents, Reset: reset,
-			Commit: n.log.committed, SyncIndex: n.syncIndex, Repair: pr.repairToken, LastIndex: pr.repairFloor})
+			Commit: n.log.committed, SyncIndex: n.syncIndex, Repair: pr.repairToken, LastIndex: pr.repairFloor,
+			Pre: n.provisional()})
 		pr.sentCommit = n.log.committed
 		if pr.state == probe {
 			pr.paused = true
@@ -534,5 +577,32 @@ func (n *Node) handleForward(m Message) {
 		n.appendProposals(ps)
 	case !full:
 		n.queued = append(n.queued, ps...)
+	}
+}
+
+// ReadReady tells the core that a background read it was refused with
+// ErrReadPending has completed (the caller's reader calls it through the
+// caller's loop): every read that was refused is retried now — catch-up
+// appends to waiting followers, a pending answer to a coordinator's sync
+// request, committed entries to apply. Calling it spuriously is harmless.
+func (n *Node) ReadReady() {
+	n.retryReads()
+	n.log.applyWait = false
+	if m := n.syncReqWait; m != nil {
+		n.syncReqWait = nil
+		if m.Term == n.term {
+			n.handleSyncReq(*m)
+		}
+	}
+}
+
+// retryReads lets every follower waiting for a background read be sent to
+// again.
+func (n *Node) retryReads() {
+	for _, pr := range n.prs {
+		if pr.readWait {
+			pr.readWait = false
+			n.needBcast = true
+		}
 	}
 }

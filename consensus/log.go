@@ -31,6 +31,11 @@ type raftLog struct {
 	applied   uint64 // last index the caller acknowledged via Advance
 
 	reqs reqTracker
+
+	// applyWait: reading committed entries to apply returned
+	// ErrReadPending; do not ask again until ReadReady (or a heartbeat
+	// interval), so HasReady does not spin.
+	applyWait bool
 }
 
 // termRun: the entries from start up to the next run's start have term.
@@ -298,6 +303,11 @@ func (l *raftLog) truncateTo(from uint64) {
 	if from > l.lastIndex() {
 		return
 	}
+	if from <= l.committed {
+		// Every caller bounds the truncation by the commit index, whatever
+		// peers send; dropping a committed entry would lose a publish.
+		invariant("truncating the log from seq_no=" + u64s(from) + ", at or below the commit index " + u64s(l.committed))
+	}
 	u := &l.u
 	l.reqs.truncate(from)
 	k := len(l.runs)
@@ -346,7 +356,7 @@ func (l *raftLog) commitTo(i uint64) bool {
 
 // nextCommitted returns the committed, persisted entries not yet handed out.
 func (l *raftLog) hasNextCommitted() bool {
-	return min(l.committed, l.stableIndex()) > l.applying
+	return !l.applyWait && min(l.committed, l.stableIndex()) > l.applying
 }
 
 func (l *raftLog) nextCommitted(maxBytes int) ([]Entry, error) {

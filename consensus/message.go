@@ -123,6 +123,9 @@ type Message struct {
 	LastIndex uint64
 	LastTerm  uint64
 	// Pre marks MsgCoordinator / MsgCoordinatorAck as a pre-vote probe.
+	// On MsgApp / MsgHeartbeat it says the leader has sequenced nothing
+	// (its log is empty): its leadership is provisional and yields to a
+	// higher ID (formation; see election.go).
 	Pre bool
 
 	Proposals []Proposal // MsgForward

@@ -156,6 +156,8 @@ type Node struct {
 	pendingSync      uint64 // term whose history the log holds, awaiting persistence
 	pendingSyncIndex uint64
 	held             []Message // out-of-order MsgApp held back
+	syncReqWait      *Message  // a MsgSyncReq whose answer waits for a background read
+	leadPre          bool      // the leader's last MsgApp/MsgHeartbeat said it sequenced nothing (formation)
 	processingHeld   bool
 	catchupLogged    uint64
 
@@ -320,6 +322,9 @@ func (n *Node) SetTime(unixMs int64) { n.wallMs = unixMs }
 // Tick advances logical time by one tick.
 func (n *Node) Tick() {
 	n.now++
+	if n.log.applyWait && n.now%int64(n.cfg.HeartbeatTicks) == 0 {
+		n.log.applyWait = false // fallback if a ReadReady never comes
+	}
 	if n.role == Leader {
 		n.tickLeader()
 	} else {
@@ -373,7 +378,7 @@ func (n *Node) Step(m Message) error {
 	}
 	switch {
 	case m.Term > n.term:
-		if m.Type == MsgCoordinator && n.inLease() {
+		if m.Type == MsgCoordinator && n.inLease() && !n.yieldsTo(m.From) {
 			// Stickiness: do not let a rival depose a live leader, and do
 			// not even adopt its term.
 			n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d for term %d: leader node_%d is alive",
@@ -413,9 +418,15 @@ func (n *Node) Step(m Message) error {
 			n.logf(LevelError, compElection, "Two leaders in term %d: node_%d and self; ignoring", n.term, m.From)
 			return nil
 		}
+		if m.Pre && m.From < n.id && n.phase != phaseFollow && n.mustReach == 0 {
+			// Formation: campaigning to take over from a provisional,
+			// lower leader; its heartbeats must not cancel the campaign.
+			return nil
+		}
 		if n.role == Candidate || n.lead != m.From {
 			n.becomeFollower(n.term, m.From)
 		}
+		n.leadPre = m.Pre
 		if m.Type == MsgApp {
 			n.handleAppend(m)
 		} else {
@@ -517,7 +528,9 @@ func (n *Node) Ready() Ready {
 	}
 	if n.log.hasNextCommitted() {
 		ents, err := n.log.nextCommitted(n.cfg.MaxCommittedBytes)
-		if err != nil {
+		if errors.Is(err, ErrReadPending) {
+			n.log.applyWait = true // until ReadReady or the next heartbeat interval
+		} else if err != nil {
 			n.logf(LevelError, compStorage, "Cannot read committed entries after seq_no=%d: %v", n.log.applying, err)
 		} else if len(ents) > 0 {
 			rd.Committed = ents
@@ -679,6 +692,7 @@ func (n *Node) becomeFollower(term uint64, lead NodeID) {
 func (n *Node) setLead(lead NodeID) {
 	if lead != n.lead {
 		n.lead = lead
+		n.leadPre = false
 		n.held = nil
 		if lead != 0 && lead != n.id {
 			n.logf(LevelInfo, compElection, "New coordinator: node_%d, term=%d", lead, n.term)

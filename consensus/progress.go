@@ -28,6 +28,11 @@ type progress struct {
 	repairToken, repairFloor uint64
 
 	resetLogged bool
+
+	// readWait: Storage answered ErrReadPending for what this follower
+	// needs; nothing is sent to it until the caller's background read
+	// completes (Node.ReadReady) or, as a fallback, the next heartbeat.
+	readWait bool
 }
 
 type progressState uint8

@@ -56,6 +56,7 @@ func TestSim(t *testing.T) {
 type simStats struct {
 	Committed, Acked, Dropped, Terms, Truncations, Crashes, TornCrashes int
 	Compactions, Resets, LostTails, Wipes                               int
+	ReadsPending                                                        int // Storage reads answered ErrReadPending
 
 	RandomPhaseCommits int // entries committed before the liveness phase
 }
@@ -108,8 +109,10 @@ func runScheduleWith(t *testing.T, seed int64, steps int, trace bool, opts sched
 	cfg.maxInflight = 1 + rng.Intn(4)
 	cfg.maxBatch = 16 << rng.Intn(4)
 	c := newCluster(t, size, seed, cfg)
-	if opts.breakDurability {
-		c.breakDurability = true
+	if k := rng.Intn(3); k > 0 || opts.breakDurability {
+		// Catch-up reads go to the background (ErrReadPending) now and then.
+		c.readPendingRate = []float64{0, 0.2, 0.6}[k]
+		c.breakDurability = opts.breakDurability
 		for _, sn := range c.nodes {
 			c.start(sn) // (nothing happened yet: fresh nodes with the switch)
 		}
@@ -170,6 +173,7 @@ func runScheduleWith(t *testing.T, seed int64, steps int, trace bool, opts sched
 	simTotals.Resets += c.stats.resets
 	simTotals.LostTails += c.stats.lostTails
 	simTotals.Wipes += c.stats.wipes
+	simTotals.ReadsPending += c.stats.readsPending
 }
 
 func (c *cluster) pick(rng *rand.Rand) NodeID { return c.ids[rng.Intn(len(c.ids))] }
@@ -211,12 +215,19 @@ func (c *cluster) randomStep(rng *rand.Rand) {
 		c.randomFault(rng)
 	case r < 80:
 		c.randomFault(rng)
+	case r < 83:
+		// A background read completes; its ReadReady is sometimes lost
+		// (the heartbeat fallback must retry).
+		c.completeReads(c.pick(rng), rng.Intn(5) != 0)
 	default: // a burst of progress
 		for k := rng.Intn(2 * len(c.ids)); k > 0 && len(c.net) > 0; k-- {
 			c.deliver(rng.Intn(len(c.net)))
 		}
 		for _, id := range c.ids {
 			c.process(id)
+			if rng.Intn(2) == 0 {
+				c.completeReads(id, rng.Intn(5) != 0)
+			}
 		}
 	}
 }

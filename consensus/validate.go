@@ -1,6 +1,9 @@
 package consensus
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+)
 
 // Peers are authenticated, but a faulty peer (a bug, a corrupted disk, a
 // bad upgrade) must not be able to wedge the cluster with values no
@@ -112,3 +115,12 @@ func (n *Node) reqIDCeiling() uint64 {
 	}
 	return ms * 1e6
 }
+
+// invariant stops the process on an impossible state (etcd style):
+// carrying on could overwrite or lose committed entries. Nothing a peer
+// sends can reach it — Step refuses such input first.
+func invariant(what string) {
+	panic("consensus: invariant violated: " + what)
+}
+
+func u64s(v uint64) string { return strconv.FormatUint(v, 10) }
