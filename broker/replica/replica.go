@@ -114,6 +114,10 @@ type Replica struct {
 	jobs      chan *consensus.Ready
 	persisted chan error
 	now       func() time.Time
+	// Catch-up reads run beside the loop too (store/catchup.go): spawnRead
+	// starts one, readc wakes the loop to tell the core it is done.
+	spawnRead func(func())
+	readc     chan struct{}
 
 	reqID     uint64
 	lastBatch int       // size of the previous proposal batch
@@ -165,6 +169,8 @@ func Open(cfg Config, app Applier) (*Replica, error) {
 		jobs:      make(chan *consensus.Ready),
 		persisted: make(chan error, 1),
 		now:       cfg.now,
+		spawnRead: func(f func()) { go f() },
+		readc:     make(chan struct{}, 1),
 	}
 	r.dispatch = func(rd *consensus.Ready) { r.jobs <- rd }
 	if err := r.open(); err != nil {
@@ -274,6 +280,12 @@ func (r *Replica) open() error {
 		l.Close()
 		return err
 	}
+	st.SetAsyncReads(func(f func()) { r.spawnRead(f) }, func() {
+		select {
+		case r.readc <- struct{}{}:
+		default: // already signalled
+		}
+	})
 	r.storeP.Store(st)
 	r.core, r.hs = core, hs
 	// ReqIDs must never repeat across restarts, or the leader would take a
@@ -364,6 +376,10 @@ func (r *Replica) run() {
 			return
 		case err := <-r.persisted:
 			r.onPersisted(err)
+		case <-r.readc:
+			if r.broken == nil {
+				r.core.ReadReady()
+			}
 		case now := <-ticker.C:
 			r.onTick(now)
 		case now := <-retry.C:

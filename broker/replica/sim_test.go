@@ -48,6 +48,8 @@ type sim struct {
 	acked    map[string]bool
 	refused  map[string]bool // answered as certainly not delivered
 	nextPub  int
+	reads    int // background reads completed
+	crashes  int // per mille of steps that crash a node
 	breakDur bool
 	failure  string
 }
@@ -63,14 +65,15 @@ type simNode struct {
 	disk     *store.MemDisk
 	r        *Replica // nil while down
 	inflight *consensus.Ready
-	last     uint64 // last seq delivered by this incarnation
+	reads    []func() // background catch-up reads not yet run
+	last     uint64   // last seq delivered by this incarnation
 	nextTick time.Time
 }
 
 func newSim(t testing.TB, seed int64, n int, breakDur bool) *sim {
 	s := &sim{t: t, seed: seed, rng: rand.New(rand.NewSource(seed)), now: time.Unix(1_700_000_000, 0),
 		cut: map[[2]uint64]bool{}, history: map[uint64]string{}, seqOf: map[string]uint64{},
-		acked: map[string]bool{}, refused: map[string]bool{}, breakDur: breakDur}
+		acked: map[string]bool{}, refused: map[string]bool{}, breakDur: breakDur, crashes: 5}
 	for i := 1; i <= n; i++ {
 		s.nodes = append(s.nodes, &simNode{s: s, id: uint64(i), disk: store.NewMemDisk()})
 	}
@@ -104,7 +107,8 @@ func (nd *simNode) start() {
 	}
 	r.transport = simTransport{nd}
 	r.dispatch = func(rd *consensus.Ready) { nd.inflight = rd }
-	nd.r, nd.inflight = r, nil
+	r.spawnRead = func(f func()) { nd.reads = append(nd.reads, f) }
+	nd.r, nd.inflight, nd.reads = r, nil, nil
 	nd.last = r.Store().Applied()
 	nd.nextTick = s.now.Add(time.Duration(s.rng.Intn(10)) * time.Millisecond)
 }
@@ -112,7 +116,7 @@ func (nd *simNode) start() {
 // crash throws the replica away and loses what its disk had not synced
 // (keeping a random prefix of unsynced log records: a torn write).
 func (nd *simNode) crash() {
-	nd.r, nd.inflight = nil, nil
+	nd.r, nd.inflight, nd.reads = nil, nil, nil
 	nd.disk.Crash(func(n int) int { return nd.s.rng.Intn(n + 1) })
 }
 
@@ -182,27 +186,29 @@ func (s *sim) step(faults bool) {
 	switch k := s.rng.Intn(1000); {
 	case k < 450:
 		s.deliver()
-	case k < 750:
+	case k < 700:
 		s.persist(faults)
+	case k < 750:
+		s.read()
 	case k < 900:
 		s.publish()
 	case !faults:
 		s.deliver()
-	case k < 905:
+	case k < 900+s.crashes:
 		if up := s.up(); len(up) > 0 {
 			up[s.rng.Intn(len(up))].crash()
 		}
-	case k < 930:
+	case k < 930+s.crashes:
 		for _, nd := range s.nodes {
 			if nd.r == nil {
 				nd.start()
 				break
 			}
 		}
-	case k < 940:
+	case k < 940+s.crashes:
 		a, b := s.nodes[s.rng.Intn(len(s.nodes))].id, s.nodes[s.rng.Intn(len(s.nodes))].id
 		s.cut[[2]uint64{a, b}], s.cut[[2]uint64{b, a}] = true, true
-	case k < 950:
+	case k < 950+s.crashes:
 		clear(s.cut)
 	default:
 		s.deliver()
@@ -261,6 +267,26 @@ func (s *sim) persist(faults bool) {
 	nd.disk.CrashAfter(-1)
 	nd.inflight = nil
 	nd.r.onPersisted(err)
+	nd.r.handleReady()
+}
+
+// read completes one node's background catch-up read and tells its core.
+func (s *sim) read() {
+	var busy []*simNode
+	for _, nd := range s.up() {
+		if len(nd.reads) > 0 {
+			busy = append(busy, nd)
+		}
+	}
+	if len(busy) == 0 {
+		return
+	}
+	nd := busy[s.rng.Intn(len(busy))]
+	f := nd.reads[0]
+	nd.reads = nd.reads[1:]
+	f()
+	s.reads++
+	nd.r.core.ReadReady()
 	nd.r.handleReady()
 }
 
@@ -360,7 +386,7 @@ func TestSimRuntime(t *testing.T) {
 	if *simSeed != 0 {
 		first, seeds = *simSeed, 1
 	}
-	acked := 0
+	acked, reads := 0, 0
 	for seed := first; seed < first+int64(seeds); seed++ {
 		n := 3
 		if seed%4 == 0 {
@@ -371,8 +397,9 @@ func TestSimRuntime(t *testing.T) {
 			t.Fatalf("seed %d (%d nodes): %s\nreplay: go test ./broker/replica -run TestSimRuntime -sim.seed=%d -v", seed, n, f, seed)
 		}
 		acked += len(s.acked)
+		reads += s.reads
 	}
-	t.Logf("%d schedules, %d acknowledged publishes checked", seeds, acked)
+	t.Logf("%d schedules, %d acknowledged publishes checked, %d background catch-up reads", seeds, acked, reads)
 	if acked == 0 {
 		t.Fatal("no publish was ever acknowledged: the simulation exercises nothing")
 	}
@@ -384,6 +411,7 @@ func TestSimRuntime(t *testing.T) {
 func TestSimRuntimeCatchesBrokenDurability(t *testing.T) {
 	for seed := int64(1); seed <= 500; seed++ {
 		s := newSim(t, seed, 3, true)
+		s.crashes = 30 // crashes are what expose an early acknowledgement
 		if f := s.run(*simSteps); f != "" {
 			t.Logf("seed %d caught the broken durability rule: %s", seed, f)
 			return

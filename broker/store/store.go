@@ -58,6 +58,8 @@ type Store struct {
 	// The term of entry FirstIndex()-1 after retention or a reset (0 if
 	// unknown), so the core can still match the log's boundary.
 	baseIndex, baseTerm uint64
+
+	reads backgroundReads // see catchup.go
 }
 
 const (
@@ -108,7 +110,9 @@ func (s *Store) FirstIndex() uint64 { return s.log.FirstIndex() }
 // LastIndex implements consensus.Storage.
 func (s *Store) LastIndex() uint64 { return s.log.LastIndex() }
 
-// Entries implements consensus.Storage.
+// Entries implements consensus.Storage. What is not in memory is read
+// from the log here, or, once SetAsyncReads was called, in the background
+// (catchup.go): then Entries answers consensus.ErrReadPending.
 func (s *Store) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) {
 	if lo < s.log.FirstIndex() {
 		return nil, consensus.ErrCompacted
@@ -119,9 +123,18 @@ func (s *Store) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) 
 	var out []consensus.Entry
 	size := 0
 	for i := lo; i < hi; i++ {
-		e, err := s.entry(i)
-		if err != nil {
-			return out, err
+		e, ok := s.memEntry(i)
+		if !ok {
+			if s.readLater(i, hi, maxBytes) {
+				if len(out) > 0 {
+					return out, nil // what memory holds now; the rest follows
+				}
+				return nil, consensus.ErrReadPending
+			}
+			var err error
+			if e, err = s.entry(i); err != nil {
+				return out, err
+			}
 		}
 		size += len(e.Data)
 		if len(out) > 0 && maxBytes > 0 && size > maxBytes {
@@ -151,12 +164,9 @@ func (s *Store) Term(i uint64) (uint64, error) {
 
 // entry returns entry i from the cache or the WAL.
 func (s *Store) entry(i uint64) (consensus.Entry, error) {
-	s.mu.RLock()
-	if e, ok := s.cache.get(i); ok {
-		s.mu.RUnlock()
+	if e, ok := s.memEntry(i); ok {
 		return e, nil
 	}
-	s.mu.RUnlock()
 	rec, err := s.log.Read(i)
 	if err != nil {
 		if s.isCorrupt(i) {
@@ -216,6 +226,7 @@ func (s *Store) TruncateFrom(i uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cache.truncateFrom(i)
+	s.reads.forget()
 	return nil
 }
 
@@ -425,6 +436,7 @@ func (s *Store) ResetTo(next, prevTerm uint64) error {
 	defer s.mu.Unlock()
 	s.baseIndex, s.baseTerm = next-1, prevTerm
 	s.cache.reset()
+	s.reads.forget()
 	s.byChannel = map[string][]uint64{}
 	s.corrupt = nil
 	if s.applied < next-1 {
