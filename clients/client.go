@@ -1,5 +1,5 @@
 // Package clients is ordo's Go client library (a thin layer over go-redis:
-// ordo speaks the Redis protocol) and the terminal chat clients.
+// ordo speaks the Redis protocol).
 //
 // What it adds to a plain Redis client is resumable consumption: Follow
 // reads a channel's history from any sequence number and then keeps

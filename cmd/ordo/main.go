@@ -1,5 +1,5 @@
-// Command ordo runs a node of the ordo broker, a peer (node + chat
-// terminal), a chat client, or the load generator.
+// Command ordo runs a node of the ordo broker (`ordo node`) or the load
+// generator (`ordo bench`).
 package main
 
 import (
