@@ -123,7 +123,12 @@
 //     follower whose log regressed below what it acknowledged (every
 //     answer carries the follower's real last index) and re-sends;
 //   - a log reset (retention) never drops a committed entry the node
-//     holds, and raises MustReach if it may drop an acknowledged one.
+//     holds, and raises MustReach if it may drop an acknowledged one;
+//   - formation: a leader that has sequenced nothing (empty log) yields to
+//     a higher ID (see election.go); once it sequenced anything, the
+//     stickiness above applies;
+//   - Step refuses (ErrBadMessage) what no correct peer sends, and
+//     impossible internal states panic instead of being carried on from.
 //
 // See election.go (bully election), leader.go (synchronisation, sequencing,
 // replication), follower.go and log.go.

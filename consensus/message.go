@@ -143,7 +143,8 @@ const (
 )
 
 // ErrBadMessage is returned by UnmarshalMessage for input that is not a
-// well-formed message of this version.
+// well-formed message of this version, and by Node.Step for a message no
+// correct peer sends (see Step); errors.Is matches it either way.
 var ErrBadMessage = errors.New("consensus: malformed message")
 
 // Size returns an upper bound of len(m.Marshal()).

@@ -315,8 +315,9 @@ func (n *Node) inLease() bool {
 
 // SetTime gives the core the caller's wall clock (unix milliseconds). The
 // leader stamps it on the entries it sequences (Entry.Time), so every node
-// reports the sequencer's time for a message. It is data, not a timer: the
-// core never reads a clock itself.
+// reports the sequencer's time for a message, and a leader refuses
+// forwarded ReqIDs more than 24h (in ns) ahead of it (see api.go). It is
+// data, not a timer: the core never reads a clock itself.
 func (n *Node) SetTime(unixMs int64) { n.wallMs = unixMs }
 
 // Tick advances logical time by one tick.
