@@ -1,6 +1,6 @@
 package consensus
 
-// raftLog is the node's view of the log: the caller's persisted Storage
+// nodeLog is the node's view of the log: the caller's persisted Storage
 // plus the unstable entries not yet known to be persisted.
 //
 // Invariant: every entry with Index < u.offset is in Storage (or in a Ready
@@ -17,7 +17,7 @@ package consensus
 // Everything below treats an unknown term as "cannot compare": the
 // committed prefix is trusted without it (it is the same in every
 // legitimate log), and anything else falls back to a reset.
-type raftLog struct {
+type nodeLog struct {
 	storage Storage
 	u       unstable
 
@@ -44,15 +44,15 @@ type termRun struct{ start, term uint64 }
 type unstable struct {
 	offset    uint64
 	entries   []Entry
-	truncate  uint64 // see raftLog
-	reset     uint64 // see raftLog
+	truncate  uint64 // see nodeLog
+	reset     uint64 // see nodeLog
 	resetTerm uint64 // term of entry reset-1 (0: unknown)
 	gen       uint64 // bumped whenever truncate or reset is (re)set
 	handed    int    // entries[:handed] are in the Ready being persisted
 }
 
-func newRaftLog(s Storage, committed, applied uint64) *raftLog {
-	l := &raftLog{storage: s}
+func newNodeLog(s Storage, committed, applied uint64) *nodeLog {
+	l := &nodeLog{storage: s}
 	l.u.offset = s.LastIndex() + 1
 	l.committed = min(max(committed, applied), l.lastIndex())
 	if f := s.FirstIndex(); f > 1 {
@@ -65,28 +65,28 @@ func newRaftLog(s Storage, committed, applied uint64) *raftLog {
 	return l
 }
 
-func (l *raftLog) firstIndex() uint64 {
+func (l *nodeLog) firstIndex() uint64 {
 	if l.u.reset > 0 {
 		return l.u.reset
 	}
 	return l.storage.FirstIndex()
 }
 
-func (l *raftLog) lastIndex() uint64 { return l.u.offset + uint64(len(l.u.entries)) - 1 }
+func (l *nodeLog) lastIndex() uint64 { return l.u.offset + uint64(len(l.u.entries)) - 1 }
 
 // stableIndex is the last index known persisted (and valid).
-func (l *raftLog) stableIndex() uint64 { return l.u.offset - 1 }
+func (l *nodeLog) stableIndex() uint64 { return l.u.offset - 1 }
 
 // stable reports whether nothing is waiting to be persisted.
-func (l *raftLog) stable() bool { return l.durable() && len(l.u.entries) == 0 }
+func (l *nodeLog) stable() bool { return l.durable() && len(l.u.entries) == 0 }
 
 // durable reports whether the persisted log holds no stale entries: no
 // truncation or reset is pending, so it is a prefix of the core's log.
-func (l *raftLog) durable() bool { return l.u.truncate == 0 && l.u.reset == 0 }
+func (l *nodeLog) durable() bool { return l.u.truncate == 0 && l.u.reset == 0 }
 
 // term returns the term of entry i; ok is false if i is unknown (beyond
 // the log or compacted away).
-func (l *raftLog) term(i uint64) (uint64, bool) {
+func (l *nodeLog) term(i uint64) (uint64, bool) {
 	if i == 0 {
 		return 0, true
 	}
@@ -110,7 +110,7 @@ func (l *raftLog) term(i uint64) (uint64, bool) {
 }
 
 // noteTerm records that entry index has term (entries are noted in order).
-func (l *raftLog) noteTerm(index, term uint64) {
+func (l *nodeLog) noteTerm(index, term uint64) {
 	if k := len(l.runs); k > 0 && l.runs[k-1].term == term {
 		return
 	}
@@ -120,7 +120,7 @@ func (l *raftLog) noteTerm(index, term uint64) {
 	l.runs = append(l.runs, termRun{index, term})
 }
 
-func (l *raftLog) runTerm(i uint64) (uint64, bool) {
+func (l *nodeLog) runTerm(i uint64) (uint64, bool) {
 	if len(l.runs) == 0 || i < l.runs[0].start || i > l.lastIndex() {
 		return 0, false
 	}
@@ -131,19 +131,19 @@ func (l *raftLog) runTerm(i uint64) (uint64, bool) {
 	return l.runs[j].term, true
 }
 
-func (l *raftLog) lastTerm() uint64 {
+func (l *nodeLog) lastTerm() uint64 {
 	t, _ := l.term(l.lastIndex())
 	return t
 }
 
-func (l *raftLog) matchTerm(i, t uint64) bool {
+func (l *nodeLog) matchTerm(i, t uint64) bool {
 	lt, ok := l.term(i)
 	return ok && lt == t
 }
 
 // entries returns entries [lo, hi), at least one if lo < hi, stopping once
 // maxBytes of Data is reached.
-func (l *raftLog) entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
+func (l *nodeLog) entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
 	if lo >= hi {
 		return nil, nil
 	}
@@ -187,7 +187,7 @@ func (l *raftLog) entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
 
 // findConflict returns the index of the first entry of ents that is not in
 // the log (different term or beyond the end), or 0 if all are.
-func (l *raftLog) findConflict(ents []Entry) uint64 {
+func (l *nodeLog) findConflict(ents []Entry) uint64 {
 	for i := range ents {
 		if !l.matchTerm(ents[i].Index, ents[i].Term) {
 			return ents[i].Index
@@ -200,7 +200,7 @@ func (l *raftLog) findConflict(ents []Entry) uint64 {
 // term (and that term). Both sides of a divergence use it to skip a whole
 // term of mismatching entries per round trip (log matching: equal
 // (Index, Term) means equal prefixes).
-func (l *raftLog) findConflictByTerm(index, term uint64) (uint64, uint64) {
+func (l *nodeLog) findConflictByTerm(index, term uint64) (uint64, uint64) {
 	index = min(index, l.lastIndex())
 	for index > 0 {
 		t, ok := l.term(index)
@@ -224,7 +224,7 @@ func (l *raftLog) findConflictByTerm(index, term uint64) (uint64, uint64) {
 // election), so its log holds the committed prefix: entries up to
 // l.committed are skipped unchecked, and a prev within the committed
 // prefix matches even if its term is unknown here (retention).
-func (l *raftLog) maybeAppend(prev, prevTerm uint64, ents []Entry) (uint64, bool) {
+func (l *nodeLog) maybeAppend(prev, prevTerm uint64, ents []Entry) (uint64, bool) {
 	if c := l.committed; prev < c {
 		skip := min(c-prev, uint64(len(ents)))
 		ents = ents[skip:]
@@ -252,7 +252,7 @@ func (l *raftLog) maybeAppend(prev, prevTerm uint64, ents []Entry) (uint64, bool
 // the sender holds the committed prefix (a leader, or the most advanced
 // log of an election): within our committed prefix it does; beyond it a
 // zero t (unknown term) does not match.
-func (l *raftLog) matchesAt(i, t uint64) bool {
+func (l *nodeLog) matchesAt(i, t uint64) bool {
 	if i <= l.committed { // (even below our first index: never reset backwards)
 		return true
 	}
@@ -262,7 +262,7 @@ func (l *raftLog) matchesAt(i, t uint64) bool {
 // resetTo discards the whole log: it restarts empty after index (committed
 // elsewhere and no longer available from the sender), whose term is term
 // (0 if unknown). Entries before index+1 are never handed out here.
-func (l *raftLog) resetTo(index, term uint64) {
+func (l *nodeLog) resetTo(index, term uint64) {
 	l.reqs.truncate(l.committed + 1) // uncommitted marks are gone with the log
 	u := &l.u
 	u.entries = nil
@@ -283,7 +283,7 @@ func (l *raftLog) resetTo(index, term uint64) {
 }
 
 // append adds entries at the end of the log (leader).
-func (l *raftLog) append(ents ...Entry) {
+func (l *nodeLog) append(ents ...Entry) {
 	l.u.entries = append(l.u.entries, ents...)
 	for i := range ents {
 		l.reqs.observe(&ents[i])
@@ -292,14 +292,14 @@ func (l *raftLog) append(ents ...Entry) {
 }
 
 // truncateAndAppend replaces everything from ents[0].Index on with ents.
-func (l *raftLog) truncateAndAppend(ents []Entry) {
+func (l *nodeLog) truncateAndAppend(ents []Entry) {
 	after := ents[0].Index
 	l.truncateTo(after)
 	l.append(ents...)
 }
 
 // truncateTo removes every entry with index >= from (an uncommitted tail).
-func (l *raftLog) truncateTo(from uint64) {
+func (l *nodeLog) truncateTo(from uint64) {
 	if from > l.lastIndex() {
 		return
 	}
@@ -344,7 +344,7 @@ func (l *raftLog) truncateTo(from uint64) {
 	}
 }
 
-func (l *raftLog) commitTo(i uint64) bool {
+func (l *nodeLog) commitTo(i uint64) bool {
 	i = min(i, l.lastIndex())
 	if i <= l.committed {
 		return false
@@ -355,11 +355,11 @@ func (l *raftLog) commitTo(i uint64) bool {
 }
 
 // nextCommitted returns the committed, persisted entries not yet handed out.
-func (l *raftLog) hasNextCommitted() bool {
+func (l *nodeLog) hasNextCommitted() bool {
 	return !l.applyWait && min(l.committed, l.stableIndex()) > l.applying
 }
 
-func (l *raftLog) nextCommitted(maxBytes int) ([]Entry, error) {
+func (l *nodeLog) nextCommitted(maxBytes int) ([]Entry, error) {
 	hi := min(l.committed, l.stableIndex())
 	if hi <= l.applying {
 		return nil, nil
@@ -368,14 +368,14 @@ func (l *raftLog) nextCommitted(maxBytes int) ([]Entry, error) {
 }
 
 // handOut marks the unstable state as given to the caller in a Ready.
-func (l *raftLog) handOut() (truncate uint64, ents []Entry, gen uint64) {
+func (l *nodeLog) handOut() (truncate uint64, ents []Entry, gen uint64) {
 	u := &l.u
 	u.handed = len(u.entries)
 	return u.truncate, u.entries[:len(u.entries):len(u.entries)], u.gen
 }
 
 // stableTo records that the caller persisted a Ready handed out at gen.
-func (l *raftLog) stableTo(gen uint64) {
+func (l *nodeLog) stableTo(gen uint64) {
 	u := &l.u
 	if gen == u.gen {
 		u.truncate = 0

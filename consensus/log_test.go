@@ -11,7 +11,7 @@ func ents(term uint64, lo, hi uint64) []Entry {
 }
 
 // persist applies a handed-out unstable state to storage, as a caller would.
-func persist(t *testing.T, s *MemoryStorage, l *raftLog) {
+func persist(t *testing.T, s *MemoryStorage, l *nodeLog) {
 	t.Helper()
 	tr, es, gen := l.handOut()
 	if tr > 0 {
@@ -28,7 +28,7 @@ func persist(t *testing.T, s *MemoryStorage, l *raftLog) {
 // not.
 func TestUnstableTruncationAcrossReady(t *testing.T) {
 	s := NewMemoryStorage()
-	l := newRaftLog(s, 0, 0)
+	l := newNodeLog(s, 0, 0)
 	l.reqs.init()
 	l.append(ents(1, 1, 3)...)
 	persist(t, s, l)

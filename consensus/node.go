@@ -124,7 +124,7 @@ type Node struct {
 	acceptedTerm uint64
 	mustReach    uint64
 
-	log *raftLog
+	log *nodeLog
 
 	role             Role
 	lead             NodeID
@@ -229,7 +229,7 @@ func NewNode(cfg Config) (*Node, error) {
 	for i, c := range [...]string{"election.", "failure.", "ordering.", "storage.", "membership.", "node."} {
 		n.comp[i] = c + id
 	}
-	n.log = newRaftLog(cfg.Storage, hs.Commit, cfg.Applied)
+	n.log = newNodeLog(cfg.Storage, hs.Commit, cfg.Applied)
 	n.fwd.init()
 	if err := n.rebuildReqs(); err != nil {
 		return nil, err
