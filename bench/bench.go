@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/ordo-broker/ordo/clients/resp"
 )
 
 // Options configure a run.
@@ -125,6 +126,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 				payload[16+i] = 'x'
 			}
 			ch := []byte(o.Channel)
+			publish := []byte("PUBLISH")
 			var buf []byte
 			var n uint32
 			sent := make([]time.Time, o.Pipeline)
@@ -138,7 +140,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 					now := time.Now()
 					sent[k] = now
 					makePayload(payload, pub, n, now.UnixNano())
-					buf = appendCommand(buf, []byte("PUBLISH"), ch, payload)
+					buf = resp.AppendCommand(buf, publish, ch, payload)
 				}
 				conn.SetDeadline(time.Now().Add(30 * time.Second))
 				if _, err := conn.Write(buf); err != nil {
@@ -147,13 +149,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 					return
 				}
 				for k := 0; k < o.Pipeline; k++ {
-					r, err := readReply(rd)
+					r, err := resp.Read(rd)
 					if err != nil {
 						firstErr.CompareAndSwap(nil, err.Error())
 						errs.Add(int64(o.Pipeline - k))
 						return
 					}
-					if e := r.err(); e != nil {
+					if e := r.Err(); e != nil {
 						firstErr.CompareAndSwap(nil, e.Error())
 						errs.Add(1)
 						continue
@@ -226,14 +228,14 @@ func newSubscriber(addr, channel string, publishers int) (*subscriber, error) {
 		return nil, err
 	}
 	s := &subscriber{conn: conn, rd: bufio.NewReaderSize(conn, 256<<10), hist: hdrhistogram.New(1, int64(time.Minute), 3), last: make([]uint32, publishers), done: make(chan struct{})}
-	conn.Write(appendCommand(nil, []byte("SUBSCRIBE"), []byte(channel)))
+	conn.Write(resp.Command("SUBSCRIBE", channel))
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	r, err := readReply(s.rd)
+	r, err := resp.Read(s.rd)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
-	if e := r.err(); e != nil {
+	if e := r.Err(); e != nil {
 		conn.Close()
 		return nil, e
 	}
@@ -244,14 +246,14 @@ func newSubscriber(addr, channel string, publishers int) (*subscriber, error) {
 func (s *subscriber) run() {
 	defer close(s.done)
 	for {
-		r, err := readReply(s.rd)
+		r, err := resp.Read(s.rd)
 		if err != nil {
 			return
 		}
-		if len(r.elems) != 3 || string(r.elems[0].str) != "message" {
+		if len(r.Elems) != 3 || string(r.Elems[0].Str) != "message" {
 			continue
 		}
-		p := r.elems[2].str
+		p := r.Elems[2].Str
 		if len(p) < 16 {
 			continue
 		}

@@ -9,7 +9,10 @@ import (
 	"time"
 
 	"github.com/ordo-broker/ordo/broker"
+	"github.com/ordo-broker/ordo/clients/testkit"
 )
+
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // A short run against a real one-node ordo: every acknowledged publish is
 // delivered to every subscriber, in order.
@@ -24,19 +27,14 @@ func TestRunAgainstOrdo(t *testing.T) {
 	}
 	go srv.Serve(ln)
 	defer srv.Close()
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server not up")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// A one-node broker elects itself; until then PUBLISH fails.
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		st, err := testkit.Status(ln.Addr().String())
+		return err == nil && st["role"] == "leader"
+	}, "one-node broker did not become leader")
 	res, err := Run(context.Background(), Options{
 		Addrs: []string{ln.Addr().String()}, Clients: 4, Pipeline: 4, Subscribers: 2,
-		Size: 64, Duration: 500 * time.Millisecond,
+		Size: 64, Duration: 500 * time.Millisecond, Drain: testkit.Scale(10 * time.Second),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,19 +2,17 @@ package broker
 
 import (
 	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ordo-broker/ordo/broker/logging"
+	"github.com/ordo-broker/ordo/clients/resp"
+	"github.com/ordo-broker/ordo/clients/testkit"
 )
 
 // startServer runs a one-node ordo on a random loopback port.
@@ -49,155 +47,50 @@ func startServerCfg(t testing.TB, cfg Config) *Server {
 // waitLeader waits (bounded) until the node can accept publishes.
 func waitLeader(t testing.TB, s *Server) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		st, _ := s.replica.Status()
-		if st.Leader != 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("node %d elected no leader within 10s", s.cfg.ID)
+		return st.Leader != 0
+	}, "node %d elected no leader", s.cfg.ID)
 }
 
-// respConn is a raw RESP test client: it sends commands and reads whole
-// replies as raw bytes, so tests compare exactly what a client receives.
+// respConn is the kit's RESP test connection with the raw view these
+// tests need: differential tests compare exactly the bytes a client
+// receives. c and r are the socket and its reader, for tests that read in
+// another goroutine (with readReply) or close the socket themselves.
 type respConn struct {
-	t  testing.TB
-	c  net.Conn
-	r  *bufio.Reader
-	to time.Duration
+	*testkit.Conn
+	t testing.TB
+	c net.Conn
+	r *bufio.Reader
 }
 
 func dial(t testing.TB, addr string) *respConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &respConn{t: t, c: c, r: bufio.NewReader(c), to: 10 * time.Second}
+	k := testkit.Dial(t, addr)
+	return &respConn{Conn: k, t: t, c: k.RESP.Conn, r: k.RESP.Reader}
 }
 
-func encodeCommand(args ...string) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	return b.Bytes()
-}
+func encodeCommand(args ...string) []byte { return resp.Command(args...) }
 
-func (rc *respConn) send(args ...string) {
-	rc.t.Helper()
-	rc.sendRaw(encodeCommand(args...))
-}
+func (rc *respConn) send(args ...string) { rc.t.Helper(); rc.Send(args...) }
 
-func (rc *respConn) sendRaw(b []byte) {
-	rc.t.Helper()
-	rc.c.SetWriteDeadline(time.Now().Add(rc.to))
-	if _, err := rc.c.Write(b); err != nil {
-		rc.t.Fatalf("write: %v", err)
-	}
-}
+func (rc *respConn) sendRaw(b []byte) { rc.t.Helper(); rc.SendRaw(b) }
 
 // read returns one whole reply, raw.
-func (rc *respConn) read() string {
-	rc.t.Helper()
-	rc.c.SetReadDeadline(time.Now().Add(rc.to))
-	b, err := readReply(rc.r)
-	if err != nil {
-		rc.t.Fatalf("read reply: %v (so far %q)", err, b)
-	}
-	return string(b)
-}
+func (rc *respConn) read() string { rc.t.Helper(); return string(rc.ReadRaw()) }
 
-// do sends a command and returns its reply.
+// do sends a command and returns its reply, raw.
 func (rc *respConn) do(args ...string) string {
 	rc.t.Helper()
-	rc.send(args...)
-	return rc.read()
+	rc.Send(args...)
+	return string(rc.ReadRaw())
 }
 
 // expectClosed asserts the server closes the connection.
-func (rc *respConn) expectClosed() {
-	rc.t.Helper()
-	rc.c.SetReadDeadline(time.Now().Add(rc.to))
-	b, err := rc.r.ReadByte()
-	if err == nil {
-		rest, _ := rc.r.Peek(rc.r.Buffered())
-		rc.t.Fatalf("connection still open, read %q", append([]byte{b}, rest...))
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		rc.t.Fatalf("connection not closed within %s", rc.to)
-	}
-}
+func (rc *respConn) expectClosed() { rc.t.Helper(); rc.ExpectClosed() }
 
-// readReply reads one RESP2/RESP3 value, returning its raw bytes.
-func readReply(r *bufio.Reader) ([]byte, error) {
-	var out []byte
-	err := readValue(r, &out)
-	return out, err
-}
-
-func readLine(r *bufio.Reader, out *[]byte) (string, error) {
-	line, err := r.ReadString('\n')
-	*out = append(*out, line...)
-	if err != nil {
-		return "", err
-	}
-	if !strings.HasSuffix(line, "\r\n") {
-		return "", fmt.Errorf("line without CRLF: %q", line)
-	}
-	return line[:len(line)-2], nil
-}
-
-func readValue(r *bufio.Reader, out *[]byte) error {
-	line, err := readLine(r, out)
-	if err != nil {
-		return err
-	}
-	if len(line) == 0 {
-		return fmt.Errorf("empty line")
-	}
-	switch line[0] {
-	case '+', '-', ':', '_', '#', ',', '(':
-		return nil
-	case '$', '=', '!':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil {
-			return err
-		}
-		if n < 0 {
-			return nil
-		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return err
-		}
-		*out = append(*out, buf...)
-		return nil
-	case '*', '~', '>', '%', '|':
-		n, err := strconv.Atoi(line[1:])
-		if err != nil {
-			return err
-		}
-		if line[0] == '%' || line[0] == '|' {
-			n *= 2
-		}
-		for i := 0; i < n; i++ {
-			if err := readValue(r, out); err != nil {
-				return err
-			}
-		}
-		if line[0] == '|' { // attributes precede the real value
-			return readValue(r, out)
-		}
-		return nil
-	}
-	return fmt.Errorf("unknown RESP type %q", line)
-}
+// readReply reads one RESP2/RESP3 reply, returning its raw bytes.
+func readReply(r *bufio.Reader) ([]byte, error) { return resp.ReadRaw(r, nil) }
 
 // redisServer starts a real redis-server (the reference the differential
 // tests compare against) on a random port. CI installs it (.ci/deps.sh); a
@@ -220,14 +113,12 @@ func redisServer(t testing.TB) string {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
 			c.Close()
-			return addr
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("redis-server did not start on %s", addr)
-	return ""
+		return err == nil
+	}, "redis-server did not start on %s", addr)
+	return addr
 }

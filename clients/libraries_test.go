@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -10,8 +11,11 @@ import (
 	"time"
 
 	"github.com/ordo-broker/ordo/broker"
+	"github.com/ordo-broker/ordo/clients/testkit"
 	"github.com/redis/go-redis/v9"
 )
+
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 func startNode(t *testing.T) (addr string, port int) {
 	t.Helper()
@@ -27,17 +31,13 @@ func startNode(t *testing.T) (addr string, port int) {
 	t.Cleanup(func() { srv.Close() })
 	c := New(ln.Addr().String())
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.EventuallyNoError(t, 10*time.Second, func() error {
 		st, err := c.Status(context.Background())
-		if err == nil && st["leader_id"] != "0" {
-			break
+		if err == nil && st["role"] != "leader" {
+			err = fmt.Errorf("role %q", st["role"])
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node not ready: %v %v", st, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err
+	}, "one-node broker did not become leader")
 	return ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
 }
 
@@ -59,7 +59,7 @@ func TestOtherClientLibraries(t *testing.T) {
 			if _, err := exec.LookPath(tc.bin); err != nil {
 				t.Fatalf("%s not installed (run make deps): %v", tc.bin, err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Scale(60*time.Second))
 			defer cancel()
 			cmd := exec.CommandContext(ctx, tc.bin, tc.script, strconv.Itoa(port))
 			cmd.Env = append(os.Environ(), tc.env...)
@@ -73,7 +73,7 @@ func TestOtherClientLibraries(t *testing.T) {
 
 func TestGoRedisPubSubAndFollow(t *testing.T) {
 	addr, _ := startNode(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Scale(30*time.Second))
 	defer cancel()
 	c := New(addr)
 	defer c.Close()

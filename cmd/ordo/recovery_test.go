@@ -4,54 +4,53 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-func nodeArgs(port int, dir string, extra ...string) []string {
-	return append([]string{"node", "--port", strconv.Itoa(port), "--data-dir", dir}, extra...)
-}
+	"github.com/ordo-broker/ordo/clients/resp"
+	"github.com/ordo-broker/ordo/clients/testkit"
+)
 
 // Every acknowledged publish survives kill -9, and numbering continues.
 func TestKill9KeepsAcknowledgedPublishes(t *testing.T) {
-	dir, port := t.TempDir(), freePort(t)
+	dir, port := t.TempDir(), testkit.FreePort(t)
 	p := startOrdo(t, port, nil, nodeArgs(port, dir)...)
-	c := dialOrdo(t, p.addr)
+	c := testkit.Dial(t, p.Addr)
 	for i := 1; i <= 200; i++ {
-		if v := c.do("PUBLISH", "chat", fmt.Sprintf("m%d", i)); v.s != "0" {
+		if v := c.Do("PUBLISH", "chat", fmt.Sprintf("m%d", i)); v.Kind != resp.Integer || v.Num != 0 {
 			t.Fatalf("publish %d: %+v", i, v)
 		}
 	}
-	p.kill()
+	p.Kill()
 
 	p = startOrdo(t, port, nil, nodeArgs(port, dir)...)
-	p.waitLog("Loaded 200 messages from log")
-	p.waitLog("Set last_seq=200, next_expected=201")
-	seqs, payloads := history(t, p.addr, "chat")
-	if len(seqs) != 200 {
-		t.Fatalf("after restart: %d messages", len(seqs))
+	p.WaitLog("Loaded 200 messages from log")
+	p.WaitLog("Set last_seq=200, next_expected=201")
+	h := history(t, p.Addr, "chat")
+	if len(h.Seqs) != 200 {
+		t.Fatalf("after restart: %d messages", len(h.Seqs))
 	}
-	for i := range seqs {
-		if seqs[i] != uint64(i+1) || payloads[i] != fmt.Sprintf("m%d", i+1) {
-			t.Fatalf("entry %d: seq %d %q", i, seqs[i], payloads[i])
+	for i := range h.Seqs {
+		if h.Seqs[i] != uint64(i+1) || h.Payloads[i] != fmt.Sprintf("m%d", i+1) {
+			t.Fatalf("entry %d: seq %d %q", i, h.Seqs[i], h.Payloads[i])
 		}
 	}
-	dialOrdo(t, p.addr).do("PUBLISH", "chat", "after")
-	seqs, _ = history(t, p.addr, "chat")
-	if seqs[len(seqs)-1] != 201 {
-		t.Fatalf("numbering did not continue: last seq %d", seqs[len(seqs)-1])
+	testkit.Dial(t, p.Addr).Do("PUBLISH", "chat", "after")
+	h = history(t, p.Addr, "chat")
+	if h.Seqs[len(h.Seqs)-1] != 201 {
+		t.Fatalf("numbering did not continue: last seq %d", h.Seqs[len(h.Seqs)-1])
 	}
 }
 
 // kill -9 in the middle of a concurrent load: whatever was acknowledged is
 // in the log after restart, exactly once, with contiguous numbers.
 func TestKill9UnderLoad(t *testing.T) {
-	dir, port := t.TempDir(), freePort(t)
+	dir, port := t.TempDir(), testkit.FreePort(t)
 	p := startOrdo(t, port, nil, nodeArgs(port, dir)...)
 	var (
 		mu    sync.Mutex
@@ -60,20 +59,17 @@ func TestKill9UnderLoad(t *testing.T) {
 		wg    sync.WaitGroup
 	)
 	for w := 0; w < 8; w++ {
-		c := dialOrdo(t, p.addr)
+		c := testkit.Dial(t, p.Addr).RESP
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
 			for i := 0; !stop.Load() && i < 100000; i++ {
 				msg := fmt.Sprintf("w%d-%d", w, i)
-				if c.send("PUBLISH", "load", msg) != nil {
-					return
-				}
-				v, err := c.read()
+				v, err := c.Do("PUBLISH", "load", msg)
 				if err != nil {
-					return
+					return // the kill
 				}
-				if v.s == "0" {
+				if v.Kind == resp.Integer {
 					mu.Lock()
 					acked[msg] = true
 					mu.Unlock()
@@ -81,29 +77,18 @@ func TestKill9UnderLoad(t *testing.T) {
 			}
 		}(w)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 500 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	p.kill()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+	testkit.Eventually(t, 10*time.Second, func() bool { return count() >= 500 }, "fewer than 500 publishes acknowledged")
+	p.Kill()
 	stop.Store(true)
 	wg.Wait()
-	if len(acked) < 500 {
-		t.Fatalf("only %d publishes acknowledged before the kill", len(acked))
-	}
 
 	p = startOrdo(t, port, nil, nodeArgs(port, dir)...)
-	seqs, payloads := history(t, p.addr, "load")
+	h := history(t, p.Addr, "load")
 	seen := map[string]bool{}
-	for i, pl := range payloads {
-		if seqs[i] != uint64(i+1) {
-			t.Fatalf("gap: entry %d has seq %d", i, seqs[i])
+	for i, pl := range h.Payloads {
+		if h.Seqs[i] != uint64(i+1) {
+			t.Fatalf("gap: entry %d has seq %d", i, h.Seqs[i])
 		}
 		if seen[pl] {
 			t.Fatalf("duplicate %q", pl)
@@ -120,7 +105,7 @@ func TestKill9UnderLoad(t *testing.T) {
 	if len(lost) > 0 {
 		t.Fatalf("%d acknowledged publishes lost, e.g. %v", len(lost), lost[:min(5, len(lost))])
 	}
-	t.Logf("%d acknowledged, %d in log after kill -9 (the rest were in flight, never acknowledged)", len(acked), len(seqs))
+	t.Logf("%d acknowledged, %d in log after kill -9 (the rest were in flight, never acknowledged)", len(acked), len(h.Seqs))
 }
 
 func lastSegment(t *testing.T, dir string) string {
@@ -135,13 +120,15 @@ func lastSegment(t *testing.T, dir string) string {
 
 // A torn tail (a write cut short by the crash) is repaired on start.
 func TestTornTailIsRepaired(t *testing.T) {
-	dir, port := t.TempDir(), freePort(t)
+	dir, port := t.TempDir(), testkit.FreePort(t)
 	p := startOrdo(t, port, nil, nodeArgs(port, dir)...)
-	c := dialOrdo(t, p.addr)
+	c := testkit.Dial(t, p.Addr)
 	for i := 1; i <= 50; i++ {
-		c.do("PUBLISH", "t", fmt.Sprintf("m%d", i))
+		if v := c.Do("PUBLISH", "t", fmt.Sprintf("m%d", i)); v.Err() != nil {
+			t.Fatal(v.Err())
+		}
 	}
-	p.kill()
+	p.Kill()
 	seg := lastSegment(t, dir)
 	f, err := os.OpenFile(seg, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -152,64 +139,84 @@ func TestTornTailIsRepaired(t *testing.T) {
 	f.Close()
 
 	p = startOrdo(t, port, nil, nodeArgs(port, dir)...)
-	p.waitLog("Repaired torn log tail")
-	p.waitLog("Loaded 50 messages from log")
-	seqs, _ := history(t, p.addr, "t")
-	if len(seqs) != 50 {
-		t.Fatalf("%d messages after repair", len(seqs))
+	p.WaitLog("Repaired torn log tail")
+	p.WaitLog("Loaded 50 messages from log")
+	if h := history(t, p.Addr, "t"); len(h.Seqs) != 50 {
+		t.Fatalf("%d messages after repair", len(h.Seqs))
 	}
-	if v := dialOrdo(t, p.addr).do("PUBLISH", "t", "next"); v.s != "0" {
+	if v := testkit.Dial(t, p.Addr).Do("PUBLISH", "t", "next"); v.Kind != resp.Integer {
 		t.Fatalf("publish after repair: %+v", v)
 	}
-	seqs, _ = history(t, p.addr, "t")
-	if seqs[len(seqs)-1] != 51 {
-		t.Fatalf("numbering after repair: %d", seqs[len(seqs)-1])
+	h := history(t, p.Addr, "t")
+	if h.Seqs[len(h.Seqs)-1] != 51 {
+		t.Fatalf("numbering after repair: %d", h.Seqs[len(h.Seqs)-1])
 	}
 }
 
-// A flipped bit in the middle of the log is detected and reported; the
-// damaged message is never served, everything else still is.
-func TestFlippedBitIsDetectedNotServed(t *testing.T) {
-	dir, port := t.TempDir(), freePort(t)
-	p := startOrdo(t, port, nil, nodeArgs(port, dir)...)
-	c := dialOrdo(t, p.addr)
-	for i := 1; i <= 100; i++ {
-		c.do("PUBLISH", "f", fmt.Sprintf("payload-%03d", i))
+// payloads returns fmt.Sprintf("payload-%03d", i) for i in [from, to].
+func payloads(from, to int) (seqs []uint64, pls []string) {
+	for i := from; i <= to; i++ {
+		seqs = append(seqs, uint64(i))
+		pls = append(pls, fmt.Sprintf("payload-%03d", i))
 	}
-	p.kill()
+	return seqs, pls
+}
+
+// A flipped bit in the middle of the log is detected and reported; the
+// damaged message is never served, every other one still is, exactly.
+func TestFlippedBitIsDetectedNotServed(t *testing.T) {
+	dir, port := t.TempDir(), testkit.FreePort(t)
+	p := startOrdo(t, port, nil, nodeArgs(port, dir)...)
+	c := testkit.Dial(t, p.Addr)
+	for i := 1; i <= 100; i++ {
+		if v := c.Do("PUBLISH", "f", fmt.Sprintf("payload-%03d", i)); v.Err() != nil {
+			t.Fatal(v.Err())
+		}
+	}
+	p.Kill()
 	seg := lastSegment(t, dir)
 	b, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	at := strings.Index(string(b), "payload-050")
-	if at < 0 {
-		t.Fatal("record 50 not found in segment")
+	if at < 0 || strings.Count(string(b), "payload-050") != 1 {
+		t.Fatal("record 50 not found exactly once in the segment")
 	}
-	b[at+8] ^= 0x01 // "payload-050" -> "payload-150"? no: flips one bit of '0'
+	// '0' (0x30) becomes '1': on disk the payload now reads "payload-150",
+	// a plausible message that only the checksum can tell from the real one.
+	b[at+8] ^= 0x01
 	if err := os.WriteFile(seg, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 
 	p = startOrdo(t, port, nil, nodeArgs(port, dir)...)
-	p.waitLog("Corrupt record at seq_no=50")
-	rc := dialOrdo(t, p.addr)
-	v := rc.do("XRANGE", "f", "-", "+")
-	if !strings.HasPrefix(v.s, "-ERR") || !strings.Contains(v.s, "50") {
+	p.WaitLog("Corrupt record at seq_no=50")
+	rc := testkit.Dial(t, p.Addr)
+	v := rc.Do("XRANGE", "f", "-", "+")
+	if !v.IsErr("ERR") || !strings.Contains(v.String(), "50") {
 		t.Fatalf("XRANGE over the damaged record must fail clearly, got %+v", v)
 	}
-	for _, r := range [][2]string{{"-", "49"}, {"51", "+"}} {
-		v := rc.do("XRANGE", "f", r[0], r[1])
-		if len(v.arr) != 49 && len(v.arr) != 50 {
-			t.Fatalf("XRANGE %v: %d entries (%+v)", r, len(v.arr), v.s)
+	// Exactly the records on either side of the damaged one survive.
+	for _, r := range []struct {
+		from, to string
+		lo, hi   int
+	}{{"-", "49", 1, 49}, {"51", "+", 51, 100}} {
+		h, err := testkit.ParseEntries(rc.Do("XRANGE", "f", r.from, r.to))
+		if err != nil {
+			t.Fatalf("XRANGE %s %s: %v", r.from, r.to, err)
 		}
-		for _, e := range v.arr {
-			if e.arr[1].arr[1].s == "payload-050" || strings.Contains(e.arr[1].arr[1].s, "150") {
-				t.Fatalf("served damaged data: %+v", e)
-			}
+		seqs, pls := payloads(r.lo, r.hi)
+		if !slices.Equal(h.Seqs, seqs) || !slices.Equal(h.Payloads, pls) {
+			t.Fatalf("XRANGE %s %s: seqs %v..%v (%d entries), want %d..%d with their payloads",
+				r.from, r.to, h.Seqs[:min(1, len(h.Seqs))], testkit.Tail(h.Seqs), len(h.Seqs), r.lo, r.hi)
 		}
 	}
-	if v := rc.do("PUBLISH", "f", "after"); v.s != "0" {
+	if v := rc.Do("PUBLISH", "f", "after"); v.Kind != resp.Integer {
 		t.Fatalf("publish after corruption: %+v", v)
+	}
+	h, err := testkit.ParseEntries(rc.Do("XRANGE", "f", "51", "+"))
+	if err != nil || len(h.Seqs) != 51 || h.Seqs[50] != 101 || h.Payloads[50] != "after" {
+		t.Fatalf("publish after corruption is not seq 101: %v %v %v", testkit.Tail(h.Seqs), testkit.Tail(h.Payloads), err)
 	}
 }
