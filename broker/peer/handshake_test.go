@@ -76,13 +76,7 @@ func responder(t *testing.T, self uint64, secret string, h Handler) (string, <-c
 	return ln.Addr().String(), done
 }
 
-func frame(m consensus.Message) []byte {
-	var out []byte
-	tr := &Transport{links: map[consensus.NodeID]*link{m.To: {queue: make(chan []byte, 1)}}}
-	tr.Send([]consensus.Message{m})
-	out = <-tr.links[m.To].queue
-	return out
-}
+func frame(m consensus.Message) []byte { return appendFrame(nil, &m) }
 
 func heartbeat(from, to consensus.NodeID) consensus.Message {
 	return consensus.Message{Type: consensus.MsgHeartbeat, From: from, To: to, Term: 1}

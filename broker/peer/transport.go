@@ -70,7 +70,7 @@ type Transport struct {
 type link struct {
 	id    consensus.NodeID
 	addr  string
-	queue chan []byte
+	queue chan consensus.Message // encoded by the link's writer, off the caller's loop
 }
 
 // New starts one dialling link per peer.
@@ -86,7 +86,7 @@ func New(cfg Config, h Handler) *Transport {
 		if id == cfg.ID {
 			continue
 		}
-		l := &link{id: consensus.NodeID(id), addr: addr, queue: make(chan []byte, queueLen)}
+		l := &link{id: consensus.NodeID(id), addr: addr, queue: make(chan consensus.Message, queueLen)}
 		t.links[l.id] = l
 		t.wg.Add(1)
 		go t.run(l)
@@ -94,20 +94,28 @@ func New(cfg Config, h Handler) *Transport {
 	return t
 }
 
-// Send queues messages for their peers; it never blocks.
+// Send queues messages for their peers; it never blocks. The messages are
+// encoded later, by each link's writer: a catch-up batch of megabytes is
+// not copied on the replica's loop. Their entries' data must not change
+// (the store never changes an entry once written).
 func (t *Transport) Send(msgs []consensus.Message) {
 	for i := range msgs {
 		l := t.links[msgs[i].To]
 		if l == nil {
 			continue
 		}
-		b := msgs[i].Marshal()
-		frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(b)), uint32(len(b)))
 		select {
-		case l.queue <- append(frame, b...):
+		case l.queue <- msgs[i]:
 		default: // full: drop, the core retransmits
 		}
 	}
+}
+
+// appendFrame appends m as a length-prefixed frame.
+func appendFrame(b []byte, m *consensus.Message) []byte {
+	enc := m.Marshal()
+	b = binary.BigEndian.AppendUint32(b, uint32(len(enc)))
+	return append(b, enc...)
 }
 
 // Close stops every link, outgoing and incoming, and waits for them.
@@ -197,13 +205,13 @@ func (t *Transport) pump(l *link, conn net.Conn) {
 			return
 		case <-dead:
 			return
-		case f := <-l.queue:
-			buf = append(buf[:0], f...)
+		case m := <-l.queue:
+			buf = appendFrame(buf[:0], &m)
 		drain:
 			for len(buf) < maxBatch {
 				select {
-				case f := <-l.queue:
-					buf = append(buf, f...)
+				case m := <-l.queue:
+					buf = appendFrame(buf, &m)
 				default:
 					break drain
 				}

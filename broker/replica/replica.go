@@ -269,10 +269,13 @@ func (r *Replica) open() error {
 		MustReach:      hs.MustReach,
 		HeartbeatTicks: hbTicks,
 		ElectionTicks:  elTicks,
-		MaxBatchBytes:  4 << 20,
-		MaxInflight:    64,
-		Rand:           rand.New(rand.NewSource(r.now().UnixNano() + int64(r.id))),
-		Logger:         coreLogger{r.log},
+		// Catch-up streams batches of 1 MiB, 16 in flight: enough to fill
+		// the link, small enough that no single append or frame holds up
+		// a heartbeat behind it for long.
+		MaxBatchBytes: 1 << 20,
+		MaxInflight:   16,
+		Rand:          rand.New(rand.NewSource(r.now().UnixNano() + int64(r.id))),
+		Logger:        coreLogger{r.log},
 
 		TestOnlyBreakDurability: cfg.breakDurability,
 	})
