@@ -15,9 +15,13 @@ run: build
 test: deps build
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
-	# The race detector makes the simulation 10x slower, so under -race it
-	# runs a tenth of the schedules; run the full 10,000+ without it too.
-	$(GO) test -count=1 -timeout 20m ./consensus
+	# The race detector makes everything 5-10x slower, so under -race the
+	# simulations run a fraction of their schedules and the catch-up test a
+	# tenth of its backlog; run them in full without -race too: 10,000+
+	# schedules of the core, 1,000 of the real runtime over a crashable
+	# disk, and a follower catching up a million messages.
+	$(GO) test -count=1 -timeout 20m ./consensus ./broker/replica
+	$(GO) test -count=1 -timeout 10m -run TestFollowerCatchesUpMillionWithoutElection ./cmd/ordo
 
 test-short:
 	$(GO) test -short ./...
