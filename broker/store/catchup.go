@@ -51,6 +51,29 @@ func (s *Store) memEntry(i uint64) (consensus.Entry, bool) {
 	return consensus.Entry{}, false
 }
 
+// fromChunk serves [lo, hi) from the last background read, up to
+// maxBytes, without copying: a chunk is never changed once installed (a
+// newer read replaces it), so the slice stays valid while messages that
+// carry it wait to be encoded. It returns nil if the chunk lacks lo.
+func (s *Store) fromChunk(lo, hi uint64, maxBytes int) []consensus.Entry {
+	s.mu.RLock()
+	c := s.reads.chunk
+	s.mu.RUnlock()
+	if len(c) == 0 || lo < c[0].Index || lo >= c[0].Index+uint64(len(c)) {
+		return nil
+	}
+	c = c[lo-c[0].Index:]
+	n, size := 0, 0
+	for n < len(c) && uint64(n) < hi-lo {
+		size += entryCost(&c[n])
+		if n > 0 && maxBytes > 0 && size > maxBytes {
+			break
+		}
+		n++
+	}
+	return c[:n:n]
+}
+
 // readLater starts a background read of entries from lo (up to hi and
 // readAhead batches of maxBytes) unless one is running. It reports false
 // when the caller must read lo itself: reads are synchronous, or the
@@ -77,7 +100,7 @@ func (s *Store) readLater(lo, hi uint64, maxBytes int) bool {
 
 // readChunk reads entries [lo, hi) up to budget bytes and keeps them.
 func (s *Store) readChunk(gen, lo, hi uint64, budget int) {
-	var chunk []consensus.Entry
+	chunk := make([]consensus.Entry, 0, min(hi-lo, 1<<15))
 	var err error
 	size := 0
 	for i := lo; i < hi && (size < budget || budget <= 0 || len(chunk) == 0); i++ {
@@ -85,7 +108,7 @@ func (s *Store) readChunk(gen, lo, hi uint64, budget int) {
 		if e, err = s.entry(i); err != nil {
 			break
 		}
-		size += len(e.Data)
+		size += entryCost(&e)
 		chunk = append(chunk, e)
 	}
 	s.mu.Lock()

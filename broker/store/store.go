@@ -120,7 +120,13 @@ func (s *Store) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) 
 	if last := s.log.LastIndex(); hi > last+1 {
 		hi = last + 1
 	}
-	var out []consensus.Entry
+	if lo >= hi {
+		return nil, nil
+	}
+	if out := s.fromChunk(lo, hi, maxBytes); out != nil {
+		return out, nil
+	}
+	out := make([]consensus.Entry, 0, min(hi-lo, 1024))
 	size := 0
 	for i := lo; i < hi; i++ {
 		e, ok := s.memEntry(i)
@@ -136,7 +142,7 @@ func (s *Store) Entries(lo, hi uint64, maxBytes int) ([]consensus.Entry, error) 
 				return out, err
 			}
 		}
-		size += len(e.Data)
+		size += entryCost(&e)
 		if len(out) > 0 && maxBytes > 0 && size > maxBytes {
 			break
 		}
