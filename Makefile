@@ -18,9 +18,11 @@ test: deps build
 	# The race detector makes everything 5-10x slower, so under -race the
 	# simulations run a fraction of their schedules and the catch-up test a
 	# tenth of its backlog; run them in full without -race too: 10,000+
-	# schedules of the core, 1,000 of the real runtime over a crashable
-	# disk, and a follower catching up a million messages.
-	$(GO) test -count=1 -timeout 20m ./consensus ./broker/replica
+	# schedules of the core, 10,000 of the real runtime (replicas, store,
+	# core) over a crashable disk, and a follower catching up a million
+	# messages.
+	$(GO) test -count=1 -timeout 20m ./consensus
+	$(GO) test -count=1 -timeout 20m ./broker/replica -sim.schedules=10000
 	$(GO) test -count=1 -timeout 10m -run TestFollowerCatchesUpMillionWithoutElection ./cmd/ordo
 
 test-short:
@@ -29,6 +31,7 @@ test-short:
 # A longer seeded simulation sweep of the consensus core.
 sim:
 	$(GO) test ./consensus -run TestSim -count=1 -timeout 60m -sim.schedules=$(SIM_SCHEDULES)
+	$(GO) test ./broker/replica -run TestSim -count=1 -timeout 60m -sim.schedules=$(SIM_SCHEDULES)
 
 # Installs what the tests need on a fresh Debian machine, if missing:
 # redis-server (the reference the differential tests compare against),

@@ -25,7 +25,6 @@ func (r *Replica) handleReady() {
 		r.inflight = &rd
 		r.dispatch(&rd)
 	}
-	r.updateStatus()
 }
 
 // onPersisted finishes the Ready in flight once it is durable.
@@ -46,8 +45,9 @@ func (r *Replica) finishReady(rd *consensus.Ready) {
 	if rd.SoftState != nil && rd.SoftState.Lead == 0 {
 		r.leaderLost(r.now())
 	}
-	if len(rd.Committed) > 0 {
-		// STATUS must never lag a reply a client has already seen.
+	if len(rd.Committed) > 0 || rd.SoftState != nil || rd.HardState != nil {
+		// STATUS must never lag a reply a client has already seen (nor a
+		// change of role or term); the rest refreshes every tick period.
 		r.updateStatus()
 	}
 	r.apply(rd.Committed)

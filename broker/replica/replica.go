@@ -120,6 +120,7 @@ type Replica struct {
 	readc     chan struct{}
 
 	reqID     uint64
+	ticks     uint64
 	lastBatch int       // size of the previous proposal batch
 	parked    []*pubReq // waiting for a leader to be known
 	waiting   map[uint64]*pubReq
@@ -422,6 +423,9 @@ func (r *Replica) onTick(now time.Time) {
 	if r.broken == nil {
 		r.core.SetTime(now.UnixMilli())
 		r.core.Tick()
+	}
+	if r.ticks++; r.ticks%10 == 0 {
+		r.updateStatus() // members' match and lag
 	}
 	r.unpark(now)
 	r.expire(now)
