@@ -133,6 +133,7 @@ type Replica struct {
 
 	lock      io.Closer // one process per disk
 	rejoining bool      // started empty with RejoinEmpty
+	started   atomic.Bool
 	stopc     chan struct{}
 	donec     chan struct{}
 	stopOnce  sync.Once
@@ -318,6 +319,7 @@ func corruptIndex(err error, l store.Log) uint64 {
 // one-member cluster).
 func (r *Replica) Start(t Transport) {
 	r.transport = t
+	r.started.Store(true)
 	go r.storageLoop()
 	go func() {
 		if r.rejoining {
@@ -338,9 +340,11 @@ func (r *Replica) Stop() error {
 	var err error
 	r.stopOnce.Do(func() {
 		close(r.stopc)
-		select {
-		case <-r.donec:
-		case <-time.After(10 * time.Second):
+		if r.started.Load() {
+			select {
+			case <-r.donec:
+			case <-time.After(10 * time.Second):
+			}
 		}
 		if r.transport != nil {
 			r.transport.Close()
