@@ -31,6 +31,16 @@ type Cluster struct {
 func NewCluster(t testing.TB, n int, withProxies bool, args ...string) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, N: n, Args: args, ports: make([]int, n+1), dirs: make([]string, n+1), procs: make([]*Proc, n+1)}
+	// A failure in one node is often explained by another's log.
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, p := range c.procs {
+				if p != nil {
+					t.Logf("node %d, last lines of its log:\n%s", i, lastLines(p.Logs(), 40))
+				}
+			}
+		}
+	})
 	for i := 1; i <= n; i++ {
 		c.ports[i] = FreePort(t)
 		c.dirs[i] = t.TempDir()
@@ -330,4 +340,9 @@ func Tail[T any](s []T) []T {
 		return s[len(s)-3:]
 	}
 	return s
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

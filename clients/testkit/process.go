@@ -134,7 +134,7 @@ func (p *Proc) WaitListening() {
 		return err == nil
 	})
 	if p.Exited() {
-		p.t.Fatalf("%s exited before accepting connections:\n%s", p.name, p.Logs())
+		p.t.Fatalf("%s exited (%s) before accepting connections:\n%s", p.name, p.cmd.ProcessState, p.Logs())
 	}
 	if err != nil {
 		p.t.Fatalf("%s: no listener on %s: %v\n%s", p.name, p.Addr, err, p.Logs())
@@ -148,7 +148,11 @@ func (p *Proc) WaitLog(s string) {
 	err := poll(10*time.Second, func() bool { return strings.Contains(p.Logs(), s) || p.Exited() })
 	if !strings.Contains(p.Logs(), s) {
 		<-p.waitDone(time.Second) // let the last output arrive before showing it
-		p.t.Fatalf("%s: log line %q not seen (exited: %v, %v):\n%s", p.name, s, p.Exited(), err, p.Logs())
+		state := "still running"
+		if p.Exited() {
+			state = "exited: " + p.cmd.ProcessState.String()
+		}
+		p.t.Fatalf("%s: log line %q not seen (%s, %v):\n%s", p.name, s, state, err, p.Logs())
 	}
 }
 
