@@ -149,10 +149,21 @@ const (
 	EntryMembership
 )
 
-// Entry is one record of the replicated log. Index is the global sequence
-// number: contiguous from the log's first index, never reused once committed.
+// Entry is one record of the replicated log. Index is its log position:
+// contiguous from the log's first index, never reused once committed.
+// Seq is the message sequence number users see (see membership.go): it
+// counts EntryNormal entries only, so membership entries consume none.
 type Entry struct {
-	Index  uint64
+	Index uint64
+	// Seq is filled in by the core on every entry it hands out
+	// (Ready.Entries, Ready.Committed): for EntryNormal, the global
+	// message sequence number (1, 2, 3, ... with no gaps); for
+	// EntryMembership, the Seq of the last message before it (so Seq is
+	// non-decreasing along the log). Seq == Index until the first
+	// membership change. It is derived from the log, never sent on the
+	// wire, and ignored on input: the caller may store it with the entry
+	// or recompute it.
+	Seq    uint64
 	Term   uint64 // term of the leader that sequenced it
 	Type   EntryType
 	Origin NodeID // the node that accepted the client's publish

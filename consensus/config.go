@@ -10,9 +10,22 @@ import (
 // ElectionTicks are required; the rest have defaults.
 type Config struct {
 	ID NodeID
-	// Members is the initial membership, including ID. It is static for
-	// now; EntryMembership entries are passed through to the caller.
+	// Members is the initial membership (all voters), including ID: the
+	// static --peers list of a cluster bootstrapped with it. It is used
+	// only when ConfState has no voters and Join is false. Membership then
+	// changes through committed EntryMembership entries (ProposeMembership).
 	Members []NodeID
+	// ConfState is the committed configuration as last persisted from
+	// Ready.ConfState (zero for a fresh node: Members or Join apply). The
+	// node restores the configuration in force from it and the
+	// membership entries of its log after ConfState.Index.
+	ConfState ConfState
+	// Join starts a fresh node (empty log, zero HardState and ConfState)
+	// that is not a member yet: it knows no configuration, never
+	// campaigns, and waits for a leader to add it (AddLearner) and
+	// replicate the log to it, from which it learns the configuration.
+	// Members is ignored.
+	Join bool
 	// Storage is a read-only view of the caller's persisted log.
 	Storage Storage
 	// HardState is the state as last persisted (zero for a fresh node).
@@ -125,8 +138,10 @@ func (c *Config) validate() error {
 	switch {
 	case c.ID == 0:
 		return bad("ID must be non-zero")
-	case !slices.Contains(c.Members, c.ID):
+	case len(c.ConfState.Voters) == 0 && !c.Join && !slices.Contains(c.Members, c.ID):
 		return bad("Members must include ID " + strconv.FormatUint(uint64(c.ID), 10))
+	case len(c.ConfState.Voters) > 0 && c.Join:
+		return bad("Join is for a node without a configuration")
 	case c.Storage == nil:
 		return bad("Storage is required")
 	case c.Rand == nil:
@@ -138,7 +153,7 @@ func (c *Config) validate() error {
 	case c.HardState.AcceptedTerm > c.HardState.Term:
 		return bad("HardState.AcceptedTerm exceeds Term")
 	}
-	if slices.Contains(c.Members, 0) {
+	if slices.Contains(c.Members, 0) || slices.Contains(c.ConfState.Voters, 0) || slices.Contains(c.ConfState.Learners, 0) {
 		return bad("member ID 0 is reserved")
 	}
 	if c.AliveTicks <= 0 {

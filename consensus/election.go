@@ -64,7 +64,13 @@ func (n *Node) formationTakeover() bool {
 
 func (n *Node) tickElection() {
 	n.electionElapsed++
-	if len(n.members) == 1 {
+	if !n.isVoter(n.id) {
+		// A learner, a node that has not joined yet or a removed one
+		// never campaigns: it only follows.
+		n.phase = phaseFollow
+		return
+	}
+	if len(n.voters()) == 1 {
 		n.becomeCandidate() // nobody to wait for
 		return
 	}
@@ -110,7 +116,7 @@ func (n *Node) startElection() {
 	}
 	n.phase = phaseElecting
 	sent := 0
-	for _, id := range n.members {
+	for _, id := range n.voters() {
 		if id > n.id {
 			n.send(Message{To: id, Type: MsgElection})
 			sent++
@@ -124,8 +130,8 @@ func (n *Node) startElection() {
 }
 
 func (n *Node) handleElection(m Message) {
-	if m.From > n.id || n.mustReach > 0 {
-		return
+	if m.From > n.id || n.mustReach > 0 || !n.isVoter(n.id) {
+		return // (a non-voter must not hold a lower voter back)
 	}
 	n.send(Message{To: m.From, Type: MsgAlive})
 	if n.role == Leader {
@@ -159,7 +165,7 @@ func (n *Node) becomePreCandidate() {
 	n.phaseElapsed = 0
 	n.setLead(0)
 	n.votes = map[NodeID]vote{n.id: {granted: true}}
-	for _, id := range n.members {
+	for _, id := range n.voters() {
 		if id != n.id {
 			n.send(Message{To: id, Type: MsgCoordinator, Pre: true, Term: n.term + 1})
 		}
@@ -206,9 +212,9 @@ func (n *Node) becomeCandidate() {
 	n.logf(LevelInfo, compElection, "Starting election for term %d", n.term)
 	n.votes = map[NodeID]vote{n.id: {granted: true, acceptedTerm: n.acceptedTerm,
 		lastIndex: n.log.lastIndex(), lastTerm: n.log.lastTerm()}}
-	for _, id := range n.members {
+	for _, id := range n.voters() {
 		if id != n.id {
-			n.send(Message{To: id, Type: MsgCoordinator})
+			n.send(Message{To: id, Type: MsgCoordinator, Transfer: n.transferCampaign})
 		}
 	}
 	n.checkVotes()
@@ -222,7 +228,9 @@ func (n *Node) handleCoordinator(m Message) {
 	case n.role != Follower || (n.vote != 0 && n.vote != m.From):
 		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: already acknowledged node_%d in term %d",
 			m.From, n.vote, n.term)
-	case n.inLease() && n.lead != m.From:
+	case n.inLease() && n.lead != m.From && !m.Transfer:
+		// (A transfer-initiated election was asked for by the leader
+		// itself: stickiness does not apply to it, as in etcd.)
 		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: leader node_%d is alive", m.From, n.lead)
 	case n.mustReach > 0:
 		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: log lost entries up to seq_no=%d",
@@ -254,7 +262,10 @@ func (n *Node) handleCoordinatorAck(m Message) {
 
 func (n *Node) checkVotes() {
 	granted, rejected := 0, 0
-	for _, v := range n.votes {
+	for id, v := range n.votes {
+		if !n.isVoter(id) {
+			continue // a learner's or a stranger's answer counts for nothing
+		}
 		if v.granted {
 			granted++
 		} else {
@@ -268,7 +279,7 @@ func (n *Node) checkVotes() {
 		} else {
 			n.becomeLeader()
 		}
-	case len(n.members)-rejected < n.quorum():
+	case len(n.voters())-rejected < n.quorum():
 		n.giveUp("a majority refused")
 	}
 }

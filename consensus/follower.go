@@ -73,7 +73,7 @@ func (n *Node) handleAppend(m Message) {
 				prev+1, m.From, m.Commit)
 			return
 		default:
-			n.resetLog(prev, prevTerm, m.From)
+			n.resetLog(prev, prevTerm, m.From, m.Conf)
 		}
 	}
 	// (The committed prefix is skipped: it is the same everywhere.)
@@ -113,7 +113,7 @@ func (n *Node) rejectAppend(m Message) {
 // no longer holds the entries this log would need (retention). Entries up
 // to index are committed, so nothing committed is lost; they are simply
 // not delivered here.
-func (n *Node) resetLog(index, term uint64, from NodeID) {
+func (n *Node) resetLog(index, term uint64, from NodeID, cs *ConfState) {
 	if old := n.log.lastIndex(); old > index && n.mustReach != math.MaxUint64 {
 		if t, ok := n.log.term(index); !ok || term == 0 || t == term {
 			// Entries after index may be ones this node acknowledged (we
@@ -124,7 +124,12 @@ func (n *Node) resetLog(index, term uint64, from NodeID) {
 	}
 	n.logf(LevelWarn, compStorage, "Restarting the log at seq_no=%d: node_%d no longer holds what this log lacks (retention); seq_no<=%d will not be delivered here",
 		index+1, from, index)
-	n.log.resetTo(index, term)
+	// The sender's committed configuration comes along (Message.Conf):
+	// the membership entries before index are gone with the log. If it
+	// was committed after index, it is in force here a little early,
+	// which is safe: it is committed, so every majority a node could
+	// count under the one before intersects every majority of it.
+	n.log.resetTo(index, term, *cs)
 	n.catchupLogged = 0
 	// A pending proposal may have committed before index, unseen here:
 	// re-forwarding it could sequence it twice, and a later commit of its

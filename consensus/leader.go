@@ -31,26 +31,29 @@ import (
 func (n *Node) becomeLeader() {
 	n.role = Leader
 	n.phase = phaseLeader
+	n.transferCampaign = false
 	n.setLead(n.id)
 	n.electionElapsed = 0
 	n.heartbeatElapsed = 0
 	n.leaderElapsed = 0
 	n.logf(LevelInfo, compElection, "Became LEADER for term %d", n.term)
-	if len(n.members) == 1 && n.mustReach > 0 {
+	if len(n.voters()) == 1 && n.mustReach > 0 {
 		n.logf(LevelWarn, compStorage, "Single-member cluster cannot repair its log; entries up to seq_no=%d are lost", n.mustReach)
 		n.mustReach, n.repairToken = 0, 0
 	}
-	n.prs = make(map[NodeID]*progress, len(n.members))
+	n.replicaIDs = n.replicas()
+	n.prsVersion = n.log.conf.version
+	n.prs = make(map[NodeID]*progress, len(n.replicaIDs))
 	n.fwdRecv, n.fwdRefused = map[NodeID]uint64{}, map[NodeID]bool{}
 	best, bv := n.id, n.votes[n.id]
 	granted := 1
-	for _, id := range n.members {
-		if id == n.id {
-			continue
-		}
+	for _, id := range n.replicaIDs {
 		v, ok := n.votes[id]
 		n.prs[id] = &progress{next: n.log.lastIndex() + 1, inflight: newInflights(n.cfg.MaxInflight),
 			active: ok && v.granted}
+		if !n.isVoter(id) {
+			continue // (learners do not vote: checkVotes counted none)
+		}
 		if v.granted && v.lastIndex < n.log.committed &&
 			(v.acceptedTerm > bv.acceptedTerm || (v.acceptedTerm == bv.acceptedTerm && v.lastIndex > bv.lastIndex)) {
 			// A log that would win yet lacks entries we know committed:
@@ -137,8 +140,13 @@ func (n *Node) handleSyncReq(m Message) {
 		n.send(Message{To: m.From, Type: MsgSyncResp, Reject: true})
 		return
 	}
+	var cs *ConfState
+	if reset {
+		c := n.log.conf.confForReset(prev)
+		cs = &c
+	}
 	n.send(Message{To: m.From, Type: MsgSyncResp, Index: prev, LogTerm: pt, Entries: ents, LastIndex: last,
-		Reset: reset, Commit: n.log.committed})
+		Reset: reset, Commit: n.log.committed, Conf: cs})
 }
 
 func (n *Node) handleSyncResp(m Message) {
@@ -171,7 +179,7 @@ func (n *Node) handleSyncResp(m Message) {
 			return
 		default:
 			// The voter's log starts after entries we lack (retention).
-			n.resetLog(prev, prevTerm, m.From)
+			n.resetLog(prev, prevTerm, m.From, m.Conf)
 		}
 	}
 	for len(ents) > 0 && ents[len(ents)-1].Index > n.fetchTarget {
@@ -205,6 +213,7 @@ func (n *Node) finishFetch(syncIndex uint64) {
 	n.sync = syncSyncing
 	n.syncIndex = syncIndex
 	n.pendingSync, n.pendingSyncIndex = n.term, syncIndex
+	n.syncProgress() // (the history may hold another configuration)
 	n.logf(LevelInfo, compOrdering, "Synchronising followers to history up to seq_no=%d (term %d)", syncIndex, n.term)
 	for _, pr := range n.prs {
 		pr.match = 0
@@ -245,6 +254,7 @@ func (n *Node) tickLeader() {
 			return
 		}
 	}
+	n.tickTransfer()
 	if n.heartbeatElapsed >= n.cfg.HeartbeatTicks {
 		n.heartbeatElapsed = 0
 		n.retryReads() // (in case a ReadReady never comes)
@@ -256,9 +266,9 @@ func (n *Node) tickLeader() {
 }
 
 func (n *Node) quorumActive() bool {
-	active := 1
-	for _, pr := range n.prs {
-		if pr.active {
+	active := 0
+	for _, id := range n.voters() {
+		if pr := n.prs[id]; id == n.id || (pr != nil && pr.active) {
 			active++
 		}
 	}
@@ -266,12 +276,10 @@ func (n *Node) quorumActive() bool {
 }
 
 func (n *Node) bcastHeartbeat() {
-	for _, id := range n.members {
-		if id != n.id {
-			n.sendHeartbeat(id)
-		}
+	for _, id := range n.replicaIDs {
+		n.sendHeartbeat(id)
 	}
-	n.logf(LevelDebug, compFailure, "Sent heartbeat to %d peers", len(n.members)-1)
+	n.logf(LevelDebug, compFailure, "Sent heartbeat to %d peers", len(n.replicaIDs))
 }
 
 func (n *Node) sendHeartbeat(to NodeID) {
@@ -288,10 +296,8 @@ func (n *Node) bcastAppend() {
 	if n.sync < syncSyncing {
 		return
 	}
-	for _, id := range n.members {
-		if id != n.id {
-			n.sendAppend(id)
-		}
+	for _, id := range n.replicaIDs {
+		n.sendAppend(id)
 	}
 }
 
@@ -363,7 +369,12 @@ func (n *Node) sendAppend(to NodeID) {
 		if len(ents) == 0 && !sendIfEmpty {
 			return
 		}
-		n.send(Message{To: to, Type: MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents, Reset: reset,
+		var cs *ConfState
+		if reset {
+			c := n.log.conf.confForReset(prev)
+			cs = &c
+		}
+		n.send(Message{To: to, Type: MsgApp, Index: prev, LogTerm: prevTerm, Entries: ents, Reset: reset, Conf: cs,
 			Commit: n.log.committed, SyncIndex: n.syncIndex, Repair: pr.repairToken, LastIndex: pr.repairFloor,
 			Pre: n.provisional()})
 		pr.sentCommit = n.log.committed
@@ -460,6 +471,9 @@ func (n *Node) handleAppResp(m Message) {
 		n.maybeCommit()
 		n.needBcast = true
 	}
+	if m.From == n.transferee {
+		n.maybeSendTimeoutNow()
+	}
 }
 
 // maybeCommit advances the commit index to the highest index persisted by
@@ -471,7 +485,7 @@ func (n *Node) maybeCommit() {
 	}
 	matches := n.matchBuf[:0]
 	synced := 0
-	for _, id := range n.members {
+	for _, id := range n.voters() { // (learners and removed nodes never count)
 		switch pr := n.prs[id]; {
 		case id == n.id && n.acceptedTerm == n.term:
 			matches = append(matches, n.log.stableIndex())
@@ -494,6 +508,8 @@ func (n *Node) maybeCommit() {
 	}
 	if n.log.commitTo(mci) {
 		n.needBcast = true
+		n.syncProgress()
+		n.maybeRemoved()
 	}
 }
 
@@ -503,10 +519,7 @@ func (n *Node) becomeSequencer() {
 	n.sync = syncDone
 	n.logf(LevelInfo, compOrdering, "Synchronised a majority for term %d: history up to seq_no=%d committed, sequencing from seq_no=%d",
 		n.term, n.syncIndex, n.syncIndex+1)
-	queued := n.queued
-	n.queued = nil
-	n.appendProposals(n.fwd.all(n.now))
-	n.appendProposals(queued)
+	n.resumeSequencing()
 }
 
 // appendProposals sequences proposals, skipping those whose (Origin,
@@ -552,7 +565,7 @@ func (n *Node) handleForward(m Message) {
 			break
 		}
 	}
-	full := n.sync != syncDone && len(n.queued)+len(ps) > n.cfg.MaxPending
+	full := !n.sequencing() && len(n.queued)+len(ps) > n.cfg.MaxPending
 	if tracked {
 		prev := m.Index
 		if full || (prev != 0 && prev > n.fwdRecv[o] && prev > n.log.reqs.max[o]) {
@@ -573,7 +586,7 @@ func (n *Node) handleForward(m Message) {
 		}
 	}
 	switch {
-	case n.sync == syncDone:
+	case n.sequencing():
 		n.appendProposals(ps)
 	case !full:
 		n.queued = append(n.queued, ps...)

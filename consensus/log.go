@@ -1,5 +1,7 @@
 package consensus
 
+import "slices"
+
 // nodeLog is the node's view of the log: the caller's persisted Storage
 // plus the unstable entries not yet known to be persisted.
 //
@@ -31,6 +33,7 @@ type nodeLog struct {
 	applied   uint64 // last index the caller acknowledged via Advance
 
 	reqs reqTracker
+	conf confTracker // configurations in the log; Seq numbering (membership.go)
 
 	// applyWait: reading committed entries to apply returned
 	// ErrReadPending; do not ask again until ReadReady (or a heartbeat
@@ -51,8 +54,9 @@ type unstable struct {
 	handed    int    // entries[:handed] are in the Ready being persisted
 }
 
-func newNodeLog(s Storage, committed, applied uint64) *nodeLog {
+func newNodeLog(s Storage, committed, applied uint64, cs ConfState) *nodeLog {
 	l := &nodeLog{storage: s}
+	l.conf.init(cs)
 	l.u.offset = s.LastIndex() + 1
 	l.committed = min(max(committed, applied), l.lastIndex())
 	if f := s.FirstIndex(); f > 1 {
@@ -262,8 +266,9 @@ func (l *nodeLog) matchesAt(i, t uint64) bool {
 // resetTo discards the whole log: it restarts empty after index (committed
 // elsewhere and no longer available from the sender), whose term is term
 // (0 if unknown). Entries before index+1 are never handed out here.
-func (l *nodeLog) resetTo(index, term uint64) {
+func (l *nodeLog) resetTo(index, term uint64, cs ConfState) {
 	l.reqs.truncate(l.committed + 1) // uncommitted marks are gone with the log
+	l.conf.reset(index, cs)
 	u := &l.u
 	u.entries = nil
 	u.offset = index + 1
@@ -282,12 +287,16 @@ func (l *nodeLog) resetTo(index, term uint64) {
 	l.reqs.compact(index)
 }
 
-// append adds entries at the end of the log (leader).
+// append adds entries at the end of the log, stamping their Seq.
 func (l *nodeLog) append(ents ...Entry) {
+	k := len(l.u.entries)
 	l.u.entries = append(l.u.entries, ents...)
-	for i := range ents {
-		l.reqs.observe(&ents[i])
-		l.noteTerm(ents[i].Index, ents[i].Term)
+	for i := range l.u.entries[k:] {
+		e := &l.u.entries[k+i]
+		l.conf.observe(e)
+		e.Seq = l.conf.seq(e.Index)
+		l.reqs.observe(e)
+		l.noteTerm(e.Index, e.Term)
 	}
 }
 
@@ -310,6 +319,7 @@ func (l *nodeLog) truncateTo(from uint64) {
 	}
 	u := &l.u
 	l.reqs.truncate(from)
+	l.conf.truncate(from)
 	k := len(l.runs)
 	for k > 0 && l.runs[k-1].start >= from {
 		k--
@@ -351,6 +361,7 @@ func (l *nodeLog) commitTo(i uint64) bool {
 	}
 	l.committed = i
 	l.reqs.compact(i)
+	l.conf.commit(i)
 	return true
 }
 
@@ -364,7 +375,14 @@ func (l *nodeLog) nextCommitted(maxBytes int) ([]Entry, error) {
 	if hi <= l.applying {
 		return nil, nil
 	}
-	return l.entries(l.applying+1, hi+1, maxBytes)
+	ents, err := l.entries(l.applying+1, hi+1, maxBytes)
+	if err == nil && len(ents) > 0 {
+		ents = slices.Clone(ents) // (Storage's slice: Seq is ours to set)
+		for i := range ents {
+			ents[i].Seq = l.conf.seq(ents[i].Index)
+		}
+	}
+	return ents, err
 }
 
 // handOut marks the unstable state as given to the caller in a Ready.

@@ -28,7 +28,7 @@ func persist(t *testing.T, s *MemoryStorage, l *nodeLog) {
 // not.
 func TestUnstableTruncationAcrossReady(t *testing.T) {
 	s := NewMemoryStorage()
-	l := newNodeLog(s, 0, 0)
+	l := newNodeLog(s, 0, 0, ConfState{Voters: []NodeID{1}})
 	l.reqs.init()
 	l.append(ents(1, 1, 3)...)
 	persist(t, s, l)

@@ -48,6 +48,9 @@ const (
 	// first refused proposal (no Data), and the follower restarts its
 	// stream. So a lost batch never lets a later one overtake it.
 	MsgForward
+	// MsgTimeoutNow is sent by the leader to the target of a leadership
+	// transfer once it holds the whole log: campaign now (see transfer.go).
+	MsgTimeoutNow
 
 	msgTypeEnd
 )
@@ -64,6 +67,7 @@ var msgTypeNames = [...]string{
 	MsgSyncReq:        "MsgSyncReq",
 	MsgSyncResp:       "MsgSyncResp",
 	MsgForward:        "MsgForward",
+	MsgTimeoutNow:     "MsgTimeoutNow",
 }
 
 func (t MsgType) String() string {
@@ -129,17 +133,28 @@ type Message struct {
 	Pre bool
 
 	Proposals []Proposal // MsgForward
+
+	// Transfer marks a MsgCoordinator of an election the leader asked for
+	// (MsgTimeoutNow): voters acknowledge it even while in lease.
+	Transfer bool
+	// Conf (MsgApp, MsgSyncResp with Reset) is the sender's committed
+	// configuration, with Index and Skipped exact at the reset point
+	// (Index): the receiver whose log restarts there installs it.
+	Conf *ConfState
 }
 
 const (
 	// wireVersion 2 added Repair and the Reset flag: a node of version 1
 	// rejects the messages of a version 2 node (and vice versa) instead of
-	// misreading them. Upgrade all nodes together.
-	wireVersion = 2
+	// misreading them. Version 3 added MsgTimeoutNow, Transfer and Conf.
+	// Upgrade all nodes together.
+	wireVersion = 3
 
-	flagReject = 1 << 0
-	flagPre    = 1 << 1
-	flagReset  = 1 << 2
+	flagReject   = 1 << 0
+	flagPre      = 1 << 1
+	flagReset    = 1 << 2
+	flagTransfer = 1 << 3
+	flagConf     = 1 << 4
 )
 
 // ErrBadMessage is returned by UnmarshalMessage for input that is not a
@@ -150,6 +165,9 @@ var ErrBadMessage = errors.New("consensus: malformed message")
 // Size returns an upper bound of len(m.Marshal()).
 func (m *Message) Size() int {
 	n := 3 + 12*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64
+	if m.Conf != nil {
+		n += (4 + len(m.Conf.Voters) + len(m.Conf.Learners)) * binary.MaxVarintLen64
+	}
 	for i := range m.Entries {
 		n += 6*binary.MaxVarintLen64 + 1 + len(m.Entries[i].Data)
 	}
@@ -185,10 +203,26 @@ func (m Message) AppendMarshal(b []byte) []byte {
 	if m.Reset {
 		flags |= flagReset
 	}
+	if m.Transfer {
+		flags |= flagTransfer
+	}
+	if m.Conf != nil {
+		flags |= flagConf
+	}
 	b = append(b, wireVersion, byte(m.Type), flags)
 	for _, v := range [...]uint64{uint64(m.From), uint64(m.To), m.Term, m.Index, m.LogTerm,
 		m.Commit, m.RejectHint, m.SyncIndex, m.AcceptedTerm, m.LastIndex, m.LastTerm, m.Repair} {
 		b = binary.AppendUvarint(b, v)
+	}
+	if cs := m.Conf; cs != nil {
+		b = binary.AppendUvarint(b, cs.Index)
+		b = binary.AppendUvarint(b, cs.Skipped)
+		for _, l := range [][]NodeID{cs.Voters, cs.Learners} {
+			b = binary.AppendUvarint(b, uint64(len(l)))
+			for _, id := range l {
+				b = binary.AppendUvarint(b, uint64(id))
+			}
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.Entries)))
 	var prev uint64
@@ -296,12 +330,13 @@ func UnmarshalMessage(b []byte) (Message, error) {
 		return m, ErrBadMessage
 	}
 	flags := b[2]
-	if flags&^(flagReject|flagPre|flagReset) != 0 {
+	if flags&^(flagReject|flagPre|flagReset|flagTransfer|flagConf) != 0 {
 		return m, ErrBadMessage
 	}
 	m.Reject = flags&flagReject != 0
 	m.Pre = flags&flagPre != 0
 	m.Reset = flags&flagReset != 0
+	m.Transfer = flags&flagTransfer != 0
 	// One copy of the input; decoded Data slices alias it.
 	d := decoder{b: append([]byte(nil), b[3:]...)}
 	m.From = NodeID(d.uvarint())
@@ -316,6 +351,24 @@ func UnmarshalMessage(b []byte) (Message, error) {
 	m.LastIndex = d.uvarint()
 	m.LastTerm = d.uvarint()
 	m.Repair = d.uvarint()
+	if flags&flagConf != 0 {
+		cs := &ConfState{Index: d.uvarint(), Skipped: d.uvarint()}
+		for k := 0; k < 2 && !d.err; k++ {
+			ids := make([]NodeID, d.count(1))
+			for i := range ids {
+				ids[i] = NodeID(d.uvarint())
+			}
+			if len(ids) == 0 {
+				ids = nil
+			}
+			if k == 0 {
+				cs.Voters = ids
+			} else {
+				cs.Learners = ids
+			}
+		}
+		m.Conf = cs
+	}
 	if n := d.count(6); n > 0 {
 		m.Entries = make([]Entry, n)
 		var prev uint64

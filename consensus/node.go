@@ -19,6 +19,15 @@ type Ready struct {
 	// SoftState is non-nil when the role, leader or sequencing state
 	// changed (for STATUS and for routing client requests).
 	SoftState *SoftState
+	// ConfState is non-nil when the committed configuration changed (a
+	// membership entry committed, or a log restart installed the
+	// leader's). Persist it with the HardState (fsync: MustSync is set);
+	// with ResetLog, atomically with the reset. Pass the last one
+	// persisted as Config.ConfState at restart. Retention must not drop
+	// entries after the persisted ConfState.Index... it never needs to:
+	// it drops only applied entries, and a ConfState is handed out before
+	// its entry is applied.
+	ConfState *ConfState
 	// TruncateFrom > 0: remove every log entry with Index >= TruncateFrom
 	// before appending Entries.
 	TruncateFrom uint64
@@ -61,7 +70,8 @@ type SoftState struct {
 	Lead NodeID
 	Role Role
 	// Sequencing is true at a leader that finished synchronising a
-	// majority and assigns sequence numbers to new proposals.
+	// majority and assigns sequence numbers to new proposals (false while
+	// it transfers its leadership).
 	Sequencing bool
 }
 
@@ -80,6 +90,17 @@ type Status struct {
 	MustReach    uint64
 	Pending      int // proposals waiting to be seen committed
 	Members      []MemberStatus
+	// Voter: this node votes in the configuration in force (false for a
+	// learner, a node that has not joined yet, and a removed node).
+	Voter bool
+	// ConfIndex is the index of the configuration in force (its
+	// membership entry; 0 for the initial one); ConfPending is true while
+	// a membership entry is not committed yet (as far as this node knows).
+	ConfIndex   uint64
+	ConfPending bool
+	// Transferee is the node the leader is handing its leadership to (0:
+	// none).
+	Transferee NodeID
 }
 
 // MemberStatus is the leader's view of a member (for non-leaders only ID
@@ -87,6 +108,7 @@ type Status struct {
 type MemberStatus struct {
 	ID          NodeID
 	Self        bool
+	Learner     bool   // a non-voting learner (else a voter)
 	Match       uint64 // highest index known persisted on the member
 	Lag         uint64 // leader's last index - Match
 	LastContact int    // ticks since last heard from
@@ -111,12 +133,11 @@ const (
 
 // Node is the consensus state machine. It is not safe for concurrent use.
 type Node struct {
-	id      NodeID
-	members []NodeID // sorted
-	cfg     Config
-	rand    Rand
-	logger  Logger
-	comp    [6]string
+	id     NodeID
+	cfg    Config
+	rand   Rand
+	logger Logger
+	comp   [6]string
 
 	// Persistent state (HardState).
 	term         uint64
@@ -140,6 +161,8 @@ type Node struct {
 
 	// Leader.
 	prs           map[NodeID]*progress
+	replicaIDs    []NodeID // keys of prs, sorted (replicas())
+	prsVersion    uint64   // conf version prs was built for
 	sync          syncState
 	syncIndex     uint64 // last index of this term's synchronised history
 	fetchFrom     NodeID
@@ -168,6 +191,11 @@ type Node struct {
 	repairFloor uint64
 	repairTerm  uint64
 	repairLead  NodeID
+
+	// Leadership transfer (transfer.go).
+	transferee       NodeID // leader: handing over to it; proposals wait
+	transferElapsed  int
+	transferCampaign bool // candidate: campaigning on the leader's MsgTimeoutNow
 
 	fwd     forwarder
 	fwdLead NodeID // the (leader, term) of the current forwarding stream
@@ -213,13 +241,12 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	hs := cfg.HardState
 	n := &Node{
-		id:      cfg.ID,
-		members: slices.Sorted(slices.Values(slices.Compact(slices.Sorted(slices.Values(cfg.Members))))),
-		cfg:     cfg,
-		rand:    cfg.Rand,
-		logger:  cfg.Logger,
-		term:    hs.Term,
-		vote:    hs.Vote,
+		id:     cfg.ID,
+		cfg:    cfg,
+		rand:   cfg.Rand,
+		logger: cfg.Logger,
+		term:   hs.Term,
+		vote:   hs.Vote,
 
 		acceptedTerm: hs.AcceptedTerm,
 		mustReach:    max(hs.MustReach, cfg.MustReach),
@@ -229,7 +256,13 @@ func NewNode(cfg Config) (*Node, error) {
 	for i, c := range [...]string{"election.", "failure.", "ordering.", "storage.", "membership.", "node."} {
 		n.comp[i] = c + id
 	}
-	n.log = newNodeLog(cfg.Storage, hs.Commit, cfg.Applied)
+	cs := cfg.ConfState.clone()
+	if len(cs.Voters) == 0 && !cfg.Join {
+		cs = ConfState{Voters: slices.Compact(slices.Sorted(slices.Values(cfg.Members)))}
+	}
+	slices.Sort(cs.Voters)
+	slices.Sort(cs.Learners)
+	n.log = newNodeLog(cfg.Storage, hs.Commit, cfg.Applied, cs)
 	n.fwd.init()
 	if err := n.rebuildReqs(); err != nil {
 		return nil, err
@@ -264,12 +297,14 @@ func (n *Node) rebuildReqs() error {
 			return err
 		}
 		for i := range ents {
+			n.log.conf.observe(&ents[i])
 			n.log.reqs.observe(&ents[i])
 			n.log.noteTerm(ents[i].Index, ents[i].Term)
 		}
 		lo += uint64(len(ents))
 	}
 	n.log.reqs.compact(n.log.committed)
+	n.log.conf.commit(n.log.committed) // (dirty if the persisted ConfState lagged)
 	return nil
 }
 
@@ -277,13 +312,6 @@ func (n *Node) logf(level Level, comp int, format string, args ...any) {
 	if n.logger != nil {
 		n.logger.Logf(level, n.comp[comp], format, args...)
 	}
-}
-
-func (n *Node) quorum() int { return len(n.members)/2 + 1 }
-
-func (n *Node) isMember(id NodeID) bool {
-	_, ok := slices.BinarySearch(n.members, id)
-	return ok
 }
 
 func (n *Node) send(m Message) {
@@ -300,7 +328,7 @@ func (n *Node) hardState() HardState {
 }
 
 func (n *Node) softState() SoftState {
-	return SoftState{Lead: n.lead, Role: n.role, Sequencing: n.role == Leader && n.sync == syncDone}
+	return SoftState{Lead: n.lead, Role: n.role, Sequencing: n.sequencing()}
 }
 
 // inLease reports whether this node recently heard from a live leader (or
@@ -351,7 +379,7 @@ func (n *Node) Step(m Message) error {
 		n.logf(LevelWarn, compNode, "Ignored malformed %v from node_%d: %v", m.Type, m.From, err)
 		return err
 	}
-	if !n.isMember(m.From) || m.From == n.id {
+	if m.From == n.id || !n.acceptsFrom(m) {
 		n.logf(LevelDebug, compMembership, "Ignored %v from non-member node_%d", m.Type, m.From)
 		return nil
 	}
@@ -379,7 +407,7 @@ func (n *Node) Step(m Message) error {
 	}
 	switch {
 	case m.Term > n.term:
-		if m.Type == MsgCoordinator && n.inLease() && !n.yieldsTo(m.From) {
+		if m.Type == MsgCoordinator && n.inLease() && !n.yieldsTo(m.From) && !m.Transfer {
 			// Stickiness: do not let a rival depose a live leader, and do
 			// not even adopt its term.
 			n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d for term %d: leader node_%d is alive",
@@ -437,6 +465,8 @@ func (n *Node) Step(m Message) error {
 		if n.role == Leader {
 			n.handleAppResp(m)
 		}
+	case MsgTimeoutNow:
+		n.handleTimeoutNow(m)
 	}
 	return nil
 }
@@ -468,13 +498,18 @@ func (n *Node) Propose(ps ...Proposal) error {
 	if n.fwd.count+len(ps) > n.cfg.MaxPending {
 		return ErrBacklog
 	}
+	for i := range ps {
+		if ps[i].Type != EntryNormal {
+			return ErrBadChange // membership goes through ProposeMembership
+		}
+	}
 	ps = slices.Clone(ps)
 	for i := range ps {
 		ps[i].Origin = n.id
 	}
 	n.fwd.track(ps, n.now)
 	switch {
-	case n.role == Leader && n.sync == syncDone:
+	case n.sequencing():
 		n.appendProposals(ps)
 	case n.role == Leader:
 		// Tracked; appended once synchronised (see becomeSequencer).
@@ -502,7 +537,7 @@ func (n *Node) Cancel(origin NodeID, reqID uint64) bool {
 // HasReady reports whether Ready has anything to do.
 func (n *Node) HasReady() bool {
 	return len(n.msgs) > 0 || n.needBcast || (len(n.fwd.outbox) > 0 && n.lead != 0) || len(n.dropped) > 0 ||
-		n.hardState() != n.prevHS || n.softState() != n.prevSoft ||
+		n.hardState() != n.prevHS || n.softState() != n.prevSoft || n.log.conf.dirty ||
 		!n.log.durable() || len(n.log.u.entries) > 0 || n.log.hasNextCommitted()
 }
 
@@ -519,6 +554,12 @@ func (n *Node) Ready() Ready {
 	}
 	if ss := n.softState(); ss != n.prevSoft {
 		rd.SoftState = &ss
+	}
+	if n.log.conf.dirty {
+		cs := n.log.conf.committedState()
+		rd.ConfState = &cs
+		rd.MustSync = true
+		n.log.conf.dirty = false
 	}
 	rd.TruncateFrom, rd.Entries, rd.gen = n.log.handOut()
 	if r := n.log.u.reset; r > 0 {
@@ -592,7 +633,7 @@ func (n *Node) flush() {
 		out := n.fwd.outbox
 		n.fwd.outbox = nil
 		switch {
-		case n.role == Leader && n.sync == syncDone:
+		case n.sequencing():
 			n.appendProposals(out)
 		case n.role == Leader:
 			n.queued = append(n.queued, out...)
@@ -641,13 +682,15 @@ func (n *Node) Advance(rd Ready) {
 func (n *Node) Status() Status {
 	st := Status{
 		ID: n.id, Role: n.role, Term: n.term, Leader: n.lead,
-		Sequencing: n.role == Leader && n.sync == syncDone, AcceptedTerm: n.acceptedTerm,
+		Sequencing: n.sequencing(), AcceptedTerm: n.acceptedTerm,
 		FirstIndex: n.log.firstIndex(), LastIndex: n.log.lastIndex(), Commit: n.log.committed,
 		Applied: n.log.applied, MustReach: n.mustReach, Pending: n.fwd.count,
+		Voter: n.isVoter(n.id), ConfIndex: n.conf().Index, ConfPending: n.log.conf.pending(),
+		Transferee: n.transferee,
 	}
 	last := n.log.lastIndex()
-	for _, id := range n.members {
-		ms := MemberStatus{ID: id, Self: id == n.id}
+	for _, id := range n.members() {
+		ms := MemberStatus{ID: id, Self: id == n.id, Learner: !n.isVoter(id)}
 		if n.role == Leader {
 			if ms.Self {
 				ms.Match, ms.Active, ms.Synced = n.log.stableIndex(), true, n.acceptedTerm == n.term
@@ -677,6 +720,7 @@ func (n *Node) becomeFollower(term uint64, lead NodeID) {
 	n.prs = nil
 	n.sync = syncNone
 	n.queued = nil
+	n.transferee, n.transferCampaign = 0, false
 	n.needBcast = false
 	n.electionElapsed = 0
 	n.phaseElapsed = 0

@@ -49,6 +49,13 @@ func (n *Node) checkMessage(m *Message) error {
 		(m.Type != MsgForward && m.Index > maxIndex) { // (a MsgForward's Index is a ReqID)
 		return errBad("log index beyond the ceiling")
 	}
+	if (m.Reset || m.Conf != nil) && (m.Type == MsgApp || m.Type == MsgSyncResp) {
+		if err := checkResetConf(m); err != nil {
+			return err
+		}
+	} else if m.Conf != nil {
+		return errBad("configuration on a message that carries none")
+	}
 	if len(m.Entries) > 0 {
 		if m.Type != MsgApp && m.Type != MsgSyncResp {
 			return errBad("entries on a message that carries none")
@@ -72,6 +79,11 @@ func (n *Node) checkMessage(m *Message) error {
 			if e.Type > EntryMembership {
 				return errBad("unknown entry type")
 			}
+			if e.Type == EntryMembership {
+				if _, err := DecodeMembership(e.Data); err != nil {
+					return errBad("undecodable membership entry")
+				}
+			}
 		}
 	}
 	if len(m.Proposals) > 0 {
@@ -91,12 +103,39 @@ func (n *Node) checkMessage(m *Message) error {
 			if p.Origin != origin {
 				return errBad("forwarded proposal of another origin")
 			}
-			if p.Type > EntryMembership {
-				return errBad("unknown proposal type")
+			if p.Type != EntryNormal {
+				return errBad("forwarded proposal of a type other than EntryNormal")
 			}
 			if !m.Reject && p.ReqID > ceiling {
 				return errBad("forwarded ReqID implausibly far ahead of the leader's clock")
 			}
+		}
+	}
+	return nil
+}
+
+// checkResetConf: a log restart must come with the configuration to
+// install, well-formed, at the restart point.
+func checkResetConf(m *Message) error {
+	cs := m.Conf
+	switch {
+	case !m.Reset || cs == nil:
+		return errBad("a log restart without its configuration (or the reverse)")
+	case cs.Index != m.Index || cs.Skipped > cs.Index:
+		return errBad("configuration not at the restart point")
+	case len(cs.Voters) == 0:
+		return errBad("configuration without voters")
+	}
+	for _, l := range [][]NodeID{cs.Voters, cs.Learners} {
+		for i, id := range l {
+			if id == 0 || (i > 0 && id <= l[i-1]) {
+				return errBad("configuration IDs not sorted, or zero")
+			}
+		}
+	}
+	for _, id := range cs.Learners {
+		if cs.IsVoter(id) {
+			return errBad("a learner that is also a voter")
 		}
 	}
 	return nil
