@@ -130,7 +130,7 @@ func (n *Node) startElection() {
 }
 
 func (n *Node) handleElection(m Message) {
-	if m.From > n.id || n.mustReach > 0 || !n.isVoter(n.id) {
+	if m.From > n.id || n.mustReach > 0 || !n.isVoter(n.id) || n.now < n.staleUntil {
 		return // (a non-voter must not hold a lower voter back)
 	}
 	n.send(Message{To: m.From, Type: MsgAlive})
@@ -167,7 +167,7 @@ func (n *Node) becomePreCandidate() {
 	n.votes = map[NodeID]vote{n.id: {granted: true}}
 	for _, id := range n.voters() {
 		if id != n.id {
-			n.send(Message{To: id, Type: MsgCoordinator, Pre: true, Term: n.term + 1})
+			n.send(n.coordinatorMsg(Message{To: id, Type: MsgCoordinator, Pre: true, Term: n.term + 1}))
 		}
 	}
 	n.checkVotes()
@@ -175,17 +175,19 @@ func (n *Node) becomePreCandidate() {
 
 // handlePreCoordinator answers a probe without changing any state.
 func (n *Node) handlePreCoordinator(m Message) {
-	if m.Term > n.term && (!n.inLease() || n.yieldsTo(m.From)) && n.mustReach == 0 {
+	stale := n.staleCoordinator(m)
+	if m.Term > n.term && (!n.inLease() || n.yieldsTo(m.From)) && n.mustReach == 0 && !stale {
 		n.send(Message{To: m.From, Type: MsgCoordinatorAck, Pre: true, Term: m.Term})
 		return
 	}
-	n.send(Message{To: m.From, Type: MsgCoordinatorAck, Pre: true, Reject: true, Term: n.term})
+	n.send(Message{To: m.From, Type: MsgCoordinatorAck, Pre: true, Reject: true, Term: n.term, RejectHint: staleHint(stale)})
 }
 
 func (n *Node) handlePreAck(m Message) {
 	if n.phase != phasePreCandidate {
 		return
 	}
+	n.noteStale(m)
 	switch {
 	case m.Reject && m.Term > n.term:
 		// Our term is stale; adopt the newer one and probe again.
@@ -214,7 +216,7 @@ func (n *Node) becomeCandidate() {
 		lastIndex: n.log.lastIndex(), lastTerm: n.log.lastTerm()}}
 	for _, id := range n.voters() {
 		if id != n.id {
-			n.send(Message{To: id, Type: MsgCoordinator, Transfer: n.transferCampaign})
+			n.send(n.coordinatorMsg(Message{To: id, Type: MsgCoordinator, Transfer: n.transferCampaign}))
 		}
 	}
 	n.checkVotes()
@@ -235,6 +237,10 @@ func (n *Node) handleCoordinator(m Message) {
 	case n.mustReach > 0:
 		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: log lost entries up to seq_no=%d",
 			m.From, n.mustReach)
+	case n.staleCoordinator(m):
+		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: its configuration is stale", m.From)
+		n.send(Message{To: m.From, Type: MsgCoordinatorAck, Reject: true, RejectHint: staleHint(true)})
+		return
 	default:
 		// Vote is persisted before the acknowledgement is sent.
 		n.vote = m.From
@@ -252,6 +258,7 @@ func (n *Node) handleCoordinatorAck(m Message) {
 	if n.phase != phaseCandidate {
 		return
 	}
+	n.noteStale(m)
 	if m.Reject {
 		n.votes[m.From] = vote{}
 	} else {
@@ -302,5 +309,60 @@ func (n *Node) adoptTerm(t uint64) {
 		n.vote = 0
 		n.held = nil
 		n.pendingSync = 0
+	}
+}
+
+// Elections across configurations. The bully election lets any member
+// coordinate and fetch the most advanced log afterwards, so, unlike Raft,
+// voters do not refuse a coordinator with an older log — and a coordinator
+// counts acknowledgements under the configuration of its own log. A node
+// holding an old, uncommitted membership change (from a leader that died
+// before committing it) could then count under a configuration that
+// differs by two changes from the one a later leader committed, and the
+// two majorities need not intersect: two leaders in one term. Raft's
+// up-to-date vote restriction is what rules this out there; here the
+// equivalent, applied only where it matters, is: a voter refuses a
+// coordinator whose configuration (entry term and index) differs from its
+// own unless the coordinator's history is at least as new (AcceptedTerm).
+// A later leader that committed its own term's history (the sync phase,
+// before any change it makes) did so on a majority that then has a newer
+// AcceptedTerm than any holder of the abandoned change, and that majority
+// intersects every majority of the abandoned configuration (one change
+// apart); so the stale coordinator cannot win. Same configuration: no
+// restriction, so the bully order is unchanged while membership is stable.
+
+// coordinatorMsg adds this node's history and configuration position to a
+// MsgCoordinator (AcceptedTerm; LastTerm, LastIndex: its configuration
+// entry).
+func (n *Node) coordinatorMsg(m Message) Message {
+	m.AcceptedTerm = n.acceptedTerm
+	m.LastTerm, m.LastIndex = n.log.conf.position()
+	return m
+}
+
+// staleCoordinator reports whether coordinator m must be refused (see
+// above).
+func (n *Node) staleCoordinator(m Message) bool {
+	t, i := n.log.conf.position()
+	same := m.LastTerm == t && m.LastIndex == i && (t != 0 || i == 0)
+	return !same && m.AcceptedTerm < n.acceptedTerm
+}
+
+// rejectStale marks (RejectHint) a refusal of a coordinator whose
+// configuration is stale.
+const rejectStale = 1
+
+func staleHint(stale bool) uint64 {
+	if stale {
+		return rejectStale
+	}
+	return 0
+}
+
+// noteStale: a voter found this node's configuration stale; let lower IDs
+// campaign instead for a while (it catches up from their leader).
+func (n *Node) noteStale(m Message) {
+	if m.Reject && m.RejectHint == rejectStale {
+		n.staleUntil = n.now + 2*int64(n.cfg.ElectionTicks)
 	}
 }

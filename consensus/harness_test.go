@@ -20,12 +20,14 @@ type reqKey struct {
 
 type simDisk struct {
 	hs      HardState
+	cs      ConfState // as persisted from Ready.ConfState
 	log     *MemoryStorage
 	applied uint64
 }
 
 type simNode struct {
 	id     NodeID
+	spare  bool // not an initial member: starts with Config.Join
 	disk   simDisk
 	node   *Node
 	rd     *Ready // handed out by Ready, not yet persisted
@@ -142,6 +144,7 @@ type cluster struct {
 	ck      *checker
 	ticks   int
 	nextReq []uint64
+	initial []NodeID         // the initial voters (c.ids holds spares too)
 	trace   *strings.Builder // optional action trace
 	logs    *strings.Builder // optional captured log lines
 	failed  bool
@@ -150,6 +153,12 @@ type cluster struct {
 }
 
 func newCluster(tb testing.TB, size int, seed int64, cfg simConfig) *cluster {
+	return newClusterSpares(tb, size, 0, seed, cfg)
+}
+
+// newClusterSpares: size initial voters, and spares nodes that start
+// without a configuration (Config.Join) and wait to be added.
+func newClusterSpares(tb testing.TB, size, spares int, seed int64, cfg simConfig) *cluster {
 	c := &cluster{
 		tb:  tb,
 		rng: newRand(seed),
@@ -163,13 +172,14 @@ func newCluster(tb testing.TB, size int, seed int64, cfg simConfig) *cluster {
 		tb.Helper()
 		tb.Fatalf(format, args...)
 	}
-	for i := 1; i <= size; i++ {
+	for i := 1; i <= size+spares; i++ {
 		c.ids = append(c.ids, NodeID(i))
 	}
-	c.nextReq = make([]uint64, size+1)
+	c.initial = c.ids[:size]
+	c.nextReq = make([]uint64, size+spares+1)
 	c.ck = newChecker(c)
 	for _, id := range c.ids {
-		sn := &simNode{id: id, disk: simDisk{log: NewMemoryStorage()}, pending: map[reqKey]bool{}}
+		sn := &simNode{id: id, disk: simDisk{log: NewMemoryStorage()}, pending: map[reqKey]bool{}, spare: int(id) > size}
 		c.nodes = append(c.nodes, sn)
 		c.start(sn)
 	}
@@ -199,7 +209,9 @@ func (c *cluster) start(sn *simNode) {
 		pending: &c.stats.readsPending}
 	cfg := Config{
 		ID:             sn.id,
-		Members:        c.ids,
+		Members:        c.initial,
+		ConfState:      sn.disk.cs,
+		Join:           sn.spare && len(sn.disk.cs.Voters) == 0,
 		Storage:        sn.store,
 		HardState:      sn.disk.hs,
 		Applied:        sn.disk.applied,
@@ -293,6 +305,9 @@ func (c *cluster) persistPhase(id NodeID) bool {
 func (c *cluster) persistHS(sn *simNode, rd Ready) {
 	if rd.HardState != nil {
 		sn.disk.hs = *rd.HardState
+	}
+	if rd.ConfState != nil {
+		sn.disk.cs = *rd.ConfState
 	}
 }
 

@@ -269,6 +269,7 @@ func (l *nodeLog) matchesAt(i, t uint64) bool {
 func (l *nodeLog) resetTo(index, term uint64, cs ConfState) {
 	l.reqs.truncate(l.committed + 1) // uncommitted marks are gone with the log
 	l.conf.reset(index, cs)
+	l.conf.setBaseTerm(term)
 	u := &l.u
 	u.entries = nil
 	u.offset = index + 1
@@ -367,11 +368,21 @@ func (l *nodeLog) commitTo(i uint64) bool {
 
 // nextCommitted returns the committed, persisted entries not yet handed out.
 func (l *nodeLog) hasNextCommitted() bool {
-	return !l.applyWait && min(l.committed, l.stableIndex()) > l.applying
+	return !l.applyWait && l.applyBound() > l.applying
+}
+
+// applyBound is the last index that may be handed out to apply: committed
+// and persisted, and not before the log reaches the configuration anchor
+// (after a lost tail, the membership entries up to it are needed for Seq).
+func (l *nodeLog) applyBound() uint64 {
+	if l.stableIndex() < l.conf.anchor {
+		return 0
+	}
+	return min(l.committed, l.stableIndex())
 }
 
 func (l *nodeLog) nextCommitted(maxBytes int) ([]Entry, error) {
-	hi := min(l.committed, l.stableIndex())
+	hi := l.applyBound()
 	if hi <= l.applying {
 		return nil, nil
 	}

@@ -251,8 +251,9 @@ func DecodeMembership(data []byte) (MembershipEntry, error) {
 // membership entries after it; and, for Seq, where every membership entry
 // known in the log is.
 type confTracker struct {
-	base ConfState // committed (or installed by a reset); base.Index, base.Skipped as persisted
-	tail []confAt  // membership entries after base.Index, in index order
+	base     ConfState // committed (or installed by a reset); base.Index, base.Skipped as persisted
+	baseTerm uint64    // term of the entry at base.Index (0: unknown)
+	tail     []confAt  // membership entries after base.Index, in index order
 	// Seq numbering: skipped(anchor) = anchorSkipped, and idx holds every
 	// membership entry index known in the log (either side of the anchor).
 	anchor, anchorSkipped uint64
@@ -262,8 +263,8 @@ type confTracker struct {
 }
 
 type confAt struct {
-	index uint64
-	cs    ConfState
+	index, term uint64
+	cs          ConfState
 }
 
 func (t *confTracker) init(cs ConfState) {
@@ -279,6 +280,15 @@ func (t *confTracker) latest() *ConfState {
 		return &t.tail[k-1].cs
 	}
 	return &t.base
+}
+
+// position identifies the configuration in force by its entry's (term,
+// index); term 0 means unknown.
+func (t *confTracker) position() (term, index uint64) {
+	if k := len(t.tail); k > 0 {
+		return t.tail[k-1].term, t.tail[k-1].index
+	}
+	return t.baseTerm, t.base.Index
 }
 
 // pending reports whether the log holds an uncommitted membership entry.
@@ -301,7 +311,7 @@ func (t *confTracker) observe(e *Entry) {
 		// own: only a corrupted local log gets here.
 		invariant("undecodable membership entry at index " + u64s(e.Index))
 	}
-	t.tail = append(t.tail, confAt{e.Index, ConfState{Voters: me.Voters, Learners: me.Learners, Index: e.Index}})
+	t.tail = append(t.tail, confAt{e.Index, e.Term, ConfState{Voters: me.Voters, Learners: me.Learners, Index: e.Index}})
 	t.version++
 }
 
@@ -327,7 +337,7 @@ func (t *confTracker) commit(upto uint64) {
 	}
 	cs := t.tail[k-1].cs
 	cs.Skipped = t.skipped(cs.Index)
-	t.base = cs
+	t.base, t.baseTerm = cs, t.tail[k-1].term
 	t.tail = append(t.tail[:0], t.tail[k:]...)
 	t.dirty = true
 	t.version++
@@ -341,6 +351,9 @@ func (t *confTracker) reset(index uint64, cs ConfState) {
 	t.init(cs)
 	t.dirty = true
 }
+
+// setBaseTerm records the term of the entry at base.Index when known.
+func (t *confTracker) setBaseTerm(term uint64) { t.baseTerm = term }
 
 // skipped returns the number of membership entries at indexes <= i.
 func (t *confTracker) skipped(i uint64) uint64 {

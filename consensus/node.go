@@ -192,6 +192,11 @@ type Node struct {
 	repairTerm  uint64
 	repairLead  NodeID
 
+	// staleUntil: a voter refused this node's candidacy because its
+	// configuration is stale (see staleCoordinator); until then it does
+	// not answer MsgElection, so lower IDs do not wait for it.
+	staleUntil int64
+
 	// Leadership transfer (transfer.go).
 	transferee       NodeID // leader: handing over to it; proposals wait
 	transferElapsed  int
@@ -263,6 +268,9 @@ func NewNode(cfg Config) (*Node, error) {
 	slices.Sort(cs.Voters)
 	slices.Sort(cs.Learners)
 	n.log = newNodeLog(cfg.Storage, hs.Commit, cfg.Applied, cs)
+	if t, ok := n.log.term(cs.Index); ok {
+		n.log.conf.setBaseTerm(t)
+	}
 	n.fwd.init()
 	if err := n.rebuildReqs(); err != nil {
 		return nil, err
