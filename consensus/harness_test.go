@@ -578,7 +578,8 @@ func (c *cluster) waitLeader(maxRounds int) NodeID {
 		if l := c.leader(); l != 0 && c.n(l).node.sync == syncDone {
 			all := true
 			for _, sn := range c.nodes {
-				if sn.node != nil && !sn.paused && !c.cutOff(sn.id, l) && sn.node.lead != l {
+				if sn.node != nil && !sn.paused && !c.cutOff(sn.id, l) && sn.node.lead != l &&
+					c.n(l).node.conf().IsMember(sn.id) { // (spares and removed nodes follow nobody)
 					all = false
 				}
 			}
