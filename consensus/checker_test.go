@@ -24,6 +24,8 @@ type checker struct {
 	leaders map[uint64]NodeID
 	keep    []Entry // committed entries a truncation must preserve
 	lastReq map[NodeID]uint64
+	normals []uint64 // normals[i-1]: EntryNormal entries in history[:i]
+	m       *memCheck
 }
 
 func newChecker(c *cluster) *checker {
@@ -40,6 +42,7 @@ func fmtEntry(e Entry) string {
 }
 
 func (k *checker) afterStep() {
+	k.memAfterStep()
 	for _, sn := range k.c.nodes {
 		nd := sn.node
 		if nd == nil || nd.role != Leader {
@@ -75,8 +78,41 @@ func (k *checker) applied(sn *simNode, e Entry) {
 			k.lastReq[e.Origin] = e.ReqID
 		}
 		k.history = append(k.history, e)
+		n := uint64(0)
+		if len(k.normals) > 0 {
+			n = k.normals[len(k.normals)-1]
+		}
+		if e.Type == EntryNormal {
+			n++
+		}
+		k.normals = append(k.normals, n)
+		if e.Type == EntryMembership {
+			k.checkChange(sn, e)
+		}
 	default:
 		k.c.fail("node %d committed index %d beyond history end %d", sn.id, i, len(k.history))
+	}
+}
+
+// checkChange: a committed membership entry changes one node only.
+func (k *checker) checkChange(sn *simNode, e Entry) {
+	me, err := DecodeMembership(e.Data)
+	if err != nil {
+		k.c.fail("node %d applied an undecodable membership entry at %d", sn.id, e.Index)
+		return
+	}
+	prev := ConfState{Voters: k.c.initial}
+	for i := int(e.Index) - 2; i >= 0; i-- {
+		if h := k.history[i]; h.Type == EntryMembership {
+			p, _ := DecodeMembership(h.Data)
+			prev = ConfState{Voters: p.Voters, Learners: p.Learners}
+			break
+		}
+	}
+	want, err := prev.applyChange(me.Change)
+	if err != nil || !sameMembers(&want, &ConfState{Voters: me.Voters, Learners: me.Learners}) {
+		k.c.fail("membership entry %d (%v of %d) does not follow from voters %v learners %v: %v", e.Index,
+			me.Change.Type, me.Change.ID, prev.Voters, prev.Learners, err)
 	}
 }
 

@@ -176,7 +176,7 @@ func (n *Node) becomePreCandidate() {
 // handlePreCoordinator answers a probe without changing any state.
 func (n *Node) handlePreCoordinator(m Message) {
 	stale := n.staleCoordinator(m)
-	if m.Term > n.term && (!n.inLease() || n.yieldsTo(m.From)) && n.mustReach == 0 && !stale {
+	if m.Term > n.term && n.isVoter(n.id) && (!n.inLease() || n.yieldsTo(m.From)) && n.mustReach == 0 && !stale {
 		n.send(Message{To: m.From, Type: MsgCoordinatorAck, Pre: true, Term: m.Term})
 		return
 	}
@@ -237,6 +237,10 @@ func (n *Node) handleCoordinator(m Message) {
 	case n.mustReach > 0:
 		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: log lost entries up to seq_no=%d",
 			m.From, n.mustReach)
+	case !n.isVoter(n.id):
+		// A learner, or a node that knows it was removed, never counts
+		// toward a majority.
+		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: not a voter", m.From)
 	case n.staleCoordinator(m):
 		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: its configuration is stale", m.From)
 		n.send(Message{To: m.From, Type: MsgCoordinatorAck, Reject: true, RejectHint: staleHint(true)})
@@ -344,8 +348,17 @@ func (n *Node) coordinatorMsg(m Message) Message {
 // above).
 func (n *Node) staleCoordinator(m Message) bool {
 	t, i := n.log.conf.position()
-	same := m.LastTerm == t && m.LastIndex == i && (t != 0 || i == 0)
-	return !same && m.AcceptedTerm < n.acceptedTerm
+	if m.LastTerm == t && m.LastIndex == i {
+		return false
+	}
+	// (AcceptedTerm, configuration position), lexicographically.
+	switch {
+	case m.AcceptedTerm != n.acceptedTerm:
+		return m.AcceptedTerm < n.acceptedTerm
+	case m.LastTerm != t:
+		return m.LastTerm < t
+	}
+	return m.LastIndex < i
 }
 
 // rejectStale marks (RejectHint) a refusal of a coordinator whose

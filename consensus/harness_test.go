@@ -140,6 +140,7 @@ type cluster struct {
 	strictOrder       bool             // fail on any Ready.Dropped
 	breakDurability   bool             // Config.TestOnlyBreakDurability on every node
 	readPendingRate   float64          // share of uncached Storage reads answered ErrReadPending
+	membership        bool             // the schedule changes the membership (sim)
 
 	ck      *checker
 	ticks   int
@@ -343,6 +344,7 @@ func (c *cluster) persistLog(sn *simNode, rd Ready) {
 func (c *cluster) apply(sn *simNode, rd Ready) {
 	for _, e := range rd.Committed {
 		c.ck.applied(sn, e)
+		c.ck.seqCheck(sn, e)
 		sn.disk.applied = e.Index
 		k := reqKey{e.Origin, e.ReqID}
 		if sn.pending[k] {
@@ -375,6 +377,7 @@ func (c *cluster) send(m Message) {
 	if c.mutate != nil {
 		c.mutate(&m)
 	}
+	c.ck.sent(m)
 	b := m.Marshal()
 	env := envelope{b: b, from: m.From, to: m.To}
 	if c.cut[[2]NodeID{m.From, m.To}] || c.rng.Float64() < c.dropRate || (c.filter != nil && c.filter(m)) {

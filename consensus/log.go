@@ -268,8 +268,7 @@ func (l *nodeLog) matchesAt(i, t uint64) bool {
 // (0 if unknown). Entries before index+1 are never handed out here.
 func (l *nodeLog) resetTo(index, term uint64, cs ConfState) {
 	l.reqs.truncate(l.committed + 1) // uncommitted marks are gone with the log
-	l.conf.reset(index, cs)
-	l.conf.setBaseTerm(term)
+	l.conf.reset(cs)
 	u := &l.u
 	u.entries = nil
 	u.offset = index + 1

@@ -91,13 +91,13 @@ type MembershipChange struct {
 type ConfState struct {
 	Voters   []NodeID // sorted
 	Learners []NodeID // sorted; disjoint from Voters
-	// Index is the log index from which this configuration is in force
-	// (its membership entry, or the point where the log was restarted
-	// after retention); 0 for the initial configuration.
-	Index uint64
-	// Skipped is the number of membership entries at indexes <= Index:
-	// the Seq of entry Index is Index - Skipped.
-	Skipped uint64
+	// Index and Term are those of the membership entry that set this
+	// configuration; 0 for the initial configuration.
+	Index, Term uint64
+	// Skipped is the number of membership entries at indexes <=
+	// SkippedAt: the Seq of entry SkippedAt is SkippedAt - Skipped.
+	// (SkippedAt is Index, or, after a log restart, the restart point.)
+	SkippedAt, Skipped uint64
 }
 
 // IsVoter reports whether id votes in this configuration.
@@ -251,9 +251,8 @@ func DecodeMembership(data []byte) (MembershipEntry, error) {
 // membership entries after it; and, for Seq, where every membership entry
 // known in the log is.
 type confTracker struct {
-	base     ConfState // committed (or installed by a reset); base.Index, base.Skipped as persisted
-	baseTerm uint64    // term of the entry at base.Index (0: unknown)
-	tail     []confAt  // membership entries after base.Index, in index order
+	base ConfState // committed (or installed by a reset), as persisted
+	tail []confAt  // membership entries after base.Index, in index order
 	// Seq numbering: skipped(anchor) = anchorSkipped, and idx holds every
 	// membership entry index known in the log (either side of the anchor).
 	anchor, anchorSkipped uint64
@@ -270,7 +269,7 @@ type confAt struct {
 func (t *confTracker) init(cs ConfState) {
 	t.base = cs.clone()
 	t.tail, t.idx = nil, nil
-	t.anchor, t.anchorSkipped = cs.Index, cs.Skipped
+	t.anchor, t.anchorSkipped = cs.SkippedAt, cs.Skipped
 	t.version++
 }
 
@@ -288,7 +287,7 @@ func (t *confTracker) position() (term, index uint64) {
 	if k := len(t.tail); k > 0 {
 		return t.tail[k-1].term, t.tail[k-1].index
 	}
-	return t.baseTerm, t.base.Index
+	return t.base.Term, t.base.Index
 }
 
 // pending reports whether the log holds an uncommitted membership entry.
@@ -311,7 +310,8 @@ func (t *confTracker) observe(e *Entry) {
 		// own: only a corrupted local log gets here.
 		invariant("undecodable membership entry at index " + u64s(e.Index))
 	}
-	t.tail = append(t.tail, confAt{e.Index, e.Term, ConfState{Voters: me.Voters, Learners: me.Learners, Index: e.Index}})
+	t.tail = append(t.tail, confAt{e.Index, e.Term,
+		ConfState{Voters: me.Voters, Learners: me.Learners, Index: e.Index, Term: e.Term, SkippedAt: e.Index}})
 	t.version++
 }
 
@@ -337,23 +337,18 @@ func (t *confTracker) commit(upto uint64) {
 	}
 	cs := t.tail[k-1].cs
 	cs.Skipped = t.skipped(cs.Index)
-	t.base, t.baseTerm = cs, t.tail[k-1].term
+	t.base = cs
 	t.tail = append(t.tail[:0], t.tail[k:]...)
 	t.dirty = true
 	t.version++
 }
 
-// reset installs cs (the sender's configuration, with Skipped exact at
-// index) for a log restarted empty after index.
-func (t *confTracker) reset(index uint64, cs ConfState) {
-	cs = cs.clone()
-	cs.Index = index
+// reset installs cs (the sender's committed configuration, with Skipped
+// exact at SkippedAt = index) for a log restarted empty after index.
+func (t *confTracker) reset(cs ConfState) {
 	t.init(cs)
 	t.dirty = true
 }
-
-// setBaseTerm records the term of the entry at base.Index when known.
-func (t *confTracker) setBaseTerm(term uint64) { t.baseTerm = term }
 
 // skipped returns the number of membership entries at indexes <= i.
 func (t *confTracker) skipped(i uint64) uint64 {
@@ -371,7 +366,7 @@ func (t *confTracker) seq(i uint64) uint64 { return i - t.skipped(i) }
 // which is safe because it is committed).
 func (t *confTracker) confForReset(index uint64) ConfState {
 	cs := t.base.clone()
-	cs.Index, cs.Skipped = index, t.skipped(index)
+	cs.SkippedAt, cs.Skipped = index, t.skipped(index)
 	return cs
 }
 

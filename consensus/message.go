@@ -138,8 +138,8 @@ type Message struct {
 	// (MsgTimeoutNow): voters acknowledge it even while in lease.
 	Transfer bool
 	// Conf (MsgApp, MsgSyncResp with Reset) is the sender's committed
-	// configuration, with Index and Skipped exact at the reset point
-	// (Index): the receiver whose log restarts there installs it.
+	// configuration, with Skipped exact at the restart point (SkippedAt
+	// = Index): the receiver whose log restarts there installs it.
 	Conf *ConfState
 }
 
@@ -215,8 +215,9 @@ func (m Message) AppendMarshal(b []byte) []byte {
 		b = binary.AppendUvarint(b, v)
 	}
 	if cs := m.Conf; cs != nil {
-		b = binary.AppendUvarint(b, cs.Index)
-		b = binary.AppendUvarint(b, cs.Skipped)
+		for _, v := range [...]uint64{cs.Index, cs.Term, cs.SkippedAt, cs.Skipped} {
+			b = binary.AppendUvarint(b, v)
+		}
 		for _, l := range [][]NodeID{cs.Voters, cs.Learners} {
 			b = binary.AppendUvarint(b, uint64(len(l)))
 			for _, id := range l {
@@ -352,7 +353,7 @@ func UnmarshalMessage(b []byte) (Message, error) {
 	m.LastTerm = d.uvarint()
 	m.Repair = d.uvarint()
 	if flags&flagConf != 0 {
-		cs := &ConfState{Index: d.uvarint(), Skipped: d.uvarint()}
+		cs := &ConfState{Index: d.uvarint(), Term: d.uvarint(), SkippedAt: d.uvarint(), Skipped: d.uvarint()}
 		for k := 0; k < 2 && !d.err; k++ {
 			ids := make([]NodeID, d.count(1))
 			for i := range ids {

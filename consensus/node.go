@@ -268,9 +268,6 @@ func NewNode(cfg Config) (*Node, error) {
 	slices.Sort(cs.Voters)
 	slices.Sort(cs.Learners)
 	n.log = newNodeLog(cfg.Storage, hs.Commit, cfg.Applied, cs)
-	if t, ok := n.log.term(cs.Index); ok {
-		n.log.conf.setBaseTerm(t)
-	}
 	n.fwd.init()
 	if err := n.rebuildReqs(); err != nil {
 		return nil, err

@@ -108,7 +108,12 @@ func runScheduleWith(t *testing.T, seed int64, steps int, trace bool, opts sched
 	}
 	cfg.maxInflight = 1 + rng.Intn(4)
 	cfg.maxBatch = 16 << rng.Intn(4)
-	c := newCluster(t, size, seed, cfg)
+	membership, spares := rng.Intn(2) == 0, 0
+	if membership {
+		spares = rng.Intn(3) // nodes that may join (and removed ones may rejoin)
+	}
+	c := newClusterSpares(t, size, spares, seed, cfg)
+	c.membership = membership
 	if k := rng.Intn(3); k > 0 || opts.breakDurability {
 		// Catch-up reads go to the background (ErrReadPending) now and then.
 		c.readPendingRate = []float64{0, 0.2, 0.6}[k]
@@ -243,6 +248,14 @@ func (c *cluster) randomFault(rng *rand.Rand) {
 		}
 		return
 	}
+	if c.membership {
+		if k := rng.Intn(22); k >= 19 {
+			c.randomMembership(rng)
+		} else {
+			c.randomFaultKind(rng, k)
+		}
+		return
+	}
 	c.randomFaultKind(rng, rng.Intn(19))
 }
 
@@ -357,7 +370,9 @@ func (c *cluster) checkLiveness() {
 				break
 			}
 			for _, id := range c.ids {
-				c.propose(id)
+				if c.memberOfFinal(id) {
+					c.propose(id)
+				}
 			}
 			proposed = true
 		}
@@ -370,6 +385,9 @@ func (c *cluster) checkLiveness() {
 		return
 	}
 	for _, id := range c.ids {
+		if !c.memberOfFinal(id) {
+			continue // (removed, or never joined)
+		}
 		if last := c.n(id).disk.log.LastIndex(); last != uint64(len(c.ck.history)) {
 			c.fail("node %d log ends at %d, history at %d", id, last, len(c.ck.history))
 			return
@@ -466,6 +484,9 @@ func (c *cluster) converged() string {
 	last := ln.log.lastIndex()
 	for _, sn := range c.nodes {
 		nd := sn.node
+		if !ln.conf().IsMember(sn.id) {
+			continue // (removed, or never joined)
+		}
 		switch {
 		case nd == nil:
 			return fmt.Sprintf("node %d is down", sn.id)

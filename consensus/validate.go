@@ -121,7 +121,7 @@ func checkResetConf(m *Message) error {
 	switch {
 	case !m.Reset || cs == nil:
 		return errBad("a log restart without its configuration (or the reverse)")
-	case cs.Index != m.Index || cs.Skipped > cs.Index:
+	case cs.SkippedAt != m.Index || cs.Skipped > cs.SkippedAt || cs.Term > m.Term || cs.Index > maxIndex:
 		return errBad("configuration not at the restart point")
 	case len(cs.Voters) == 0:
 		return errBad("configuration without voters")
