@@ -64,13 +64,13 @@ func (n *Node) formationTakeover() bool {
 
 func (n *Node) tickElection() {
 	n.electionElapsed++
-	if !n.isVoter(n.id) {
+	if !n.electable() {
 		// A learner, a node that has not joined yet or a removed one
 		// never campaigns: it only follows.
 		n.phase = phaseFollow
 		return
 	}
-	if len(n.voters()) == 1 {
+	if v := n.voters(); len(v) == 1 && v[0] == n.id {
 		n.becomeCandidate() // nobody to wait for
 		return
 	}
@@ -130,7 +130,7 @@ func (n *Node) startElection() {
 }
 
 func (n *Node) handleElection(m Message) {
-	if m.From > n.id || n.mustReach > 0 || !n.isVoter(n.id) || n.now < n.staleUntil {
+	if m.From > n.id || n.mustReach > 0 || !n.electable() || n.now < n.staleUntil {
 		return // (a non-voter must not hold a lower voter back)
 	}
 	n.send(Message{To: m.From, Type: MsgAlive})
@@ -175,8 +175,8 @@ func (n *Node) becomePreCandidate() {
 
 // handlePreCoordinator answers a probe without changing any state.
 func (n *Node) handlePreCoordinator(m Message) {
-	stale := n.staleCoordinator(m)
-	if m.Term > n.term && n.isVoter(n.id) && (!n.inLease() || n.yieldsTo(m.From)) && n.mustReach == 0 && !stale {
+	stale := n.electable() && n.staleCoordinator(m)
+	if m.Term > n.term && n.electable() && (!n.inLease() || n.yieldsTo(m.From)) && n.mustReach == 0 && !stale {
 		n.send(Message{To: m.From, Type: MsgCoordinatorAck, Pre: true, Term: m.Term})
 		return
 	}
@@ -237,9 +237,9 @@ func (n *Node) handleCoordinator(m Message) {
 	case n.mustReach > 0:
 		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: log lost entries up to seq_no=%d",
 			m.From, n.mustReach)
-	case !n.isVoter(n.id):
-		// A learner, or a node that knows it was removed, never counts
-		// toward a majority.
+	case !n.electable():
+		// A learner, or a node that knows its removal committed, never
+		// counts toward a majority.
 		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: not a voter", m.From)
 	case n.staleCoordinator(m):
 		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: its configuration is stale", m.From)

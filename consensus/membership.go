@@ -405,15 +405,14 @@ func (n *Node) replicas() []NodeID {
 // acceptsFrom filters messages by sender. Appends and heartbeats are taken
 // from anyone (a joining node knows no configuration yet, and a lagging
 // follower may not know a newer leader's addition yet; terms still guard
-// them). Election messages only from members in force: a removed node
-// (or one that never joined) cannot take part in, or disturb, elections.
-// The rest also from a member whose removal is not committed yet.
+// them). Everything else only from members in force or whose removal is
+// not committed yet (see electable): a node whose removal this node saw
+// committed (or one that never joined) cannot take part in, or disturb,
+// elections.
 func (n *Node) acceptsFrom(m Message) bool {
 	switch m.Type {
 	case MsgApp, MsgHeartbeat:
 		return true
-	case MsgElection, MsgAlive, MsgCoordinator, MsgCoordinatorAck:
-		return n.conf().IsMember(m.From)
 	}
 	return n.conf().IsMember(m.From) || n.log.conf.base.IsMember(m.From)
 }
@@ -497,3 +496,13 @@ func (n *Node) maybeRemoved() {
 	}
 	n.becomeFollower(n.term, 0)
 }
+
+// electable reports whether this node takes part in elections (campaigns,
+// acknowledges, answers MsgElection): it votes in the configuration in
+// force, or its own removal is not committed yet. The latter matters
+// when a leader that removed itself dies before the removal commits: it
+// still counts in everybody else's configuration, and with the newest
+// configuration it may be the only node the others can elect; it then
+// leads without counting itself, commits its removal and hands over (the
+// thesis's leader that is not part of its own configuration).
+func (n *Node) electable() bool { return n.isVoter(n.id) || n.log.conf.base.IsVoter(n.id) }

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"fmt"
 	"math/rand"
 	"slices"
 )
@@ -244,4 +245,21 @@ func (c *cluster) pickChange(rng *rand.Rand, ln *Node) (MembershipChange, bool) 
 func (c *cluster) memberOfFinal(id NodeID) bool {
 	l := c.leader()
 	return l == 0 || c.n(l).node.conf().IsMember(id)
+}
+
+// dumpNodes describes every node (for liveness failures).
+func (c *cluster) dumpNodes() string {
+	var b []byte
+	for _, sn := range c.nodes {
+		nd := sn.node
+		if nd == nil {
+			b = fmt.Appendf(b, "node %d: down\n", sn.id)
+			continue
+		}
+		pt, pi := nd.log.conf.position()
+		b = fmt.Appendf(b, "node %d: %v phase %d term %d lead %d vote %d accepted %d log [%d,%d] commit %d mustReach %d voters %v learners %v conf (t%d,i%d) pending %v stale %v\n",
+			sn.id, nd.role, nd.phase, nd.term, nd.lead, nd.vote, nd.acceptedTerm, nd.log.firstIndex(), nd.log.lastIndex(),
+			nd.log.committed, nd.mustReach, nd.voters(), nd.conf().Learners, pt, pi, nd.log.conf.pending(), nd.now < nd.staleUntil)
+	}
+	return string(b)
 }

@@ -381,7 +381,7 @@ func (c *cluster) checkLiveness() {
 		return
 	}
 	if why != "" || !proposed {
-		c.fail("liveness: not converged after healing: %s", why)
+		c.fail("liveness: not converged after healing: %s\n%s", why, c.dumpNodes())
 		return
 	}
 	for _, id := range c.ids {

@@ -104,7 +104,7 @@ func (n *Node) resumeSequencing() {
 
 // handleTimeoutNow: the leader asks this node to campaign now.
 func (n *Node) handleTimeoutNow(m Message) {
-	if n.role != Follower || m.From != n.lead || !n.isVoter(n.id) || n.mustReach > 0 {
+	if n.role != Follower || m.From != n.lead || !n.electable() || n.mustReach > 0 {
 		return
 	}
 	n.logf(LevelInfo, compElection, "Received TIMEOUT_NOW from node_%d; campaigning", m.From)
