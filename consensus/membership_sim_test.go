@@ -29,7 +29,8 @@ import (
 
 type memCheck struct {
 	maxCommit  uint64
-	acks       map[[2]uint64]uint64          // (node, term) -> highest synced acknowledgement sent
+	acks       map[[2]uint64]uint64          // (node, term) -> highest acknowledgement sent
+	synced     map[[2]uint64]bool            // (node, term) -> said it synced with the term
 	coordAcks  map[[2]uint64]map[NodeID]bool // (coordinator, term) -> who acknowledged
 	leaderSeen map[[2]uint64]bool            // (leader, term) checked
 	leadCommit map[NodeID][3]uint64          // leader -> (term, commit, syncing) last seen
@@ -37,7 +38,7 @@ type memCheck struct {
 
 func (k *checker) mem() *memCheck {
 	if k.m == nil {
-		k.m = &memCheck{acks: map[[2]uint64]uint64{}, coordAcks: map[[2]uint64]map[NodeID]bool{},
+		k.m = &memCheck{acks: map[[2]uint64]uint64{}, synced: map[[2]uint64]bool{}, coordAcks: map[[2]uint64]map[NodeID]bool{},
 			leaderSeen: map[[2]uint64]bool{}, leadCommit: map[NodeID][3]uint64{}}
 	}
 	return k.m
@@ -48,7 +49,16 @@ func (k *checker) mem() *memCheck {
 func (k *checker) sent(m Message) {
 	mc := k.mem()
 	switch {
-	case m.Type == MsgAppResp && !m.Reject && m.AcceptedTerm == m.Term:
+	case (m.Type == MsgAppResp || m.Type == MsgHeartbeatResp) && m.AcceptedTerm == m.Term && m.Term > 0:
+		// Synced with this term (as the leader's progress.synced).
+		mc.synced[[2]uint64{uint64(m.From), m.Term}] = true
+		if m.Type == MsgAppResp && !m.Reject {
+			key := [2]uint64{uint64(m.From), m.Term}
+			mc.acks[key] = max(mc.acks[key], m.Index)
+		}
+	case m.Type == MsgAppResp && !m.Reject:
+		// An acknowledgement of the synchronised history before the
+		// follower persisted AcceptedTerm; it counts once it has.
 		key := [2]uint64{uint64(m.From), m.Term}
 		mc.acks[key] = max(mc.acks[key], m.Index)
 	case m.Type == MsgCoordinatorAck && !m.Reject && !m.Pre:
@@ -119,7 +129,7 @@ func (k *checker) memAfterStep() {
 				if t, err := d.Term(ci); (err == nil && nd.acceptedTerm == nd.term && t == mustTerm(nd, ci)) || ci < d.FirstIndex() {
 					n++
 				}
-			case mc.acks[[2]uint64{uint64(v), nd.term}] >= ci:
+			case mc.synced[[2]uint64{uint64(v), nd.term}] && mc.acks[[2]uint64{uint64(v), nd.term}] >= ci:
 				n++
 			}
 		}
