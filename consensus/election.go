@@ -175,8 +175,8 @@ func (n *Node) becomePreCandidate() {
 
 // handlePreCoordinator answers a probe without changing any state.
 func (n *Node) handlePreCoordinator(m Message) {
-	stale := n.electable() && n.staleCoordinator(m)
-	if m.Term > n.term && n.electable() && (!n.inLease() || n.yieldsTo(m.From)) && n.mustReach == 0 && !stale {
+	stale := n.inConfig() && n.staleCoordinator(m)
+	if m.Term > n.term && n.inConfig() && (!n.inLease() || n.yieldsTo(m.From)) && n.mustReach == 0 && !stale {
 		n.send(Message{To: m.From, Type: MsgCoordinatorAck, Pre: true, Term: m.Term})
 		return
 	}
@@ -237,10 +237,13 @@ func (n *Node) handleCoordinator(m Message) {
 	case n.mustReach > 0:
 		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: log lost entries up to seq_no=%d",
 			m.From, n.mustReach)
-	case !n.electable():
-		// A learner, or a node that knows its removal committed, never
-		// counts toward a majority.
-		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: not a voter", m.From)
+	case !n.inConfig():
+		// A node that knows it is not a member (removed, or not joined
+		// yet) never counts toward a majority. (A learner acknowledges:
+		// it may have been promoted in a configuration it has not
+		// received yet; a coordinator counts it only if its own
+		// configuration makes it a voter.)
+		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: not a member", m.From)
 	case n.staleCoordinator(m):
 		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: its configuration is stale", m.From)
 		n.send(Message{To: m.From, Type: MsgCoordinatorAck, Reject: true, RejectHint: staleHint(true)})

@@ -506,3 +506,7 @@ func (n *Node) maybeRemoved() {
 // leads without counting itself, commits its removal and hands over (the
 // thesis's leader that is not part of its own configuration).
 func (n *Node) electable() bool { return n.isVoter(n.id) || n.log.conf.base.IsVoter(n.id) }
+
+// inConfig reports whether this node is a member (voter or learner) of the
+// configuration in force or of the committed one.
+func (n *Node) inConfig() bool { return n.conf().IsMember(n.id) || n.log.conf.base.IsMember(n.id) }

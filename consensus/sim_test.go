@@ -57,6 +57,8 @@ type simStats struct {
 	Committed, Acked, Dropped, Terms, Truncations, Crashes, TornCrashes int
 	Compactions, Resets, LostTails, Wipes                               int
 	ReadsPending                                                        int // Storage reads answered ErrReadPending
+	MembershipChanges                                                   int // committed membership entries
+	LeaderChanges                                                       int // distinct (leader, term) pairs
 
 	RandomPhaseCommits int // entries committed before the liveness phase
 }
@@ -179,6 +181,11 @@ func runScheduleWith(t *testing.T, seed int64, steps int, trace bool, opts sched
 	simTotals.LostTails += c.stats.lostTails
 	simTotals.Wipes += c.stats.wipes
 	simTotals.ReadsPending += c.stats.readsPending
+	for _, e := range c.ck.history {
+		if e.Type == EntryMembership {
+			simTotals.MembershipChanges++
+		}
+	}
 }
 
 func (c *cluster) pick(rng *rand.Rand) NodeID { return c.ids[rng.Intn(len(c.ids))] }
