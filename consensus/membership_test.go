@@ -116,7 +116,9 @@ func TestLearnerDoesNotCountOrCampaign(t *testing.T) {
 		t.Fatalf("leader kept leading with a learner for a majority")
 	}
 	c.restart(1)
-	c.requireLeader(2, 80)
+	if l := c.waitLeader(80); l == 0 || l == 3 {
+		t.Fatalf("leader %d once the voter returned", l)
+	}
 	c.rounds(5)
 	if !c.ck.acked[k] {
 		t.Fatalf("proposal did not commit once the voter returned")
