@@ -16,7 +16,10 @@
 //     probes). The core decides which messages these are — the caller
 //     must not move any other message here.
 //  3. If rd.HardState is non-nil, persist it (fsync it if rd.MustSync; a
-//     change of Commit alone need not be synced).
+//     change of Commit alone need not be synced). If rd.ConfState is
+//     non-nil, persist it too, in the same step (MustSync is then set):
+//     it is the committed configuration, and the last one persisted is
+//     Config.ConfState at the next start.
 //  4. If rd.TruncateFrom > 0, remove every log entry with Index >=
 //     rd.TruncateFrom (an uncommitted divergent tail). If rd.ResetLog > 0
 //     (TruncateFrom is then 0), discard the whole log and restart it empty
@@ -40,8 +43,54 @@
 //     retryable error.
 //  7. n.Advance(rd).
 //
-// Between Ready and Advance the caller may keep calling Tick, Step, Propose
-// and Cancel (their effects appear in the next Ready), but not Ready.
+// Between Ready and Advance the caller may keep calling Tick, Step, Propose,
+// Cancel, ProposeMembership and TransferLeadership (their effects appear in
+// the next Ready), but not Ready.
+//
+// Membership (membership.go, transfer.go):
+//   - A cluster bootstraps from Config.Members (the static list: all
+//     voters). A node that joins an existing cluster starts with
+//     Config.Join (empty log and state): it never campaigns and waits to
+//     be added. Afterwards the configuration lives in the log: on every
+//     restart pass the last persisted Ready.ConfState as Config.ConfState
+//     (Members is then ignored).
+//   - Changes are made at the leader with ProposeMembership, one at a
+//     time (ErrChangePending until the previous one committed):
+//     AddLearner(id) for a newcomer (it receives the log, does not vote,
+//     does not count toward commit or elections, never campaigns), then
+//     PromoteLearner(id) once Status().Members shows it caught up (Lag
+//     small: the runtime decides when; a learner promoted while far
+//     behind costs availability, not safety), RemoveMember(id) for a
+//     leaving or dead member. Route a JOIN (or a removal request) to
+//     Status().Leader; other nodes answer ErrNotLeader.
+//   - A change takes effect on each node when its entry is appended, and
+//     is committed like any entry: Ready.ConfState shows the new
+//     committed configuration, and the EntryMembership entry comes out in
+//     Ready.Committed (Data: DecodeMembership). Apply it by updating
+//     peer connections (connect to added members, drop removed ones);
+//     it is not a message: it has no sequence number of its own.
+//   - Sequence numbers: use Entry.Seq, not Entry.Index, as the message
+//     number users see (PUBLISH replies, delivery, per-channel index,
+//     XRANGE IDs). Membership entries take a log index but no Seq, so
+//     messages stay numbered 1, 2, 3... Seq == Index until the first
+//     change, so a cluster that never changes membership sees no
+//     difference. Keep the log itself keyed by Index (contiguous);
+//     Ready.Committed's Seq is authoritative (store it with the entry or
+//     keep the few membership indexes to map Seq <-> Index).
+//   - A node that learns it was removed (its configuration, committed,
+//     no longer lists it: Status().Voter false and not a learner) stops
+//     campaigning by itself; its messages are ignored by members. A
+//     graceful leave: TransferLeadership first if leading, then have the
+//     leader RemoveMember it, and exit once a ConfState without it is
+//     persisted (or after a bounded wait). A leader may also remove
+//     itself: it steps down once that commits, handing over with
+//     MsgTimeoutNow.
+//   - TransferLeadership(to) (to = 0: the most up-to-date voter) hands
+//     leadership over without an election timeout (Raft §3.10): while it
+//     lasts the leader sequences nothing (Status().Sequencing false;
+//     proposals wait), and it gives up after ElectionTicks. Use it on
+//     SIGTERM of a leader and before a leader leaves.
+//
 // Everything is single-threaded: no method may be called concurrently.
 // Transports should keep per-peer FIFO order (TCP does); lost or
 // reordered messages only cost retries.
@@ -127,6 +176,12 @@
 //   - formation: a leader that has sequenced nothing (empty log) yields to
 //     a higher ID (see election.go); once it sequenced anything, the
 //     stickiness above applies;
+//   - membership changes are single-server, one at a time, effective when
+//     appended; commits and elections count only voters of the
+//     configuration in force; a voter refuses a coordinator whose
+//     configuration differs and whose (AcceptedTerm, configuration) is
+//     older than its own (election.go), and nodes that know they are not
+//     members take no part;
 //   - Step refuses (ErrBadMessage) what no correct peer sends, and
 //     impossible internal states panic instead of being carried on from.
 //

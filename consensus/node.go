@@ -21,12 +21,11 @@ type Ready struct {
 	SoftState *SoftState
 	// ConfState is non-nil when the committed configuration changed (a
 	// membership entry committed, or a log restart installed the
-	// leader's). Persist it with the HardState (fsync: MustSync is set);
-	// with ResetLog, atomically with the reset. Pass the last one
-	// persisted as Config.ConfState at restart. Retention must not drop
-	// entries after the persisted ConfState.Index... it never needs to:
-	// it drops only applied entries, and a ConfState is handed out before
-	// its entry is applied.
+	// leader's). Persist it with the HardState, before the reset if
+	// ResetLog is set (MustSync is set). Pass the last one persisted as
+	// Config.ConfState at restart. (It is handed out no later than its
+	// entry is applied, so retention, which drops only applied entries,
+	// never drops a membership entry the persisted ConfState lacks.)
 	ConfState *ConfState
 	// TruncateFrom > 0: remove every log entry with Index >= TruncateFrom
 	// before appending Entries.
