@@ -300,3 +300,36 @@ func TestMembershipSurvivesRestart(t *testing.T) {
 		t.Fatalf("members %+v", st.Members)
 	}
 }
+
+// A node with a stale configuration must not win an election with the
+// acknowledgements of nodes that were removed without learning it: the
+// bully election counts under the coordinator's own configuration, so
+// voters refuse a coordinator whose configuration differs and whose
+// (AcceptedTerm, configuration position) is older than theirs.
+func TestStaleConfigurationCannotWin(t *testing.T) {
+	c := newSpareCluster(t, 5, 0)
+	c.requireLeader(5, 30)
+	c.proposeAndCommit(1, 2)
+	c.crash(4) // keeps the initial configuration {1..5}
+	c.isolate(3)
+	c.change(MembershipChange{RemoveMember, 3}) // 3 never learns
+	c.heal()
+	c.isolate(3)
+	c.isolate(1)
+	c.change(MembershipChange{RemoveMember, 1}) // 1 knows {1,2,4,5} only
+	c.proposeAndCommit(5, 2)
+	// 5 and 2 are cut off from the rest; 4 returns next to 1 and 3, both
+	// removed but unaware, all with the same AcceptedTerm. Under its
+	// stale configuration {1..5}, 4 would win with their acknowledgements.
+	c.partition([]NodeID{2, 5}, []NodeID{1, 3, 4})
+	c.restart(4)
+	c.rounds(8 * testElection)
+	for term, id := range c.ck.leaders {
+		if id != 5 {
+			t.Fatalf("node %d led term %d: removed nodes elected it under a stale configuration\n%s", id, term, c.logText())
+		}
+	}
+	c.heal()
+	c.rounds(4 * testElection)
+	c.proposeAndCommit(2, 1)
+}
