@@ -410,9 +410,11 @@ func (n *Node) replicas() []NodeID {
 // committed (or one that never joined) cannot take part in, or disturb,
 // elections.
 func (n *Node) acceptsFrom(m Message) bool {
-	switch m.Type {
-	case MsgApp, MsgHeartbeat:
+	switch {
+	case m.Type == MsgApp || m.Type == MsgHeartbeat:
 		return true
+	case len(n.conf().Voters) == 0:
+		return true // (knows no configuration yet: see inConfig)
 	}
 	return n.conf().IsMember(m.From) || n.log.conf.base.IsMember(m.From)
 }
@@ -508,5 +510,11 @@ func (n *Node) maybeRemoved() {
 func (n *Node) electable() bool { return n.isVoter(n.id) || n.log.conf.base.IsVoter(n.id) }
 
 // inConfig reports whether this node is a member (voter or learner) of the
-// configuration in force or of the committed one.
-func (n *Node) inConfig() bool { return n.conf().IsMember(n.id) || n.log.conf.base.IsMember(n.id) }
+// configuration in force or of the committed one — or knows no
+// configuration at all (a joining node that has not received its log: it
+// may already be a voter of a configuration it has not seen, and like a
+// Raft node with an empty log it may acknowledge; a coordinator counts it
+// only if its own configuration lists it as a voter).
+func (n *Node) inConfig() bool {
+	return len(n.conf().Voters) == 0 || n.conf().IsMember(n.id) || n.log.conf.base.IsMember(n.id)
+}

@@ -58,7 +58,6 @@ type simStats struct {
 	Compactions, Resets, LostTails, Wipes                               int
 	ReadsPending                                                        int // Storage reads answered ErrReadPending
 	MembershipChanges                                                   int // committed membership entries
-	LeaderChanges                                                       int // distinct (leader, term) pairs
 
 	RandomPhaseCommits int // entries committed before the liveness phase
 }
