@@ -337,13 +337,23 @@ func (n *Node) adoptTerm(t uint64) {
 // up-to-date vote restriction is what rules this out there; here the
 // equivalent, applied only where it matters, is: a voter refuses a
 // coordinator whose configuration (entry term and index) differs from its
-// own unless the coordinator's history is at least as new (AcceptedTerm).
-// A later leader that committed its own term's history (the sync phase,
-// before any change it makes) did so on a majority that then has a newer
-// AcceptedTerm than any holder of the abandoned change, and that majority
-// intersects every majority of the abandoned configuration (one change
-// apart); so the stale coordinator cannot win. Same configuration: no
-// restriction, so the bully order is unchanged while membership is stable.
+// own unless the coordinator's (AcceptedTerm, configuration position) is
+// at least its own, lexicographically. Why it suffices: when configuration
+// C(k+1) committed (in some term t), a majority M of C(k+1) held it with
+// AcceptedTerm >= t, and neither ever decreases (a committed entry is
+// never truncated; a log restart installs the sender's committed
+// configuration, which is at least as new). A coordinator whose
+// configuration is C(k) or older needs a majority of it, which intersects
+// M (each change moves one voter, and by induction over k for older
+// ones); that member refuses unless the coordinator's AcceptedTerm
+// exceeds t — but then the coordinator synced with a leader newer than t,
+// whose history holds C(k+1), a contradiction. So a winner's configuration
+// is the latest committed one or a successor of it, and two such differ by
+// at most one change (one uncommitted change at a time): majorities
+// intersect, one acknowledgement per term, one leader per term. With an
+// unchanged configuration there is no restriction, so the bully order is
+// as before while membership is stable. Nodes that know they are not
+// members (removed; see inConfig) acknowledge nobody.
 
 // coordinatorMsg adds this node's history and configuration position to a
 // MsgCoordinator (AcceptedTerm; LastTerm, LastIndex: its configuration
