@@ -103,11 +103,31 @@ func (c *Cluster) Start(i int) *Proc {
 	return c.procs[i]
 }
 
-// StartAll starts every node.
+// StartAll starts every node. On a new cluster (no node started before)
+// it also waits until formation has settled: members started together
+// with nothing published end up led by the highest id, which takes over
+// from whoever led first about a leader timeout after it hears them.
+// Tests then publish to a settled cluster rather than into that hand-over
+// (under -race and load it can outlast the parking of a publish).
 func (c *Cluster) StartAll() {
 	c.t.Helper()
+	fresh := true
+	for i := 1; i <= c.N; i++ {
+		fresh = fresh && c.procs[i] == nil
+	}
 	for i := 1; i <= c.N; i++ {
 		c.Start(i)
+	}
+	if !fresh {
+		return
+	}
+	var l int
+	var last error
+	if err := poll(LeaderTimeout, func() bool {
+		l, last = c.agreedLeader(c.All())
+		return last == nil && l == c.N
+	}); err != nil {
+		c.t.Fatalf("a new cluster of %d did not settle on node %d as leader: leader %d, %v (%v)", c.N, c.N, l, last, err)
 	}
 }
 
