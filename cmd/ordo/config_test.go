@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/ordo-broker/ordo/broker"
-	"github.com/urfave/cli/v2"
 	"github.com/ordo-broker/ordo/clients/testkit"
+	"github.com/urfave/cli/v2"
 )
 
 func writeFile(t *testing.T, name, body string) string {
