@@ -2,9 +2,12 @@ package broker
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ordo-broker/ordo/clients/testkit"
 )
 
 // startPair runs a two-member cluster in this process (both on loopback,
@@ -63,12 +66,8 @@ func TestPeerLinksAreNotClients(t *testing.T) {
 		}
 	}
 	cb := dial(t, b.Addr().String())
-	for deadline := time.Now().Add(10 * time.Second); cb.do("XLEN", "ch") != ":10\r\n"; {
-		if time.Now().After(deadline) {
-			t.Fatal("the other member did not apply the 10 publishes")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return cb.do("XLEN", "ch") == ":10\r\n" },
+		"the other member did not apply the 10 publishes")
 	if after := info(t, c, "total_commands_processed"); after-before != 11 {
 		t.Fatalf("commands went from %d to %d for 10 PUBLISH and 1 INFO", before, after)
 	}
@@ -78,9 +77,9 @@ func info(t *testing.T, c *respConn, field string) int {
 	t.Helper()
 	for _, line := range strings.Split(c.do("INFO", "stats"), "\r\n") {
 		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			n := 0
-			for _, ch := range v {
-				n = n*10 + int(ch-'0')
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("INFO %s: %q", field, v)
 			}
 			return n
 		}

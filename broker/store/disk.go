@@ -41,20 +41,20 @@ func (d DirDisk) Lock() (io.Closer, error) {
 	if err := os.MkdirAll(string(d), 0o755); err != nil {
 		return nil, err
 	}
-	return LockDir(string(d))
+	return lockDir(string(d))
 }
 
 // Empty reports a directory with no state file and no segment.
 func (d DirDisk) Empty() bool {
 	_, err := os.Stat(filepath.Join(string(d), StateFile))
-	return errors.Is(err, os.ErrNotExist) && !HasSegments(string(d))
+	return errors.Is(err, os.ErrNotExist) && !hasSegments(string(d))
 }
 
 // LoadState reads StateFile; a missing file is the zero state.
-func (d DirDisk) LoadState() (DiskState, error) { return LoadState(string(d)) }
+func (d DirDisk) LoadState() (DiskState, error) { return loadState(string(d)) }
 
 // SaveState replaces StateFile atomically.
-func (d DirDisk) SaveState(hs DiskState, sync bool) error { return SaveState(string(d), hs, sync) }
+func (d DirDisk) SaveState(hs DiskState, sync bool) error { return saveState(string(d), hs, sync) }
 
 // OpenLog opens the directory's WAL.
 func (d DirDisk) OpenLog(opts wal.Options) (Log, wal.RepairReport, error) {

@@ -30,8 +30,8 @@ type DiskState struct {
 	BaseTerm  uint64 `json:"base_term,omitempty"`
 }
 
-// LoadState reads dir's StateFile; a missing file is the zero state.
-func LoadState(dir string) (DiskState, error) {
+// loadState reads dir's StateFile; a missing file is the zero state.
+func loadState(dir string) (DiskState, error) {
 	var hs DiskState
 	b, err := os.ReadFile(filepath.Join(dir, StateFile))
 	if errors.Is(err, os.ErrNotExist) {
@@ -46,9 +46,9 @@ func LoadState(dir string) (DiskState, error) {
 	return hs, nil
 }
 
-// SaveState replaces dir's StateFile atomically; with sync it is durable
-// when SaveState returns.
-func SaveState(dir string, hs DiskState, sync bool) error {
+// saveState replaces dir's StateFile atomically; with sync it is durable
+// when saveState returns.
+func saveState(dir string, hs DiskState, sync bool) error {
 	b, err := json.Marshal(hs)
 	if err != nil {
 		return err
@@ -75,13 +75,13 @@ func SaveState(dir string, hs DiskState, sync bool) error {
 		return err
 	}
 	if sync {
-		return SyncDir(dir)
+		return syncDir(dir)
 	}
 	return nil
 }
 
-// HasSegments reports whether dir holds any log segment file.
-func HasSegments(dir string) bool {
+// hasSegments reports whether dir holds any log segment file.
+func hasSegments(dir string) bool {
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		if n := e.Name(); len(n) >= 20 && n[0] >= '0' && n[0] <= '9' {
@@ -91,9 +91,9 @@ func HasSegments(dir string) bool {
 	return false
 }
 
-// LockDir takes an exclusive lock on dir/LOCK so two processes never
+// lockDir takes an exclusive lock on dir/LOCK so two processes never
 // write one log (the lock dies with the process, even on kill -9).
-func LockDir(dir string) (*os.File, error) {
+func lockDir(dir string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
@@ -105,8 +105,8 @@ func LockDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// SyncDir fsyncs a directory (making renames and creations in it durable).
-func SyncDir(dir string) error {
+// syncDir fsyncs a directory (making renames and creations in it durable).
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
