@@ -15,6 +15,9 @@ type Config struct {
 	// only when ConfState has no voters and Join is false. Membership then
 	// changes through committed EntryMembership entries (ProposeMembership).
 	Members []NodeID
+	// MemberAddrs are the initial members' addresses (optional; carried
+	// in the configuration, see ConfState.Addrs).
+	MemberAddrs map[NodeID]string
 	// ConfState is the committed configuration as last persisted from
 	// Ready.ConfState (zero for a fresh node: Members or Join apply). The
 	// node restores the configuration in force from it and the

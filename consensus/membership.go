@@ -3,6 +3,7 @@ package consensus
 import (
 	"encoding/binary"
 	"errors"
+	"maps"
 	"slices"
 )
 
@@ -83,7 +84,13 @@ func (t MembershipChangeType) String() string {
 type MembershipChange struct {
 	Type MembershipChangeType
 	ID   NodeID
+	// Addr is where members reach ID (AddLearner; opaque to the core,
+	// at most MaxAddrLen bytes). It travels with the configuration.
+	Addr string
 }
+
+// MaxAddrLen bounds a member's address in a configuration.
+const MaxAddrLen = 255
 
 // ConfState is a configuration: the committed one (Ready.ConfState,
 // Config.ConfState) or the one a membership entry installs
@@ -98,6 +105,10 @@ type ConfState struct {
 	// SkippedAt: the Seq of entry SkippedAt is SkippedAt - Skipped.
 	// (SkippedAt is Index, or, after a log restart, the restart point.)
 	SkippedAt, Skipped uint64
+	// Addrs holds the address of each member that has one (opaque to the
+	// core: the caller's peer addresses, so a node that learns a
+	// configuration also learns how to reach its members).
+	Addrs map[NodeID]string
 }
 
 // IsVoter reports whether id votes in this configuration.
@@ -116,7 +127,7 @@ func (cs *ConfState) IsLearner(id NodeID) bool {
 func (cs *ConfState) IsMember(id NodeID) bool { return cs.IsVoter(id) || cs.IsLearner(id) }
 
 func (cs ConfState) clone() ConfState {
-	cs.Voters, cs.Learners = slices.Clone(cs.Voters), slices.Clone(cs.Learners)
+	cs.Voters, cs.Learners, cs.Addrs = slices.Clone(cs.Voters), slices.Clone(cs.Learners), maps.Clone(cs.Addrs)
 	return cs
 }
 
@@ -150,10 +161,11 @@ var (
 
 // applyChange returns the configuration after cc, or an error.
 func (cs *ConfState) applyChange(cc MembershipChange) (ConfState, error) {
-	out := ConfState{Voters: slices.Clone(cs.Voters), Learners: slices.Clone(cs.Learners)}
-	if cc.ID == 0 {
+	out := ConfState{Voters: slices.Clone(cs.Voters), Learners: slices.Clone(cs.Learners), Addrs: maps.Clone(cs.Addrs)}
+	if cc.ID == 0 || len(cc.Addr) > MaxAddrLen {
 		return out, ErrBadChange
 	}
+
 	switch cc.Type {
 	case AddLearner:
 		if cs.IsMember(cc.ID) {
@@ -181,6 +193,14 @@ func (cs *ConfState) applyChange(cc MembershipChange) (ConfState, error) {
 	default:
 		return out, ErrBadChange
 	}
+	// Addresses of members only; an added member's from the change.
+	if cc.Type == AddLearner && cc.Addr != "" {
+		if out.Addrs == nil {
+			out.Addrs = map[NodeID]string{}
+		}
+		out.Addrs[cc.ID] = cc.Addr
+	}
+	maps.DeleteFunc(out.Addrs, func(id NodeID, _ string) bool { return !out.IsMember(id) })
 	return out, nil
 }
 
@@ -194,12 +214,16 @@ type MembershipEntry struct {
 	Change MembershipChange
 	// Voters and Learners: the whole configuration after the change.
 	Voters, Learners []NodeID
+	// Addrs: the members' addresses after the change (see ConfState).
+	Addrs map[NodeID]string
 }
 
-const membershipVersion = 1
+// membershipVersion 2 added the members' addresses.
+const membershipVersion = 2
 
 // encodeMembership: | version | change type | uvarint change ID |
-// uvarint #voters | voters | uvarint #learners | learners |.
+// uvarint #voters | voters | uvarint #learners | learners | addrs |
+// (addrs: see appendAddrs).
 func encodeMembership(me MembershipEntry) []byte {
 	b := []byte{membershipVersion, byte(me.Change.Type)}
 	b = binary.AppendUvarint(b, uint64(me.Change.ID))
@@ -209,7 +233,38 @@ func encodeMembership(me MembershipEntry) []byte {
 			b = binary.AppendUvarint(b, uint64(id))
 		}
 	}
+	return appendAddrs(b, me.Addrs)
+}
+
+// appendAddrs: | uvarint #addrs | (uvarint id, uvarint len, addr) by id |.
+func appendAddrs(b []byte, addrs map[NodeID]string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(addrs)))
+	for _, id := range slices.Sorted(maps.Keys(addrs)) {
+		b = binary.AppendUvarint(b, uint64(id))
+		b = binary.AppendUvarint(b, uint64(len(addrs[id])))
+		b = append(b, addrs[id]...)
+	}
 	return b
+}
+
+// addrs decodes appendAddrs' output: ids ascending, each address at most
+// MaxAddrLen bytes.
+func (d *decoder) addrs() map[NodeID]string {
+	n := d.count(2)
+	if n == 0 || d.err {
+		return nil
+	}
+	out := make(map[NodeID]string, n)
+	var prev NodeID
+	for i := 0; i < n && !d.err; i++ {
+		id := NodeID(d.uvarint())
+		a := d.bytes()
+		if id <= prev || len(a) > MaxAddrLen {
+			d.err = true
+		}
+		out[id], prev = string(a), id
+	}
+	return out
 }
 
 // DecodeMembership decodes the Data of an EntryMembership entry. It returns
@@ -217,7 +272,7 @@ func encodeMembership(me MembershipEntry) []byte {
 // unsorted or overlapping ID lists, no voters).
 func DecodeMembership(data []byte) (MembershipEntry, error) {
 	var me MembershipEntry
-	if len(data) < 2 || data[0] != membershipVersion {
+	if len(data) < 2 || data[0] < 1 || data[0] > membershipVersion {
 		return me, ErrBadMessage
 	}
 	me.Change.Type = MembershipChangeType(data[1])
@@ -235,6 +290,9 @@ func DecodeMembership(data []byte) (MembershipEntry, error) {
 		}
 	}
 	me.Voters, me.Learners = lists[0], lists[1]
+	if data[0] >= 2 {
+		me.Addrs = d.addrs()
+	}
 	if d.err || len(d.b) != 0 || len(me.Voters) == 0 || me.Change.Type < AddLearner || me.Change.Type > RemoveMember {
 		return MembershipEntry{}, ErrBadMessage
 	}
@@ -311,7 +369,7 @@ func (t *confTracker) observe(e *Entry) {
 		invariant("undecodable membership entry at index " + u64s(e.Index))
 	}
 	t.tail = append(t.tail, confAt{e.Index, e.Term,
-		ConfState{Voters: me.Voters, Learners: me.Learners, Index: e.Index, Term: e.Term, SkippedAt: e.Index}})
+		ConfState{Voters: me.Voters, Learners: me.Learners, Addrs: me.Addrs, Index: e.Index, Term: e.Term, SkippedAt: e.Index}})
 	t.version++
 }
 
@@ -449,7 +507,7 @@ func (n *Node) ProposeMembership(cc MembershipChange) (uint64, error) {
 	}
 	idx := n.log.lastIndex() + 1
 	n.log.append(Entry{Index: idx, Term: n.term, Type: EntryMembership, Origin: n.id, Time: n.wallMs,
-		Data: encodeMembership(MembershipEntry{Change: cc, Voters: next.Voters, Learners: next.Learners})})
+		Data: encodeMembership(MembershipEntry{Change: cc, Voters: next.Voters, Learners: next.Learners, Addrs: next.Addrs})})
 	n.logf(LevelInfo, compMembership, "Proposed %v of node_%d at index %d: voters=%v learners=%v",
 		cc.Type, cc.ID, idx, next.Voters, next.Learners)
 	n.syncProgress()

@@ -230,13 +230,14 @@ func (c *cluster) pickChange(rng *rand.Rand, ln *Node) (MembershipChange, bool) 
 	}
 	switch r := rng.Intn(3); {
 	case r == 0 && len(outside) > 0:
-		return MembershipChange{AddLearner, outside[rng.Intn(len(outside))]}, true
+		id := outside[rng.Intn(len(outside))]
+		return MembershipChange{Type: AddLearner, ID: id, Addr: fmt.Sprintf("10.0.0.%d:6379", id)}, true
 	case r <= 1 && len(cs.Learners) > 0:
 		id := cs.Learners[rng.Intn(len(cs.Learners))]
 		if pr := ln.prs[id]; rng.Intn(3) != 0 && (pr == nil || pr.match < ln.log.lastIndex()) {
 			return MembershipChange{}, false // (the runtime promotes caught-up learners)
 		}
-		return MembershipChange{PromoteLearner, id}, true
+		return MembershipChange{Type: PromoteLearner, ID: id}, true
 	default:
 		// Keep at least three voters: the simulation damages one disk at
 		// a time (randomDiskLoss) and counts on a trusted majority to
@@ -246,7 +247,7 @@ func (c *cluster) pickChange(rng *rand.Rand, ln *Node) (MembershipChange, bool) 
 		if cs.IsVoter(id) && len(cs.Voters) <= 3 {
 			return MembershipChange{}, false
 		}
-		return MembershipChange{RemoveMember, id}, true
+		return MembershipChange{Type: RemoveMember, ID: id}, true
 	}
 }
 

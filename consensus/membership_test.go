@@ -2,6 +2,8 @@ package consensus
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -38,7 +40,7 @@ func (c *cluster) change(cc MembershipChange) uint64 {
 // join adds id as a learner, lets it catch up, and promotes it.
 func (c *cluster) join(id NodeID) {
 	c.tb.Helper()
-	c.change(MembershipChange{AddLearner, id})
+	c.change(MembershipChange{Type: AddLearner, ID: id})
 	c.rounds(3)
 	l := c.n(c.leader()).node
 	for _, ms := range l.Status().Members {
@@ -46,7 +48,7 @@ func (c *cluster) join(id NodeID) {
 			c.tb.Fatalf("node %d before promotion: %+v", id, ms)
 		}
 	}
-	c.change(MembershipChange{PromoteLearner, id})
+	c.change(MembershipChange{Type: PromoteLearner, ID: id})
 }
 
 // Join (the demo's peer-to-peer growth): the leader adds a learner, which
@@ -95,7 +97,7 @@ func TestJoinAsLearnerThenPromote(t *testing.T) {
 func TestLearnerDoesNotCountOrCampaign(t *testing.T) {
 	c := newSpareCluster(t, 2, 1)
 	c.requireLeader(2, 30)
-	c.change(MembershipChange{AddLearner, 3})
+	c.change(MembershipChange{Type: AddLearner, ID: 3})
 	c.proposeAndCommit(1, 2)
 	c.crash(1)
 	k, err := c.propose(2)
@@ -134,35 +136,36 @@ func TestProposeMembershipErrors(t *testing.T) {
 		cc   MembershipChange
 		want error
 	}{
-		{MembershipChange{PromoteLearner, 4}, ErrUnknownMember},
-		{MembershipChange{RemoveMember, 9}, ErrUnknownMember},
-		{MembershipChange{AddLearner, 2}, ErrMemberExists},
-		{MembershipChange{AddLearner, 0}, ErrBadChange},
-		{MembershipChange{7, 4}, ErrBadChange},
+		{MembershipChange{Type: PromoteLearner, ID: 4}, ErrUnknownMember},
+		{MembershipChange{Type: RemoveMember, ID: 9}, ErrUnknownMember},
+		{MembershipChange{Type: AddLearner, ID: 2}, ErrMemberExists},
+		{MembershipChange{Type: AddLearner, ID: 0}, ErrBadChange},
+		{MembershipChange{Type: 7, ID: 4}, ErrBadChange},
+		{MembershipChange{Type: AddLearner, ID: 4, Addr: strings.Repeat("x", MaxAddrLen+1)}, ErrBadChange},
 	} {
 		if _, err := l.ProposeMembership(tc.cc); !errors.Is(err, tc.want) {
 			t.Errorf("%v: %v, want %v", tc.cc, err, tc.want)
 		}
 	}
-	if _, err := c.n(1).node.ProposeMembership(MembershipChange{AddLearner, 4}); !errors.Is(err, ErrNotLeader) {
+	if _, err := c.n(1).node.ProposeMembership(MembershipChange{Type: AddLearner, ID: 4}); !errors.Is(err, ErrNotLeader) {
 		t.Errorf("at a follower: %v", err)
 	}
-	if _, err := l.ProposeMembership(MembershipChange{AddLearner, 4}); err != nil {
+	if _, err := l.ProposeMembership(MembershipChange{Type: AddLearner, ID: 4}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.ProposeMembership(MembershipChange{RemoveMember, 1}); !errors.Is(err, ErrChangePending) {
+	if _, err := l.ProposeMembership(MembershipChange{Type: RemoveMember, ID: 1}); !errors.Is(err, ErrChangePending) {
 		t.Errorf("second change while one is uncommitted: %v", err)
 	}
 	if err := l.Propose(Proposal{Type: EntryMembership}); !errors.Is(err, ErrBadChange) {
 		t.Errorf("Propose of a membership entry: %v", err)
 	}
 	c.rounds(3)
-	if _, err := l.ProposeMembership(MembershipChange{RemoveMember, 4}); err != nil {
+	if _, err := l.ProposeMembership(MembershipChange{Type: RemoveMember, ID: 4}); err != nil {
 		t.Errorf("change after the previous committed: %v", err)
 	}
 	one := newSpareCluster(t, 1, 0)
 	one.requireLeader(1, 5)
-	if _, err := one.n(1).node.ProposeMembership(MembershipChange{RemoveMember, 1}); !errors.Is(err, ErrLastVoter) {
+	if _, err := one.n(1).node.ProposeMembership(MembershipChange{Type: RemoveMember, ID: 1}); !errors.Is(err, ErrLastVoter) {
 		t.Errorf("removing the last voter: %v", err)
 	}
 }
@@ -173,7 +176,7 @@ func TestRemovedNodeIsIgnored(t *testing.T) {
 	c := newSpareCluster(t, 3, 0)
 	c.requireLeader(3, 30)
 	c.proposeAndCommit(1, 2)
-	c.change(MembershipChange{RemoveMember, 1})
+	c.change(MembershipChange{Type: RemoveMember, ID: 1})
 	c.rounds(2)
 	if nd := c.n(1).node; nd.isVoter(1) {
 		t.Fatalf("node 1 does not know it was removed (log ends at %d)", nd.log.lastIndex())
@@ -203,7 +206,7 @@ func TestLeaderRemovesItself(t *testing.T) {
 	c := newSpareCluster(t, 3, 0)
 	c.requireLeader(3, 30)
 	c.proposeAndCommit(1, 2)
-	c.change(MembershipChange{RemoveMember, 3})
+	c.change(MembershipChange{Type: RemoveMember, ID: 3})
 	c.rounds(2)
 	if nd := c.n(3).node; nd.role == Leader {
 		t.Fatalf("node 3 still leads after its removal committed")
@@ -281,7 +284,7 @@ func TestMembershipSurvivesRestart(t *testing.T) {
 	c := newSpareCluster(t, 3, 1)
 	c.requireLeader(3, 30)
 	c.join(4)
-	c.change(MembershipChange{RemoveMember, 1})
+	c.change(MembershipChange{Type: RemoveMember, ID: 1})
 	c.proposeAndCommit(2, 2)
 	for _, id := range c.ids {
 		c.crash(id)
@@ -312,11 +315,11 @@ func TestStaleConfigurationCannotWin(t *testing.T) {
 	c.proposeAndCommit(1, 2)
 	c.crash(4) // keeps the initial configuration {1..5}
 	c.isolate(3)
-	c.change(MembershipChange{RemoveMember, 3}) // 3 never learns
+	c.change(MembershipChange{Type: RemoveMember, ID: 3}) // 3 never learns
 	c.heal()
 	c.isolate(3)
 	c.isolate(1)
-	c.change(MembershipChange{RemoveMember, 1}) // 1 knows {1,2,4,5} only
+	c.change(MembershipChange{Type: RemoveMember, ID: 1}) // 1 knows {1,2,4,5} only
 	c.proposeAndCommit(5, 2)
 	// 5 and 2 are cut off from the rest; 4 returns next to 1 and 3, both
 	// removed but unaware, all with the same AcceptedTerm. Under its
@@ -332,4 +335,32 @@ func TestStaleConfigurationCannotWin(t *testing.T) {
 	c.heal()
 	c.rounds(4 * testElection)
 	c.proposeAndCommit(2, 1)
+}
+
+// A membership entry carries the members' addresses: the added member's
+// from the change, a removed member's dropped, the rest kept.
+func TestMembershipEntryCarriesAddresses(t *testing.T) {
+	cs := ConfState{Voters: []NodeID{1, 2}, Addrs: map[NodeID]string{1: "h1:1", 2: "h2:2"}}
+	next, err := cs.applyChange(MembershipChange{Type: AddLearner, ID: 3, Addr: "h3:3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err = next.applyChange(MembershipChange{Type: RemoveMember, ID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[NodeID]string{2: "h2:2", 3: "h3:3"}
+	if !maps.Equal(next.Addrs, want) || !maps.Equal(cs.Addrs, map[NodeID]string{1: "h1:1", 2: "h2:2"}) {
+		t.Fatalf("addrs %v (before: %v), want %v", next.Addrs, cs.Addrs, want)
+	}
+	me := MembershipEntry{Change: MembershipChange{Type: RemoveMember, ID: 1}, Voters: next.Voters, Learners: next.Learners, Addrs: next.Addrs}
+	got, err := DecodeMembership(encodeMembership(me))
+	if err != nil || !maps.Equal(got.Addrs, want) || !slices.Equal(got.Learners, []NodeID{3}) {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+	// Version 1 entries (no addresses) still decode.
+	v1 := []byte{1, byte(AddLearner), 3, 1, 1, 1, 3}
+	if got, err := DecodeMembership(v1); err != nil || got.Addrs != nil || !slices.Equal(got.Voters, []NodeID{1}) {
+		t.Fatalf("v1: %+v, %v", got, err)
+	}
 }

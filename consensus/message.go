@@ -146,7 +146,8 @@ type Message struct {
 const (
 	// wireVersion 2 added Repair and the Reset flag: a node of version 1
 	// rejects the messages of a version 2 node (and vice versa) instead of
-	// misreading them. Version 3 added MsgTimeoutNow, Transfer and Conf.
+	// misreading them. Version 3 added MsgTimeoutNow, Transfer and Conf
+	// (with the members' addresses).
 	// Upgrade all nodes together.
 	wireVersion = 3
 
@@ -166,7 +167,10 @@ var ErrBadMessage = errors.New("consensus: malformed message")
 func (m *Message) Size() int {
 	n := 3 + 12*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64
 	if m.Conf != nil {
-		n += (4 + len(m.Conf.Voters) + len(m.Conf.Learners)) * binary.MaxVarintLen64
+		n += (5 + len(m.Conf.Voters) + len(m.Conf.Learners) + 2*len(m.Conf.Addrs)) * binary.MaxVarintLen64
+		for _, a := range m.Conf.Addrs {
+			n += len(a)
+		}
 	}
 	for i := range m.Entries {
 		n += 6*binary.MaxVarintLen64 + 1 + len(m.Entries[i].Data)
@@ -224,6 +228,7 @@ func (m Message) AppendMarshal(b []byte) []byte {
 				b = binary.AppendUvarint(b, uint64(id))
 			}
 		}
+		b = appendAddrs(b, cs.Addrs)
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.Entries)))
 	var prev uint64
@@ -368,6 +373,7 @@ func UnmarshalMessage(b []byte) (Message, error) {
 				cs.Learners = ids
 			}
 		}
+		cs.Addrs = d.addrs()
 		m.Conf = cs
 	}
 	if n := d.count(6); n > 0 {

@@ -30,6 +30,9 @@ func sampleMessages() []Message {
 		{Type: MsgSyncReq, From: 3, To: 2, Term: 9, Index: 5, LogTerm: 2},
 		{Type: MsgHeartbeatResp, From: 2, To: 3, Term: 9, Index: 77, AcceptedTerm: 9, Repair: 5},
 		{Type: MsgAppResp, From: 2, To: 3, Term: 9, Index: 77, LastIndex: 80, AcceptedTerm: 9},
+		{Type: MsgApp, From: 3, To: 4, Term: 9, Index: 40, Commit: 40, Reset: true, Conf: &ConfState{
+			Voters: []NodeID{1, 3}, Learners: []NodeID{4}, Index: 30, Term: 8, SkippedAt: 40, Skipped: 2,
+			Addrs: map[NodeID]string{1: "10.0.0.1:6379", 4: "node4:6004"}}},
 	}
 }
 

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"errors"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -262,7 +263,7 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	cs := cfg.ConfState.clone()
 	if len(cs.Voters) == 0 && !cfg.Join {
-		cs = ConfState{Voters: slices.Compact(slices.Sorted(slices.Values(cfg.Members)))}
+		cs = ConfState{Voters: slices.Compact(slices.Sorted(slices.Values(cfg.Members))), Addrs: maps.Clone(cfg.MemberAddrs)}
 	}
 	slices.Sort(cs.Voters)
 	slices.Sort(cs.Learners)
