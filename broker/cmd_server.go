@@ -26,10 +26,8 @@ func (s *Server) peerAddr(id consensus.NodeID) string {
 	if id == 0 {
 		return ""
 	}
-	for _, p := range s.cfg.Peers {
-		if consensus.NodeID(p.ID) == id {
-			return p.Addr
-		}
+	if a := s.replica.Addr(uint64(id)); a != "" {
+		return a
 	}
 	if uint64(id) == s.cfg.ID {
 		if a := s.Addr(); a != nil {
@@ -51,28 +49,19 @@ func (s *Server) statusFields() []string {
 		"term", strconv.FormatUint(st.Term, 10),
 		"leader_id", strconv.FormatUint(uint64(st.Leader), 10),
 		"leader_addr", s.peerAddr(st.Leader),
-		"last_seq", strconv.FormatUint(st.LastIndex, 10),
-		"commit_seq", strconv.FormatUint(st.Commit, 10),
+		"last_seq", strconv.FormatUint(st.LastSeq, 10),
+		"commit_seq", strconv.FormatUint(st.CommitSeq, 10),
+		"cluster_id", s.replica.ClusterID(),
 	}
-	ids := make([]string, 0, len(st.Members))
-	for _, m := range st.Members {
-		ids = append(ids, strconv.FormatUint(uint64(m.ID), 10))
+	members := s.replica.Members()
+	ids := make([]string, 0, len(members))
+	for _, m := range members {
+		ids = append(ids, strconv.FormatUint(m.ID, 10))
 	}
 	kv = append(kv, "members", strings.Join(ids, ","))
-	for _, m := range st.Members {
-		state := "follower"
-		switch {
-		case m.ID == st.Leader:
-			state = "leader"
-		case !m.Active:
-			state = "unreachable"
-		}
-		lag := uint64(0)
-		if st.LastIndex > m.Match {
-			lag = st.LastIndex - m.Match
-		}
+	for _, m := range members {
 		kv = append(kv, fmt.Sprintf("member_%d", m.ID),
-			fmt.Sprintf("addr=%s state=%s match=%d lag=%d", s.peerAddr(m.ID), state, m.Match, lag))
+			fmt.Sprintf("addr=%s role=%s state=%s lag=%s", m.Addr, memberRole(m), memberState(m), memberLag(m)))
 	}
 	if broken != nil {
 		kv = append(kv, "storage_error", broken.Error())
@@ -142,8 +131,8 @@ func (s *Server) infoSection(name string) string {
 		}
 		line("ordo_fsync", fsync)
 		line("ordo_data_dir", s.cfg.DataDir)
-		line("ordo_log_first_seq", log.FirstIndex())
-		line("ordo_log_last_seq", st.LastIndex)
+		line("ordo_log_first_seq", log.SeqOf(log.FirstIndex()))
+		line("ordo_log_last_seq", st.LastSeq)
 		line("ordo_log_bytes", log.Size())
 		writes := rs.LogWrites.Load()
 		line("ordo_log_writes", writes)
@@ -162,7 +151,7 @@ func (s *Server) infoSection(name string) string {
 		b.WriteString("# Replication\r\n")
 		if st.Role == consensus.Leader {
 			line("role", "master")
-			line("connected_slaves", len(st.Members)-1)
+			line("connected_slaves", max(len(st.Members)-1, 0))
 		} else {
 			line("role", "slave")
 			addr := s.peerAddr(st.Leader)
@@ -178,7 +167,7 @@ func (s *Server) infoSection(name string) string {
 			}
 			line("master_link_status", up)
 		}
-		line("master_repl_offset", st.Commit)
+		line("master_repl_offset", st.CommitSeq)
 	case "cluster":
 		b.WriteString("# Cluster\r\n")
 		line("cluster_enabled", 0)

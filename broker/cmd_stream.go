@@ -1,12 +1,14 @@
 package broker
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ordo-broker/ordo/broker/store"
+	"github.com/ordo-broker/ordo/consensus"
 )
 
 // A channel's history is readable with the stream commands every Redis
@@ -181,7 +183,7 @@ func (c *client) writeEntries(seqs []uint64, rev bool) {
 			seq = seqs[len(seqs)-1-i]
 		}
 		m, err := st.Message(seq)
-		if err != nil && seq < st.FirstIndex() {
+		if errors.Is(err, consensus.ErrCompacted) {
 			continue // dropped by retention since the index was read
 		}
 		if err != nil {

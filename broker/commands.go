@@ -53,6 +53,11 @@ func sub(name string, arity int, fn func(*client, [][]byte)) *command {
 	return &command{name: name, arity: arity, fn: fn}
 }
 
+// adminSub is a subcommand that changes the cluster (Redis's "admin" flag).
+func adminSub(name string, arity int, fn func(*client, [][]byte)) *command {
+	return &command{name: name, arity: arity, fn: fn, cmdFlags: []string{"admin", "noscript"}}
+}
+
 func subs(cs ...*command) map[string]*command {
 	m := map[string]*command{}
 	for _, c := range cs {
@@ -268,6 +273,13 @@ func commandList() []*command {
 			sub("set", -4, cmdConfigSet),
 			sub("resetstat", 2, cmdConfigResetstat),
 			sub("help", 2, helpFn("CONFIG", configHelp)),
+		)},
+		{name: "cluster", arity: -2, subs: subs(
+			sub("members", 2, cmdClusterMembers),
+			adminSub("leave", 2, cmdClusterLeave),
+			adminSub("remove", 3, cmdClusterRemove),
+			adminSub("stepdown", -2, cmdClusterStepdown),
+			sub("help", 2, helpFn("CLUSTER", clusterHelp)),
 		)},
 		{name: "info", arity: -1, fn: cmdInfo, cmdFlags: []string{"loading", "stale", "sentinel"}},
 		{name: "status", arity: 1, fn: cmdStatus, cmdFlags: []string{"loading", "stale", "fast"}},

@@ -41,7 +41,16 @@ type Config struct {
 	Host    string
 	Port    int // 0: any free port (the command line defaults to 6379)
 	DataDir string
-	Peers   []Peer // empty: a one-member cluster of this node
+	Peers   []Peer // the static membership; empty: a one-member cluster of this node (or Seeds)
+	// Seeds are members of an existing cluster to join through (--seed):
+	// a node with an empty data directory joins their cluster.
+	Seeds []Peer
+	// Advertise is the address other members reach this node at (default:
+	// its --peers entry, else host:port).
+	Advertise string
+	// LeaveOnShutdown: on SIGTERM/SIGINT, leave the cluster (the removal
+	// committed) before exiting, rather than just handing leadership over.
+	LeaveOnShutdown bool
 
 	// NoSync acknowledges publishes before they are fsynced ("fast" mode):
 	// a crash of every node at once can then lose acknowledged messages.
@@ -129,8 +138,25 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("peers must include this node's id %d", c.ID)
 		}
 	}
-	if len(c.Peers) > 1 && len(c.ClusterSecret) == 0 {
-		for _, a := range append([]string{net.JoinHostPort(c.Host, "0")}, peerAddrs(c.Peers)...) {
+	for _, p := range c.Seeds {
+		if p.ID == c.ID {
+			return fmt.Errorf("--seed names this node (%d): name a running member of the cluster to join", c.ID)
+		}
+	}
+	if len(c.Seeds) > 0 && c.Advertise == "" && c.advertised("") == "" {
+		return fmt.Errorf("host %s is not an address other members can reach: set --advertise HOST:PORT so the cluster knows where to find this node", c.Host)
+	}
+	if c.Advertise != "" {
+		if _, port, err := net.SplitHostPort(c.Advertise); err != nil || !validPort(port) {
+			return fmt.Errorf("advertise %q: want host:port", c.Advertise)
+		}
+	}
+	if (len(c.Peers) > 1 || len(c.Seeds) > 0) && len(c.ClusterSecret) == 0 {
+		addrs := append([]string{net.JoinHostPort(c.Host, "0"), c.Advertise}, peerAddrs(c.Peers)...)
+		for _, a := range append(addrs, peerAddrs(c.Seeds)...) {
+			if a == "" {
+				continue
+			}
 			if !isLoopback(a) {
 				return fmt.Errorf("a cluster reachable beyond loopback (%s) needs a cluster secret: anyone who can reach the port could otherwise speak as a peer; set --cluster-secret, --cluster-secret-file, ORDO_CLUSTER_SECRET or cluster_secret", a)
 			}
@@ -163,6 +189,28 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// advertised is where other members reach this node: --advertise, its
+// --peers entry, or host:port ("" if host is a wildcard). listenAddr is
+// the address actually listened on (the port may have been 0).
+func (c *Config) advertised(listenAddr string) string {
+	if c.Advertise != "" {
+		return c.Advertise
+	}
+	for _, p := range c.Peers {
+		if p.ID == c.ID {
+			return p.Addr
+		}
+	}
+	if ip := net.ParseIP(c.Host); ip != nil && ip.IsUnspecified() {
+		return ""
+	}
+	port := strconv.Itoa(c.Port)
+	if _, p, err := net.SplitHostPort(listenAddr); err == nil {
+		port = p
+	}
+	return net.JoinHostPort(c.Host, port)
+}
+
 func (c *Config) replicaConfig(l logging.Node) replica.Config {
 	rc := replica.Config{
 		ID:                c.ID,
@@ -176,9 +224,15 @@ func (c *Config) replicaConfig(l logging.Node) replica.Config {
 		SegmentBytes:      c.SegmentBytes,
 		RejoinEmpty:       c.RejoinEmpty,
 		Log:               l,
+		MemberAddrs:       map[uint64]string{},
+		Seeds:             map[uint64]string{},
 	}
 	for _, p := range c.Peers {
 		rc.Members = append(rc.Members, p.ID)
+		rc.MemberAddrs[p.ID] = p.Addr
+	}
+	for _, p := range c.Seeds {
+		rc.Seeds[p.ID] = p.Addr
 	}
 	return rc
 }
@@ -192,11 +246,7 @@ func (c *Config) peerConfig(l logging.Node) peer.Config {
 		LeaderTimeout:     c.LeaderTimeout,
 		Log:               l,
 	}
-	for _, p := range c.Peers {
-		if p.ID != c.ID {
-			pc.Peers[p.ID] = p.Addr
-		}
-	}
+	// (The links then follow the membership: the replica sets them.)
 	return pc
 }
 
@@ -315,6 +365,12 @@ var options = []Option{
 		report(func(c *Config) string { return c.DataDir }, "dir"),
 	{Key: "peers", Kind: KindPeers, Usage: "cluster members including this node, e.g. 1:127.0.0.1:5001,2:127.0.0.1:5002 (none: a one-node cluster)",
 		set: func(c *Config, v string) (err error) { c.Peers, err = parsePeers(v); return err }},
+	{Key: "seed", Kind: KindPeers, Usage: "members of a running cluster to join through when the data directory is empty, e.g. 1:127.0.0.1:6001 (several: comma-separated); ignored once this node belongs to a cluster, except as one more address to contact",
+		set: func(c *Config, v string) (err error) { c.Seeds, err = parsePeers(v); return err }},
+	option("advertise", KindString, "", "address other members reach this node at (default: its --peers entry, else host:port); needed with --seed when host is 0.0.0.0",
+		func(c *Config) *string { return &c.Advertise }, nonEmpty),
+	option("leave_on_shutdown", KindBool, "false", "on SIGTERM or SIGINT, leave the cluster (hand leadership over, wait for the removal to commit) before exiting; without it a stopped node stays a member and catches up when it comes back",
+		func(c *Config) *bool { return &c.LeaveOnShutdown }, parseBool).noFill(),
 	{Key: "cluster_secret", Kind: KindSecret, Usage: "shared secret authenticating peer links; required unless every member is on loopback (prefer cluster_secret_file: flags and variables are visible to other local users)",
 		set: func(c *Config, v string) error {
 			if v == "" {

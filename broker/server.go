@@ -29,7 +29,7 @@ type Server struct {
 	cfg     Config
 	log     logging.Node
 	replica *replica.Replica
-	peers   *peer.Transport // nil for a one-member cluster
+	peers   *peer.Transport
 	reg     *registry
 	started time.Time
 	runID   string
@@ -72,9 +72,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.replica = rep
-	if len(cfg.Peers) > 1 {
-		s.peers = peer.New(cfg.peerConfig(s.log), rep)
-	}
+	// Every node has a transport: a lone node may be joined later.
+	s.peers = peer.New(cfg.peerConfig(s.log), rep)
 	return s, nil
 }
 
@@ -84,12 +83,12 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.ln = &limitListener{Listener: ln, maxBulk: s.cfg.Limits.MaxRequestBytes}
 	s.rs = redcon.NewServer(ln.Addr().String(), s.handleFirst, s.accept, nil)
 	s.mu.Unlock()
-	if s.peers != nil {
-		s.replica.Start(s.peers)
-	} else {
-		s.replica.Start(nil)
+	s.replica.SetAddr(s.cfg.advertised(ln.Addr().String()))
+	s.replica.Start(s.peers)
+	if len(s.cfg.Peers) <= 1 && len(s.cfg.Seeds) == 0 {
 		// A lone node elects itself within a tick; accept clients once it
 		// has, so the first PUBLISH and history reads see a working node.
+		// (Bounded: a restarted member of a grown cluster waits for peers.)
 		s.replica.WaitReady(2 * time.Second)
 	}
 	s.log.Logf(logging.Info, "node", "Listening on %s", ln.Addr())
@@ -131,11 +130,28 @@ func (s *Server) Close() error {
 	return s.shutdown()
 }
 
+// Shutdown stops the node gracefully (SIGTERM, SHUTDOWN): a leader first
+// hands its leadership over, so the cluster does not wait a leader
+// timeout; with LeaveOnShutdown the node leaves the cluster first. Then
+// Close.
+func (s *Server) Shutdown() error {
+	if s.cfg.LeaveOnShutdown {
+		if err := s.replica.Leave(s.leaveTimeout()); err != nil {
+			s.log.Logf(logging.Warn, "membership", "Could not leave the cluster before shutdown: %v; stopping as a member (it will catch up when it comes back)", err)
+		} else {
+			s.log.Logf(logging.Info, "membership", "Left the cluster")
+		}
+	} else {
+		s.replica.HandOff(2 * s.cfg.LeaderTimeout)
+	}
+	return s.Close()
+}
+
+// leaveTimeout bounds a graceful leave: a hand-over and a commit.
+func (s *Server) leaveTimeout() time.Duration { return 4*s.cfg.LeaderTimeout + 5*time.Second }
+
 // shutdown stops the replica (which closes the peer links) and the log.
 func (s *Server) shutdown() error {
-	if s.peers == nil {
-		return s.replica.Stop()
-	}
 	// Close the links even if the replica never started.
 	defer s.peers.Close()
 	return s.replica.Stop()
@@ -166,7 +182,7 @@ func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 	if lc != nil {
 		lc.detached.Store(true)
 	}
-	if s.peers != nil && len(first.Args) > 0 && peer.IsHandshake(first.Args[0]) && lc != nil {
+	if len(first.Args) > 0 && peer.IsHandshake(first.Args[0]) && lc != nil {
 		// A peer link is not a client: the transport authenticates it and
 		// reads its frames from the raw connection.
 		s.peers.Accept(lc.Conn, first.Args)

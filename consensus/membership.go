@@ -516,6 +516,14 @@ func (n *Node) ProposeMembership(cc MembershipChange) (uint64, error) {
 	return idx, nil
 }
 
+// Membership returns the configuration in force (the latest in the log,
+// committed or not) and the committed one, with their addresses. A node
+// keeps links to the members of both: a member whose removal is not
+// committed yet must still hear of it.
+func (n *Node) Membership() (inForce, committed ConfState) {
+	return n.conf().clone(), n.log.conf.base.clone()
+}
+
 // syncProgress keeps the leader's progress map equal to replicas() after
 // the configuration changed.
 func (n *Node) syncProgress() {

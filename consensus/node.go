@@ -101,6 +101,9 @@ type Status struct {
 	// Transferee is the node the leader is handing its leadership to (0:
 	// none).
 	Transferee NodeID
+	// LastSeq and CommitSeq are the message sequence numbers (Entry.Seq)
+	// of LastIndex and Commit.
+	LastSeq, CommitSeq uint64
 }
 
 // MemberStatus is the leader's view of a member (for non-leaders only ID
@@ -692,6 +695,7 @@ func (n *Node) Status() Status {
 		Applied: n.log.applied, MustReach: n.mustReach, Pending: n.fwd.count,
 		Voter: n.isVoter(n.id), ConfIndex: n.conf().Index, ConfPending: n.log.conf.pending(),
 		Transferee: n.transferee,
+		LastSeq:    n.log.conf.seq(n.log.lastIndex()), CommitSeq: n.log.conf.seq(n.log.committed),
 	}
 	last := n.log.lastIndex()
 	for _, id := range n.members() {

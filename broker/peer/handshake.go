@@ -22,27 +22,45 @@ import (
 // (from) opens with a Redis command, so a node's ordinary command parser
 // can recognise it:
 //
-//	dialer → ORDO.PEER 2 <from-id> <to-id> <nonceD>
-//	responder → +CHALLENGE <nonceR> <macR>
+//	dialer → ORDO.PEER 3 <from-id> <to-id> <nonceD> <clusterD>
+//	responder → +CHALLENGE <nonceR> <macR> <clusterR>
 //	dialer → <macD>
 //	responder → +OK
 //
-// Nonces are 16 random bytes, hex; macR = HMAC-SHA256(secret, "ordo-peer-2
-// responder" from to nonceD nonceR) and macD the same with "dialer". Each
-// side proves it knows the cluster secret over the other's fresh nonce, so
-// the secret never crosses the wire and a recorded handshake cannot be
-// replayed. Then the dialer streams length-prefixed consensus messages;
-// the responder never writes again.
+// Nonces are 16 random bytes, hex; macR = HMAC-SHA256(secret, "ordo-peer-3
+// responder" from to nonceD nonceR clusterD clusterR) and macD the same
+// with "dialer". Each side proves it knows the cluster secret over the
+// other's fresh nonce, so the secret never crosses the wire and a
+// recorded handshake cannot be replayed. A cluster is the id a cluster
+// draws when it forms ("-" for a node still joining one): two nodes of
+// different clusters refuse each other, both saying why. Then the dialer
+// streams length-prefixed frames; the responder never writes again.
 //
 // The links are authenticated, not encrypted: on an untrusted network put
 // them behind TLS or a VPN.
 const (
 	handshakeCommand = "ORDO.PEER"
-	protoVersion     = "2"
+	protoVersion     = "3"
 	nonceLen         = 16
 )
 
-var errRefused = errors.New("peer handshake refused")
+var (
+	errRefused      = errors.New("peer handshake refused")
+	errOtherCluster = errors.New("peer belongs to another cluster")
+)
+
+// noCluster stands for the cluster of a node that has not joined one yet.
+const noCluster = "-"
+
+func clusterOrNone(c string) string {
+	if c == "" {
+		return noCluster
+	}
+	return c
+}
+
+// otherCluster reports whether two nodes' clusters are known and differ.
+func otherCluster(a, b string) bool { return a != noCluster && b != noCluster && a != b }
 
 // IsHandshake reports whether a connection's first command is a peer
 // handshake (any version: old versions get a clear refusal).
@@ -56,18 +74,18 @@ func newNonce() string {
 	return hex.EncodeToString(b)
 }
 
-func mac(secret []byte, role string, from, to uint64, nonceD, nonceR string) string {
+func mac(secret []byte, role string, from, to uint64, nonceD, nonceR, clusterD, clusterR string) string {
 	h := hmac.New(sha256.New, secret)
-	fmt.Fprintf(h, "ordo-peer-%s %s %d %d %s %s", protoVersion, role, from, to, nonceD, nonceR)
+	fmt.Fprintf(h, "ordo-peer-%s %s %d %d %s %s %s %s", protoVersion, role, from, to, nonceD, nonceR, clusterD, clusterR)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
 // dialHandshake authenticates an outgoing link; the connection's deadline
 // bounds it.
-func dialHandshake(conn net.Conn, secret []byte, from, to uint64) error {
-	nonceD := newNonce()
-	hello := redcon.AppendArray(nil, 5)
-	for _, a := range []string{handshakeCommand, protoVersion, strconv.FormatUint(from, 10), strconv.FormatUint(to, 10), nonceD} {
+func dialHandshake(conn net.Conn, secret []byte, from, to uint64, cluster string) error {
+	nonceD, clusterD := newNonce(), clusterOrNone(cluster)
+	hello := redcon.AppendArray(nil, 6)
+	for _, a := range []string{handshakeCommand, protoVersion, strconv.FormatUint(from, 10), strconv.FormatUint(to, 10), nonceD, clusterD} {
 		hello = redcon.AppendBulkString(hello, a)
 	}
 	if _, err := conn.Write(hello); err != nil {
@@ -79,13 +97,20 @@ func dialHandshake(conn net.Conn, secret []byte, from, to uint64) error {
 		return err
 	}
 	f := strings.Fields(line)
-	if len(f) != 3 || f[0] != "+CHALLENGE" || len(f[1]) != 2*nonceLen {
+	if strings.Contains(line, "another cluster") {
+		return fmt.Errorf("%w: %s", errOtherCluster, strings.TrimPrefix(line, "-ERR peer handshake refused: "))
+	}
+	if len(f) != 4 || f[0] != "+CHALLENGE" || len(f[1]) != 2*nonceLen {
 		return fmt.Errorf("%w: %s", errRefused, line)
 	}
-	if !hmac.Equal([]byte(f[2]), []byte(mac(secret, "responder", from, to, nonceD, f[1]))) {
+	clusterR := f[3]
+	if !hmac.Equal([]byte(f[2]), []byte(mac(secret, "responder", from, to, nonceD, f[1], clusterD, clusterR))) {
 		return fmt.Errorf("%w: node_%d does not know the cluster secret (check --cluster-secret on both nodes)", errRefused, to)
 	}
-	if _, err := io.WriteString(conn, mac(secret, "dialer", from, to, nonceD, f[1])+"\r\n"); err != nil {
+	if otherCluster(clusterD, clusterR) {
+		return fmt.Errorf("%w: node_%d belongs to cluster %s, this node (node_%d) to cluster %s; a node joins one cluster only (start it with an empty --data-dir to join another)", errOtherCluster, to, clusterR, from, clusterD)
+	}
+	if _, err := io.WriteString(conn, mac(secret, "dialer", from, to, nonceD, f[1], clusterD, clusterR)+"\r\n"); err != nil {
 		return err
 	}
 	if line, err = readLine(rd); err != nil {
@@ -98,27 +123,31 @@ func dialHandshake(conn net.Conn, secret []byte, from, to uint64) error {
 }
 
 // acceptHandshake authenticates an incoming link whose first command (args)
-// was ORDO.PEER, reading the rest from rd, and returns the peer's id. isMember tells which ids may
-// connect. The connection's deadline bounds it.
-func acceptHandshake(conn net.Conn, rd *bufio.Reader, args [][]byte, secret []byte, self uint64, isMember func(uint64) bool) (uint64, error) {
+// was ORDO.PEER, reading the rest from rd, and returns the peer's id.
+// cluster is this node's cluster ("" while joining). The connection's
+// deadline bounds it.
+func acceptHandshake(conn net.Conn, rd *bufio.Reader, args [][]byte, secret []byte, self uint64, cluster string) (uint64, error) {
 	refuse := func(why string) (uint64, error) {
 		io.WriteString(conn, "-ERR peer handshake refused: "+why+"\r\n")
 		return 0, fmt.Errorf("%w: %s", errRefused, why)
 	}
-	if len(args) != 5 || string(args[1]) != protoVersion {
+	if len(args) != 6 || string(args[1]) != protoVersion {
 		return refuse("unsupported handshake (every node must run the same ordo version)")
 	}
 	from, err1 := strconv.ParseUint(string(args[2]), 10, 64)
 	to, err2 := strconv.ParseUint(string(args[3]), 10, 64)
-	nonceD := string(args[4])
-	if err1 != nil || err2 != nil || len(nonceD) != 2*nonceLen {
+	nonceD, clusterD, clusterR := string(args[4]), string(args[5]), clusterOrNone(cluster)
+	if err1 != nil || err2 != nil || from == 0 || len(nonceD) != 2*nonceLen || len(clusterD) > 64 || strings.ContainsAny(clusterD, " \r\n") {
 		return refuse("malformed handshake")
 	}
-	if to != self || from == self || !isMember(from) {
-		return refuse(fmt.Sprintf("node_%d is not a member of this cluster, or this is not node_%d (check --peers on both nodes)", from, to))
+	if to != self || from == self {
+		return refuse(fmt.Sprintf("this is not node_%d, or node_%d is this node (check --peers, --seed and --id)", to, from))
+	}
+	if otherCluster(clusterD, clusterR) {
+		return refuse(fmt.Sprintf("node_%d belongs to another cluster (%s); this node (node_%d) belongs to cluster %s", from, clusterD, self, clusterR))
 	}
 	nonceR := newNonce()
-	if _, err := io.WriteString(conn, "+CHALLENGE "+nonceR+" "+mac(secret, "responder", from, to, nonceD, nonceR)+"\r\n"); err != nil {
+	if _, err := io.WriteString(conn, "+CHALLENGE "+nonceR+" "+mac(secret, "responder", from, to, nonceD, nonceR, clusterD, clusterR)+" "+clusterR+"\r\n"); err != nil {
 		return 0, err
 	}
 	// The dialer sends nothing more before it has read the challenge, so
@@ -128,7 +157,7 @@ func acceptHandshake(conn net.Conn, rd *bufio.Reader, args [][]byte, secret []by
 	if err != nil {
 		return 0, err
 	}
-	if !hmac.Equal([]byte(line), []byte(mac(secret, "dialer", from, to, nonceD, nonceR))) {
+	if !hmac.Equal([]byte(line), []byte(mac(secret, "dialer", from, to, nonceD, nonceR, clusterD, clusterR))) {
 		return refuse("wrong cluster secret")
 	}
 	if _, err := io.WriteString(conn, "+OK\r\n"); err != nil {

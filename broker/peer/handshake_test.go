@@ -3,23 +3,56 @@ package peer
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ordo-broker/ordo/broker/logging"
 	"github.com/ordo-broker/ordo/consensus"
 	"github.com/tidwall/redcon"
 )
 
+// lockedBuffer is a log destination safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // collector is a Handler that records what reached it.
 type collector struct {
-	mu   sync.Mutex
-	msgs []consensus.Message
-	got  chan struct{}
+	mu      sync.Mutex
+	msgs    []consensus.Message
+	ctls    []Control
+	ctlFrom []uint64
+	got     chan struct{}
+	cluster string
 }
+
+func (c *collector) Control(from uint64, ctl Control) {
+	c.mu.Lock()
+	c.ctls, c.ctlFrom = append(c.ctls, ctl), append(c.ctlFrom, from)
+	c.mu.Unlock()
+	c.got <- struct{}{}
+}
+
+func (c *collector) ClusterID() string { return c.cluster }
 
 func newCollector() *collector { return &collector{got: make(chan struct{}, 1024)} }
 
@@ -42,18 +75,18 @@ func (c *collector) count() int {
 // channel that yields once per finished Accept.
 func responder(t *testing.T, self uint64, secret string, h Handler) (string, <-chan struct{}) {
 	t.Helper()
+	return responderLogging(t, self, secret, h, io.Discard)
+}
+
+// responderLogging is responder writing its log to w.
+func responderLogging(t *testing.T, self uint64, secret string, h Handler, w io.Writer) (string, <-chan struct{}) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	peers := map[uint64]string{}
-	for id := uint64(1); id <= 3; id++ {
-		if id != self {
-			peers[id] = "127.0.0.1:1" // never dialled in these tests
-		}
-	}
-	tr := New(Config{ID: self, Peers: map[uint64]string{}, Secret: []byte(secret), HeartbeatInterval: 10 * time.Millisecond, LeaderTimeout: 50 * time.Millisecond}, h)
-	tr.cfg.Peers = peers // accept from every member, dial none
+	// No peers: it dials none, and accepts whoever knows the secret.
+	tr := New(Config{ID: self, Secret: []byte(secret), HeartbeatInterval: 10 * time.Millisecond, LeaderTimeout: 50 * time.Millisecond, Log: logging.Node{L: slog.New(slog.NewTextHandler(w, nil)), ID: self}}, h)
 	done := make(chan struct{}, 16)
 	t.Cleanup(func() { ln.Close(); tr.Close() })
 	go func() {
@@ -76,7 +109,7 @@ func responder(t *testing.T, self uint64, secret string, h Handler) (string, <-c
 	return ln.Addr().String(), done
 }
 
-func frame(m consensus.Message) []byte { return appendFrame(nil, &m) }
+func msgFrame(m consensus.Message) []byte { return appendFrame(nil, &frame{m: m}) }
 
 func heartbeat(from, to consensus.NodeID) consensus.Message {
 	return consensus.Message{Type: consensus.MsgHeartbeat, From: from, To: to, Term: 1}
@@ -110,10 +143,10 @@ func TestHandshakeWithTheSecretDelivers(t *testing.T) {
 	h := newCollector()
 	addr, _ := responder(t, 3, "s3cret", h)
 	c := dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s3cret"), 1, 3); err != nil {
+	if err := dialHandshake(c, []byte("s3cret"), 1, 3, ""); err != nil {
 		t.Fatalf("handshake: %v", err)
 	}
-	c.Write(frame(heartbeat(1, 3)))
+	c.Write(msgFrame(heartbeat(1, 3)))
 	select {
 	case <-h.got:
 	case <-time.After(5 * time.Second):
@@ -129,7 +162,7 @@ func TestHandshakeWrongSecretIsRefusedBothWays(t *testing.T) {
 	addr, done := responder(t, 3, "right", h)
 	// The dialer notices the responder does not know its secret.
 	c := dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("wrong"), 1, 3); err == nil || !strings.Contains(err.Error(), "cluster secret") {
+	if err := dialHandshake(c, []byte("wrong"), 1, 3, ""); err == nil || !strings.Contains(err.Error(), "cluster secret") {
 		t.Fatalf("dialer with the wrong secret: %v", err)
 	}
 	c.Close()
@@ -137,18 +170,18 @@ func TestHandshakeWrongSecretIsRefusedBothWays(t *testing.T) {
 	// An attacker that ignores the challenge's proof and answers with a
 	// MAC made with another secret is refused and can send nothing.
 	c = dialRaw(t, addr)
-	hello := redcon.AppendArray(nil, 5)
-	for _, a := range []string{"ORDO.PEER", "2", "1", "3", strings.Repeat("ab", nonceLen)} {
+	hello := redcon.AppendArray(nil, 6)
+	for _, a := range []string{"ORDO.PEER", "3", "1", "3", strings.Repeat("ab", nonceLen), "-"} {
 		hello = redcon.AppendBulkString(hello, a)
 	}
 	c.Write(hello)
 	line, _ := bufio.NewReader(c).ReadString('\n')
 	f := strings.Fields(line)
-	if len(f) != 3 || f[0] != "+CHALLENGE" {
+	if len(f) != 4 || f[0] != "+CHALLENGE" {
 		t.Fatalf("challenge: %q", line)
 	}
-	c.Write([]byte(mac([]byte("wrong"), "dialer", 1, 3, strings.Repeat("ab", nonceLen), f[1]) + "\r\n"))
-	c.Write(frame(heartbeat(1, 3)))
+	c.Write([]byte(mac([]byte("wrong"), "dialer", 1, 3, strings.Repeat("ab", nonceLen), f[1], "-", f[3]) + "\r\n"))
+	c.Write(msgFrame(heartbeat(1, 3)))
 	if got := waitClosed(t, c); !strings.Contains(got, "-ERR peer handshake refused: wrong cluster secret") {
 		t.Fatalf("refusal: %q", got)
 	}
@@ -166,14 +199,14 @@ func TestReplayedHandshakeIsRefused(t *testing.T) {
 	// Record what a real dialer sends.
 	var sent bytes.Buffer
 	c := dialRaw(t, addr)
-	if err := dialHandshake(recorder{c, &sent}, []byte("s3cret"), 1, 3); err != nil {
+	if err := dialHandshake(recorder{c, &sent}, []byte("s3cret"), 1, 3, ""); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
 	<-done
 	// Replay it on a new connection as an attacker would: the hello, then
 	// (after the new challenge) the recorded proof, then a message.
-	// The hello is a 5-element RESP array; the proof is the last line.
+	// The hello is a 6-element RESP array; the proof is the last line.
 	lines := strings.SplitAfter(sent.String(), "\r\n")
 	hello := strings.Join(lines[:len(lines)-2], "")
 	proof := lines[len(lines)-2]
@@ -184,7 +217,7 @@ func TestReplayedHandshakeIsRefused(t *testing.T) {
 		t.Fatalf("challenge: %q", line)
 	}
 	c.Write([]byte(proof))
-	c.Write(frame(heartbeat(1, 3)))
+	c.Write(msgFrame(heartbeat(1, 3)))
 	rest, _ := io.ReadAll(rd)
 	if !strings.Contains(string(rest), "-ERR peer handshake refused: wrong cluster secret") {
 		t.Fatalf("replay not refused: %q", rest)
@@ -226,15 +259,62 @@ func TestOldHashTokenHandshakeIsRefused(t *testing.T) {
 	}
 }
 
-func TestHandshakeFromNonMemberIsRefused(t *testing.T) {
+func TestHandshakeToWrongNodeIsRefused(t *testing.T) {
 	addr, _ := responder(t, 3, "s", newCollector())
 	c := dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s"), 9, 3); err == nil || !strings.Contains(err.Error(), "not a member") {
-		t.Fatalf("non-member: %v", err)
+	if err := dialHandshake(c, []byte("s"), 1, 2, ""); err == nil || !strings.Contains(err.Error(), "not node_2") {
+		t.Fatalf("wrong target: %v", err)
+	}
+}
+
+// Nodes of two clusters refuse each other, and both say why: the dialer
+// in its error, the responder in its log. A node that has not joined a
+// cluster yet (no id) is accepted by any, and accepts any.
+func TestHandshakeAcrossClustersIsRefusedBothWays(t *testing.T) {
+	h := newCollector()
+	h.cluster = "aaaa"
+	logs := &lockedBuffer{}
+	addr, done := responderLogging(t, 3, "s", h, logs)
+	c := dialRaw(t, addr)
+	err := dialHandshake(c, []byte("s"), 1, 3, "bbbb")
+	if !errors.Is(err, errOtherCluster) || !strings.Contains(err.Error(), "aaaa") {
+		t.Fatalf("dialer of another cluster: %v", err)
+	}
+	<-done
+	if got := logs.String(); !strings.Contains(got, "another cluster (bbbb)") {
+		t.Fatalf("responder did not log the refusal: %q", got)
 	}
 	c = dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s"), 1, 2); err == nil || !strings.Contains(err.Error(), "not node_2") {
-		t.Fatalf("wrong target: %v", err)
+	if err := dialHandshake(c, []byte("s"), 1, 3, ""); err != nil {
+		t.Fatalf("joining node refused: %v", err)
+	}
+	h2 := newCollector() // joining: no cluster yet
+	addr2, _ := responder(t, 3, "s", h2)
+	c = dialRaw(t, addr2)
+	if err := dialHandshake(c, []byte("s"), 1, 3, "bbbb"); err != nil {
+		t.Fatalf("a member dialling a joining node refused: %v", err)
+	}
+}
+
+// Control frames (JOIN and friends) reach the handler with the
+// authenticated sender.
+func TestControlFrameDelivered(t *testing.T) {
+	h := newCollector()
+	addr, _ := responder(t, 3, "s", h)
+	c := dialRaw(t, addr)
+	if err := dialHandshake(c, []byte("s"), 7, 3, ""); err != nil {
+		t.Fatal(err)
+	}
+	c.Write(appendFrame(nil, &frame{ctl: &Control{Type: ControlJoin, ID: 7, Addr: "127.0.0.1:7007"}}))
+	select {
+	case <-h.got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("control frame not delivered")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.ctls) != 1 || h.ctlFrom[0] != 7 || h.ctls[0].Addr != "127.0.0.1:7007" {
+		t.Fatalf("delivered %+v from %v", h.ctls, h.ctlFrom)
 	}
 }
 
@@ -244,10 +324,10 @@ func TestPeerCannotSpeakForAnother(t *testing.T) {
 	h := newCollector()
 	addr, done := responder(t, 3, "s", h)
 	c := dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s"), 1, 3); err != nil {
+	if err := dialHandshake(c, []byte("s"), 1, 3, ""); err != nil {
 		t.Fatal(err)
 	}
-	c.Write(frame(heartbeat(2, 3)))
+	c.Write(msgFrame(heartbeat(2, 3)))
 	waitClosed(t, c)
 	<-done
 	if h.count() != 0 {
@@ -259,14 +339,14 @@ func TestMalformedFrameClosesLink(t *testing.T) {
 	h := newCollector()
 	addr, done := responder(t, 3, "s", h)
 	c := dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s"), 1, 3); err != nil {
+	if err := dialHandshake(c, []byte("s"), 1, 3, ""); err != nil {
 		t.Fatal(err)
 	}
 	c.Write([]byte{0xff, 0xff, 0xff, 0xff, 'x'}) // a 4 GiB frame
 	waitClosed(t, c)
 	<-done
 	c = dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s"), 1, 3); err != nil {
+	if err := dialHandshake(c, []byte("s"), 1, 3, ""); err != nil {
 		t.Fatal(err)
 	}
 	c.Write([]byte{0, 0, 0, 3, 1, 2, 3}) // not a message

@@ -1,5 +1,6 @@
 // Package peer is the cluster transport: authenticated, long-lived links
-// between members that carry consensus messages.
+// between members that carry consensus messages and the few membership
+// requests that are not consensus messages (JOIN, JOIN_ACK, removal).
 //
 // Members share the client port. A node dials each peer, authenticates
 // with the cluster secret (handshake.go), and streams length-prefixed
@@ -8,15 +9,21 @@
 // counted or listed as a client, and its frames are parsed once, here.
 //
 // It promises: Send never blocks (a full queue drops, the core
-// retransmits); a message reaches the handler only from an authenticated
-// member and only with From set to that member; a cut link is redialled
-// with a back-off bounded by the heartbeat interval, so a healed link is
-// back within a few heartbeats.
+// retransmits); a message reaches the handler only from a node that
+// proved it knows the cluster secret and belongs to the same cluster (or
+// is joining one), and only with From set to that node; a cut link is
+// redialled with a back-off bounded by the heartbeat interval, so a
+// healed link is back within a few heartbeats. Which nodes take part in
+// consensus is the core's business: it ignores non-members' messages.
+//
+// The set of links follows the membership: SetPeers adds links to new
+// members and closes those to removed ones.
 package peer
 
 import (
 	"bufio"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +45,7 @@ const (
 // Config is the transport's view of the cluster.
 type Config struct {
 	ID     uint64
-	Peers  map[uint64]string // every other member's id and address
+	Peers  map[uint64]string // the other members' ids and addresses, initially (see SetPeers)
 	Secret []byte            // the cluster secret; empty on a loopback-only cluster
 	// HeartbeatInterval bounds the redial back-off; LeaderTimeout the dial
 	// timeout, so a reachable peer is found again within a leader timeout.
@@ -48,15 +55,37 @@ type Config struct {
 }
 
 // Handler receives messages from authenticated peers. Receive may block
-// (back-pressure on the link) until cancel is closed.
+// (back-pressure on the link) until cancel is closed; Control must not
+// block. ClusterID is this node's cluster ("" while it is joining one).
 type Handler interface {
 	Receive(m consensus.Message, cancel <-chan struct{})
+	Control(from uint64, c Control)
+	ClusterID() string
 }
+
+// Control is a membership request between nodes that is not a consensus
+// message. It travels as JSON in its own frame type: rare and small.
+type Control struct {
+	Type    string `json:"type"`              // ControlJoin, ControlJoinAck, ControlRemove
+	ID      uint64 `json:"id"`                // the node joining, or to remove
+	Addr    string `json:"addr,omitempty"`    // join: where members reach it
+	Cluster string `json:"cluster,omitempty"` // join: the joiner's cluster ("" when new); join ack: the cluster joined
+	Leader  uint64 `json:"leader,omitempty"`  // join ack: the leader that added it
+	Error   string `json:"error,omitempty"`   // join ack: why the join was refused
+}
+
+// Control types.
+const (
+	ControlJoin    = "join"
+	ControlJoinAck = "join_ack"
+	ControlRemove  = "remove"
+)
 
 // Transport sends to and receives from the cluster's other members.
 type Transport struct {
 	cfg       Config
 	h         Handler
+	linksMu   sync.RWMutex
 	links     map[consensus.NodeID]*link
 	closed    chan struct{}
 	wg        sync.WaitGroup
@@ -70,8 +99,20 @@ type Transport struct {
 type link struct {
 	id    consensus.NodeID
 	addr  string
-	queue chan consensus.Message // encoded by the link's writer, off the caller's loop
+	queue chan frame // encoded by the link's writer, off the caller's loop
+	stop  chan struct{}
 }
+
+// frame is one queued message: a consensus message, or a Control if ctl
+// is set.
+type frame struct {
+	m   consensus.Message
+	ctl *Control
+}
+
+// controlTag starts a control frame; a consensus message starts with its
+// wire version, never this byte.
+const controlTag = 'C'
 
 // New starts one dialling link per peer.
 func New(cfg Config, h Handler) *Transport {
@@ -82,16 +123,36 @@ func New(cfg Config, h Handler) *Transport {
 		closed:  make(chan struct{}),
 		inbound: map[net.Conn]bool{},
 	}
-	for id, addr := range cfg.Peers {
-		if id == cfg.ID {
+	t.SetPeers(cfg.Peers)
+	return t
+}
+
+// SetPeers makes the links those to peers (id -> address): it dials new
+// peers, redials a peer whose address changed, and closes links to peers
+// no longer listed.
+func (t *Transport) SetPeers(peers map[uint64]string) {
+	t.linksMu.Lock()
+	defer t.linksMu.Unlock()
+	select {
+	case <-t.closed:
+		return
+	default:
+	}
+	for id, l := range t.links {
+		if addr, ok := peers[uint64(id)]; !ok || addr != l.addr {
+			close(l.stop)
+			delete(t.links, id)
+		}
+	}
+	for id, addr := range peers {
+		if id == t.cfg.ID || addr == "" || t.links[consensus.NodeID(id)] != nil {
 			continue
 		}
-		l := &link{id: consensus.NodeID(id), addr: addr, queue: make(chan consensus.Message, queueLen)}
+		l := &link{id: consensus.NodeID(id), addr: addr, queue: make(chan frame, queueLen), stop: make(chan struct{})}
 		t.links[l.id] = l
 		t.wg.Add(1)
 		go t.run(l)
 	}
-	return t
 }
 
 // Send queues messages for their peers; it never blocks. The messages are
@@ -99,21 +160,44 @@ func New(cfg Config, h Handler) *Transport {
 // not copied on the replica's loop. Their entries' data must not change
 // (the store never changes an entry once written).
 func (t *Transport) Send(msgs []consensus.Message) {
+	t.linksMu.RLock()
+	defer t.linksMu.RUnlock()
 	for i := range msgs {
-		l := t.links[msgs[i].To]
-		if l == nil {
-			continue
-		}
-		select {
-		case l.queue <- msgs[i]:
-		default: // full: drop, the core retransmits
+		if l := t.links[msgs[i].To]; l != nil {
+			l.enqueue(frame{m: msgs[i]})
 		}
 	}
 }
 
-// appendFrame appends m as a length-prefixed frame.
-func appendFrame(b []byte, m *consensus.Message) []byte {
-	enc := m.Marshal()
+// SendControl queues a control message for peer to; false if there is no
+// link to it.
+func (t *Transport) SendControl(to uint64, c Control) bool {
+	t.linksMu.RLock()
+	defer t.linksMu.RUnlock()
+	l := t.links[consensus.NodeID(to)]
+	if l == nil {
+		return false
+	}
+	l.enqueue(frame{ctl: &c})
+	return true
+}
+
+func (l *link) enqueue(f frame) {
+	select {
+	case l.queue <- f:
+	default: // full: drop, the core retransmits (and joins are retried)
+	}
+}
+
+// appendFrame appends f as a length-prefixed frame.
+func appendFrame(b []byte, f *frame) []byte {
+	var enc []byte
+	if f.ctl != nil {
+		j, _ := json.Marshal(f.ctl) // (a struct of strings and numbers)
+		enc = append([]byte{controlTag}, j...)
+	} else {
+		enc = f.m.Marshal()
+	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(enc)))
 	return append(b, enc...)
 }
@@ -121,7 +205,9 @@ func appendFrame(b []byte, m *consensus.Message) []byte {
 // Close stops every link, outgoing and incoming, and waits for them.
 func (t *Transport) Close() error {
 	t.closeOnce.Do(func() {
+		t.linksMu.Lock()
 		close(t.closed)
+		t.linksMu.Unlock()
 		t.mu.Lock()
 		for c := range t.inbound {
 			c.Close()
@@ -143,16 +229,20 @@ func (t *Transport) run(l *link) {
 		select {
 		case <-t.closed:
 			return
+		case <-l.stop:
+			return
 		default:
 		}
 		conn, err := t.dial(l)
 		if err != nil {
 			failures++
-			if failures == 1 || failures%100 == 0 {
+			if failures == 1 || failures%100 == 0 || errors.Is(err, errOtherCluster) && failures%10 == 0 {
 				t.cfg.Log.Logf(logging.Warn, "node", "Failed to connect to node_%d at %s: %v", l.id, l.addr, err)
 			}
 			select {
 			case <-t.closed:
+				return
+			case <-l.stop:
 				return
 			case <-time.After(backoff):
 			}
@@ -175,7 +265,7 @@ func (t *Transport) dial(l *link) (net.Conn, error) {
 		return nil, err
 	}
 	conn.SetDeadline(time.Now().Add(handshakeTTL))
-	if err := dialHandshake(conn, t.cfg.Secret, t.cfg.ID, uint64(l.id)); err != nil {
+	if err := dialHandshake(conn, t.cfg.Secret, t.cfg.ID, uint64(l.id), t.h.ClusterID()); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -203,15 +293,17 @@ func (t *Transport) pump(l *link, conn net.Conn) {
 		select {
 		case <-t.closed:
 			return
+		case <-l.stop:
+			return
 		case <-dead:
 			return
-		case m := <-l.queue:
-			buf = appendFrame(buf[:0], &m)
+		case f := <-l.queue:
+			buf = appendFrame(buf[:0], &f)
 		drain:
 			for len(buf) < maxBatch {
 				select {
-				case m := <-l.queue:
-					buf = appendFrame(buf, &m)
+				case f := <-l.queue:
+					buf = appendFrame(buf, &f)
 				default:
 					break drain
 				}
@@ -249,7 +341,7 @@ func (t *Transport) Accept(conn net.Conn, args [][]byte) {
 	}()
 	rd := bufio.NewReaderSize(conn, 64<<10)
 	conn.SetDeadline(time.Now().Add(handshakeTTL))
-	from, err := acceptHandshake(conn, rd, args, t.cfg.Secret, t.cfg.ID, t.isMember)
+	from, err := acceptHandshake(conn, rd, args, t.cfg.Secret, t.cfg.ID, t.h.ClusterID())
 	if err != nil {
 		if ok, suppressed := t.refusals.allow(time.Now()); ok {
 			more := ""
@@ -264,42 +356,48 @@ func (t *Transport) Accept(conn net.Conn, args [][]byte) {
 	cancel := make(chan struct{})
 	defer close(cancel)
 	for {
-		m, err := readFrame(rd)
+		f, err := readFrame(rd)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				t.cfg.Log.Logf(logging.Warn, "node", "Closing link from node_%d: %v", from, err)
 			}
 			return
 		}
-		if uint64(m.From) != from {
-			t.cfg.Log.Logf(logging.Warn, "node", "Closing link from node_%d: it sent a message as node_%d", from, m.From)
+		if f.ctl != nil {
+			t.h.Control(from, *f.ctl)
+			continue
+		}
+		if uint64(f.m.From) != from {
+			t.cfg.Log.Logf(logging.Warn, "node", "Closing link from node_%d: it sent a message as node_%d", from, f.m.From)
 			return
 		}
-		t.h.Receive(m, cancel)
+		t.h.Receive(f.m, cancel)
 	}
 }
 
-func readFrame(rd *bufio.Reader) (consensus.Message, error) {
+func readFrame(rd *bufio.Reader) (frame, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(rd, hdr[:]); err != nil {
-		return consensus.Message{}, err
+		return frame{}, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
 	if n > maxFrame {
-		return consensus.Message{}, fmt.Errorf("frame of %d bytes exceeds %d", n, maxFrame)
+		return frame{}, fmt.Errorf("frame of %d bytes exceeds %d", n, maxFrame)
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(rd, b); err != nil {
-		return consensus.Message{}, err
+		return frame{}, err
+	}
+	if n > 0 && b[0] == controlTag {
+		var c Control
+		if n > 64<<10 || json.Unmarshal(b[1:], &c) != nil {
+			return frame{}, errors.New("malformed control message")
+		}
+		return frame{ctl: &c}, nil
 	}
 	m, err := consensus.UnmarshalMessage(b)
 	if err != nil {
-		return m, fmt.Errorf("malformed message: %w", err)
+		return frame{}, fmt.Errorf("malformed message: %w", err)
 	}
-	return m, nil
-}
-
-func (t *Transport) isMember(id uint64) bool {
-	_, ok := t.cfg.Peers[id]
-	return ok && id != t.cfg.ID
+	return frame{m: m}, nil
 }

@@ -18,7 +18,13 @@ func (r *Replica) handleReady() {
 	for r.inflight == nil && r.broken == nil && r.core.HasReady() {
 		rd := r.core.Ready()
 		r.send(rd.Messages)
-		if rd.HardState == nil && rd.TruncateFrom == 0 && rd.ResetLog == 0 && len(rd.Entries) == 0 {
+		if confChanges(&rd) {
+			// Links to a member added (or away from one removed) as soon
+			// as the change is in the log: that is when it takes effect.
+			r.updateStatus()
+			r.refreshPeers()
+		}
+		if rd.HardState == nil && rd.ConfState == nil && rd.TruncateFrom == 0 && rd.ResetLog == 0 && len(rd.Entries) == 0 {
 			r.finishReady(&rd)
 			continue
 		}
@@ -69,8 +75,8 @@ func (r *Replica) send(msgs []consensus.Message) {
 // persist makes a Ready's hard state and log changes durable, in the order
 // consensus/api.go requires. It runs on the storage goroutine.
 func (r *Replica) persist(rd *consensus.Ready) error {
-	if rd.HardState != nil {
-		if err := r.saveHardState(*rd.HardState); err != nil {
+	if rd.HardState != nil || rd.ConfState != nil {
+		if err := r.saveHardState(rd.HardState, rd.ConfState); err != nil {
 			return err
 		}
 	}
@@ -96,15 +102,26 @@ func (r *Replica) persist(rd *consensus.Ready) error {
 	return nil
 }
 
-// saveHardState persists the core's hard state. Term, vote, accepted term
-// and MustReach must be durable before any message that depends on them
-// leaves; a commit-only change is written without fsync and at most every
-// 100ms: it only lets a restarted node index its committed history sooner,
-// and if it is stale the leader re-sends it.
-func (r *Replica) saveHardState(h consensus.HardState) error {
-	hs := store.FromCore(h)
-	hs.BaseIndex, hs.BaseTerm = r.hs.BaseIndex, r.hs.BaseTerm
+// saveHardState persists the core's hard state and committed
+// configuration (either may be nil). Term, vote, accepted term, MustReach
+// and the configuration must be durable before any message that depends
+// on them leaves; a commit-only change is written without fsync and at
+// most every 100ms: it only lets a restarted node index its committed
+// history sooner, and if it is stale the leader re-sends it.
+func (r *Replica) saveHardState(h *consensus.HardState, cs *consensus.ConfState) error {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	hs := r.hs
+	if h != nil {
+		hs = hs.WithCore(*h)
+	}
 	critical := hs.Term != r.hs.Term || hs.Vote != r.hs.Vote || hs.AcceptedTerm != r.hs.AcceptedTerm || hs.MustReach != r.hs.MustReach
+	if cs != nil {
+		hs.Conf, critical = cs, true
+		if cs.IsMember(r.id) {
+			hs.Joining = false
+		}
+	}
 	if !critical && hs.Commit >= r.hs.Commit && r.now().Sub(r.hsSaved) <= 100*time.Millisecond {
 		return nil
 	}
@@ -115,17 +132,28 @@ func (r *Replica) saveHardState(h consensus.HardState) error {
 	return nil
 }
 
+// saveState replaces the whole state file content.
+func (r *Replica) saveState(hs store.DiskState, sync bool) error {
+	if err := r.disk.SaveState(hs, sync && !r.cfg.NoSync); err != nil {
+		return err
+	}
+	r.hs = hs
+	return nil
+}
+
 // resetLog restarts the log empty at next because the leader no longer
 // holds the entries this node lacks (retention): the boundary term is
 // recorded first, then the log is reset (atomically, by the wal).
 func (r *Replica) resetLog(next, prevTerm uint64) error {
 	r.log.Logf(logging.Warn, "storage", "Leader no longer holds seq_no<%d (retention): restarting the log at seq_no=%d", next, next)
+	r.stateMu.Lock()
 	hs := r.hs
 	hs.BaseIndex, hs.BaseTerm = next-1, prevTerm
-	if err := r.disk.SaveState(hs, !r.cfg.NoSync); err != nil {
+	err := r.saveState(hs, true)
+	r.stateMu.Unlock()
+	if err != nil {
 		return err
 	}
-	r.hs = hs
 	return r.Store().ResetTo(next, prevTerm)
 }
 
@@ -140,12 +168,16 @@ func (r *Replica) apply(es []consensus.Entry) {
 	origin := make([]*consensus.Entry, 0, len(es))
 	for i := range es {
 		e := &es[i]
+		if e.Type == consensus.EntryMembership {
+			r.applyMembership(e)
+			continue
+		}
 		if e.Type != consensus.EntryNormal {
 			continue
 		}
 		m, err := store.EntryMessage(e)
 		if err != nil {
-			r.log.Logf(logging.Error, "ordering", "Skipping undecodable entry seq_no=%d: %v", e.Index, err)
+			r.log.Logf(logging.Error, "ordering", "Skipping undecodable entry seq_no=%d: %v", e.Seq, err)
 			continue
 		}
 		ms = append(ms, m)
@@ -159,7 +191,7 @@ func (r *Replica) apply(es []consensus.Entry) {
 	for i, m := range ms {
 		e := origin[i]
 		if debug {
-			r.log.Logf(logging.Debug, "ordering", "Delivering seq_no=%d", e.Index)
+			r.log.Logf(logging.Debug, "ordering", "Delivering seq_no=%d", e.Seq)
 		}
 		receivers := r.app.Deliver(m)
 		if e.Origin == r.id {

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/ordo-broker/ordo/broker/logging"
+	"github.com/ordo-broker/ordo/broker/peer"
 	"github.com/ordo-broker/ordo/broker/store"
 	"github.com/ordo-broker/ordo/consensus"
 	"github.com/ordo-broker/ordo/wal"
@@ -41,8 +42,21 @@ const tick = 10 * time.Millisecond
 
 // Config is what a replica needs to run.
 type Config struct {
-	ID      uint64
-	Members []uint64 // every member's id, this one included; empty: a one-member cluster
+	ID uint64
+	// Members is the static membership (--peers): every member's id, this
+	// one included, and MemberAddrs their addresses. Empty: a new cluster
+	// of this node alone, unless Seeds are given. Once the membership has
+	// changed, the configuration on disk is used instead.
+	Members     []uint64
+	MemberAddrs map[uint64]string
+	// Seeds are members to join through (--seed): a node with an empty
+	// data directory and seeds joins their cluster. A node that already
+	// belongs to a cluster contacts every member it knows, and the seeds
+	// too.
+	Seeds map[uint64]string
+	// Addr is where the other members reach this node (announced when it
+	// joins).
+	Addr    string
 	DataDir string
 	// NoSync acknowledges publishes before they are fsynced ("fast" mode).
 	NoSync            bool
@@ -68,6 +82,10 @@ type Config struct {
 // (the core retransmits) but must not block.
 type Transport interface {
 	Send(msgs []consensus.Message)
+	// SendControl sends a membership request; false if there is no link.
+	SendControl(to uint64, c peer.Control) bool
+	// SetPeers sets the nodes to keep links to (id -> address).
+	SetPeers(peers map[uint64]string)
 	Close() error
 }
 
@@ -130,6 +148,19 @@ type Replica struct {
 	statusMu     sync.Mutex
 	status       consensus.Status
 	statusBroken error
+	conf         [2]consensus.ConfState // in force, committed (see Membership)
+
+	// Membership (membership.go).
+	stateMu   sync.Mutex // r.hs and the state file: the storage goroutine and adoptCluster write it
+	clusterID atomic.Pointer[string]
+	ctl       chan ctlMsg
+	calls     chan func()
+	peers     map[uint64]string  // what the transport was last given
+	joins     map[uint64]*joinReq // at the leader: joins in progress
+	removals  map[uint64]bool     // at the leader: removals to propose
+	nextJoin  time.Time           // at a joining node: when to send JOIN again
+	joinTries int
+	joinedVia map[uint64]bool // seeds already logged as tried
 
 	lock      io.Closer // one process per disk
 	rejoining bool      // started empty with RejoinEmpty
@@ -173,6 +204,11 @@ func Open(cfg Config, app Applier) (*Replica, error) {
 		now:       cfg.now,
 		spawnRead: func(f func()) { go f() },
 		readc:     make(chan struct{}, 1),
+		ctl:       make(chan ctlMsg, 256),
+		calls:     make(chan func()),
+		joins:     map[uint64]*joinReq{},
+		removals:  map[uint64]bool{},
+		joinedVia: map[uint64]bool{},
 	}
 	r.dispatch = func(rd *consensus.Ready) { r.jobs <- rd }
 	if err := r.open(); err != nil {
@@ -187,9 +223,6 @@ func (r *Replica) Store() *store.Store { return r.storeP.Load() }
 
 // Stats returns the replica's counters.
 func (r *Replica) Stats() *Stats { return &r.stats }
-
-// Clustered reports whether the replica has peers.
-func (r *Replica) Clustered() bool { return len(r.cfg.Members) > 1 }
 
 // open (re)loads the WAL and hard state and builds a fresh consensus core
 // from them, exactly as after a process restart.
@@ -216,7 +249,12 @@ func (r *Replica) open() error {
 	if hs.BaseIndex+1 == l.FirstIndex() {
 		st.SetBase(hs.BaseIndex, hs.BaseTerm)
 	}
-	cluster := r.Clustered()
+	boot, err := r.bootstrap(&hs, empty)
+	if err != nil {
+		l.Close()
+		return err
+	}
+	cluster := boot.clustered()
 	loaded, corrupt, err := st.Load(hs.Commit, cluster, r.id)
 	for _, i := range corrupt {
 		// A lone node has no peer to refetch from: keep everything else and
@@ -236,7 +274,7 @@ func (r *Replica) open() error {
 		if hs.Commit >= bad {
 			hs.Commit = bad - 1
 		}
-		if err := r.disk.SaveState(hs, true); err != nil {
+		if err := r.saveState(hs, true); err != nil {
 			l.Close()
 			return err
 		}
@@ -253,18 +291,14 @@ func (r *Replica) open() error {
 	}
 	r.log.Logf(logging.Info, "storage", "Loaded %d messages from log", loaded)
 	r.log.Logf(logging.Info, "storage", "Set last_seq=%d, next_expected=%d", l.LastIndex(), l.LastIndex()+1)
-	members := []consensus.NodeID{r.id}
-	if len(cfg.Members) > 0 {
-		members = members[:0]
-		for _, id := range cfg.Members {
-			members = append(members, consensus.NodeID(id))
-		}
-	}
 	hbTicks := max(int(cfg.HeartbeatInterval/tick), 1)
 	elTicks := max(int(cfg.LeaderTimeout/tick), hbTicks+1)
 	core, err := consensus.NewNode(consensus.Config{
 		ID:             r.id,
-		Members:        members,
+		Members:        boot.members,
+		MemberAddrs:    boot.addrs,
+		ConfState:      boot.conf,
+		Join:           boot.join,
 		Storage:        st,
 		HardState:      hs.Core(),
 		Applied:        max(st.Applied(), l.FirstIndex()-1),
@@ -292,7 +326,10 @@ func (r *Replica) open() error {
 		}
 	})
 	r.storeP.Store(st)
-	r.core, r.hs = core, hs
+	r.core = core
+	r.stateMu.Lock()
+	r.hs = hs
+	r.stateMu.Unlock()
 	// ReqIDs must never repeat across restarts, or the leader would take a
 	// new publish for a retry of an old one and drop it.
 	r.reqID = max(r.reqID, st.MaxOwnReqID(), uint64(r.now().UnixNano()))
@@ -315,10 +352,10 @@ func corruptIndex(err error, l store.Log) uint64 {
 	return l.FirstIndex()
 }
 
-// Start runs the replica's loop; t carries messages to peers (nil for a
-// one-member cluster).
+// Start runs the replica's loop; t carries messages to peers.
 func (r *Replica) Start(t Transport) {
 	r.transport = t
+	r.refreshPeers()
 	r.started.Store(true)
 	go r.storageLoop()
 	go func() {
@@ -390,6 +427,10 @@ func (r *Replica) run() {
 			}
 		case now := <-ticker.C:
 			r.onTick(now)
+		case c := <-r.ctl:
+			r.onControl(c)
+		case f := <-r.calls:
+			f()
 		case now := <-retry.C:
 			r.onRetry(now)
 		case m := <-r.inbox:
@@ -430,7 +471,9 @@ func (r *Replica) onTick(now time.Time) {
 	}
 	if r.ticks++; r.ticks%10 == 0 {
 		r.updateStatus() // members' match and lag
+		r.refreshPeers()
 	}
+	r.driveMembership(now)
 	r.unpark(now)
 	r.expire(now)
 }
@@ -477,8 +520,10 @@ func (r *Replica) Status() (consensus.Status, error) {
 
 func (r *Replica) updateStatus() {
 	st := r.core.Status()
+	inForce, committed := r.core.Membership()
 	r.statusMu.Lock()
 	r.status, r.statusBroken = st, r.broken
+	r.conf = [2]consensus.ConfState{inForce, committed}
 	r.statusMu.Unlock()
 }
 

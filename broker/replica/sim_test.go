@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordo-broker/ordo/broker/peer"
 	"github.com/ordo-broker/ordo/broker/store"
 	"github.com/ordo-broker/ordo/consensus"
 )
@@ -161,6 +162,11 @@ func (t simTransport) Send(msgs []consensus.Message) {
 }
 
 func (simTransport) Close() error { return nil }
+
+// (The simulation's membership is static; joins and removals are the
+// core simulation's.)
+func (simTransport) SendControl(uint64, peer.Control) bool { return false }
+func (simTransport) SetPeers(map[uint64]string)           {}
 
 func (s *sim) up() []*simNode {
 	var out []*simNode

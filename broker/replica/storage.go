@@ -54,11 +54,11 @@ func (r *Replica) retain(now time.Time) {
 		return
 	}
 	if first > before {
-		r.log.Logf(logging.Info, "storage", "Retention dropped seq_no %d..%d", before, first-1)
+		r.log.Logf(logging.Info, "storage", "Retention dropped seq_no %d..%d", st.SeqOf(before), st.SeqOf(first-1))
+		r.stateMu.Lock()
 		hs := r.hs
 		hs.BaseIndex, hs.BaseTerm = st.Base()
-		if err := r.disk.SaveState(hs, false); err == nil {
-			r.hs = hs
-		}
+		r.saveState(hs, false)
+		r.stateMu.Unlock()
 	}
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // StateFile holds the consensus core's persisted state (term, vote,
-// accepted term, commit) next to the WAL. It is replaced atomically:
+// accepted term, commit, the committed configuration) and the cluster's
+// identity next to the WAL. It is replaced atomically:
 // write a temporary file, fsync it, rename it over the old one, fsync the
 // directory.
 const StateFile = "state.json"
@@ -28,6 +29,17 @@ type DiskState struct {
 	// BaseIndex (= first index - 1), 0 if unknown.
 	BaseIndex uint64 `json:"base_index,omitempty"`
 	BaseTerm  uint64 `json:"base_term,omitempty"`
+	// ClusterID names the cluster this node belongs to (drawn at
+	// bootstrap, learned when joining); peers of another cluster are
+	// refused.
+	ClusterID string `json:"cluster_id,omitempty"`
+	// Joining: the node was started to join a cluster and has not yet
+	// received a configuration; a restart joins again rather than
+	// bootstrapping a cluster of its own.
+	Joining bool `json:"joining,omitempty"`
+	// Conf is the committed configuration as last handed out by the core
+	// (Ready.ConfState); nil until the membership first changed.
+	Conf *consensus.ConfState `json:"conf,omitempty"`
 }
 
 // loadState reads dir's StateFile; a missing file is the zero state.
@@ -120,7 +132,8 @@ func (d DiskState) Core() consensus.HardState {
 	return consensus.HardState{Term: d.Term, Vote: consensus.NodeID(d.Vote), AcceptedTerm: d.AcceptedTerm, Commit: d.Commit, MustReach: d.MustReach}
 }
 
-// FromCore converts the core's hard state (without the log boundary).
-func FromCore(h consensus.HardState) DiskState {
-	return DiskState{Term: h.Term, Vote: uint64(h.Vote), AcceptedTerm: h.AcceptedTerm, Commit: h.Commit, MustReach: h.MustReach}
+// WithCore returns d with the core's hard state in place of its own.
+func (d DiskState) WithCore(h consensus.HardState) DiskState {
+	d.Term, d.Vote, d.AcceptedTerm, d.Commit, d.MustReach = h.Term, uint64(h.Vote), h.AcceptedTerm, h.Commit, h.MustReach
+	return d
 }

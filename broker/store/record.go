@@ -8,14 +8,17 @@ import (
 )
 
 // A log record is one consensus entry as stored in the WAL (whose own
-// framing adds a checksum; the WAL index is the entry's sequence number):
+// framing adds a checksum; the WAL index is the entry's log index):
 //
-//	| version=1 | term uvarint | type u8 | origin uvarint | reqid uvarint | time varint | data |
+//	| version=2 | term uvarint | type u8 | origin uvarint | reqid uvarint | time varint | index-seq uvarint | data |
+//
+// (Version 1 records lack index-seq: they were written before membership
+// changes existed, when seq was always the index.)
 //
 // The data of a normal entry is a published message:
 //
 //	| flags u8 (1 = shard) | len uvarint | channel | len uvarint | sender | payload |
-const recordVersion = 1
+const recordVersion = 2
 
 // ErrBadRecord is returned for a record or message that does not parse.
 var ErrBadRecord = errors.New("malformed log record")
@@ -28,15 +31,21 @@ func EncodeEntry(dst []byte, e *consensus.Entry) []byte {
 	dst = binary.AppendUvarint(dst, uint64(e.Origin))
 	dst = binary.AppendUvarint(dst, e.ReqID)
 	dst = binary.AppendVarint(dst, e.Time)
+	seq := e.Seq
+	if seq > e.Index || (seq == 0 && e.Type == consensus.EntryNormal) {
+		seq = e.Index // (a caller that did not fill Seq in)
+	}
+	dst = binary.AppendUvarint(dst, e.Index-seq)
 	return append(dst, e.Data...)
 }
 
 // DecodeEntry parses the record of entry index; Data aliases b.
 func DecodeEntry(index uint64, b []byte) (consensus.Entry, error) {
-	e := consensus.Entry{Index: index}
-	if len(b) < 1 || b[0] != recordVersion {
+	e := consensus.Entry{Index: index, Seq: index}
+	if len(b) < 1 || b[0] < 1 || b[0] > recordVersion {
 		return e, ErrBadRecord
 	}
+	version := b[0]
 	b = b[1:]
 	var n int
 	if e.Term, n = binary.Uvarint(b); n <= 0 {
@@ -59,7 +68,15 @@ func DecodeEntry(index uint64, b []byte) (consensus.Entry, error) {
 	if e.Time, n = binary.Varint(b); n <= 0 {
 		return e, ErrBadRecord
 	}
-	e.Data = b[n:]
+	b = b[n:]
+	if version >= 2 {
+		skip, n := binary.Uvarint(b)
+		if n <= 0 || skip > index {
+			return e, ErrBadRecord
+		}
+		e.Seq, b = index-skip, b[n:]
+	}
+	e.Data = b
 	return e, nil
 }
 
@@ -103,7 +120,7 @@ func DecodeMessage(data []byte, m *Message) error {
 // EntryMessage decodes a normal entry into a message with its sequence
 // number and sequencer time.
 func EntryMessage(e *consensus.Entry) (*Message, error) {
-	m := &Message{Seq: e.Index, TimeMs: e.Time}
+	m := &Message{Seq: e.Seq, TimeMs: e.Time}
 	if err := DecodeMessage(e.Data, m); err != nil {
 		return nil, err
 	}

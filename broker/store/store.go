@@ -18,6 +18,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -51,7 +53,8 @@ type Store struct {
 	mu          sync.RWMutex
 	cache       *entryRing          // the most recent entries
 	byChannel   map[string][]uint64 // committed seqs per channel, ascending
-	applied     uint64              // highest committed entry indexed
+	runs        seqRuns             // seq <-> index (seqs.go)
+	applied     uint64              // highest committed index applied
 	newData     chan struct{}       // closed when entries are applied
 	corrupt     []uint64            // damaged records a lone node kept (ascending)
 	maxOwnReqID uint64              // highest ReqID this node's publishes used, seen at load
@@ -216,8 +219,9 @@ func (s *Store) Append(es []consensus.Entry) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, e := range es {
-		s.cache.push(e)
+	for i := range es {
+		s.cache.push(es[i])
+		s.runs.note(&es[i])
 	}
 	return nil
 }
@@ -232,12 +236,13 @@ func (s *Store) TruncateFrom(i uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cache.truncateFrom(i)
+	s.runs.truncate(i)
 	s.reads.forget()
 	return nil
 }
 
 // Index records committed messages in the channel index and wakes
-// blocked readers.
+// blocked readers. (SetApplied then records how far the log is applied.)
 func (s *Store) Index(ms []*Message) {
 	if len(ms) == 0 {
 		return
@@ -247,13 +252,12 @@ func (s *Store) Index(ms []*Message) {
 		ch := string(m.Channel)
 		s.byChannel[ch] = append(s.byChannel[ch], m.Seq)
 	}
-	s.applied = ms[len(ms)-1].Seq
 	close(s.newData)
 	s.newData = make(chan struct{})
 	s.mu.Unlock()
 }
 
-// SetApplied advances the applied mark past entries that carry no message.
+// SetApplied records that the log is applied up to index i.
 func (s *Store) SetApplied(i uint64) {
 	s.mu.Lock()
 	if i > s.applied {
@@ -304,18 +308,28 @@ func (s *Store) FirstSince(ms int64) uint64 {
 }
 
 func (s *Store) isCorrupt(i uint64) bool {
-	return s.CorruptIn(i, i) != 0
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := slices.BinarySearch(s.corrupt, i)
+	return ok
 }
 
-// CorruptIn returns a damaged record's seq within [lo, hi], or 0. Its
-// channel is unknowable, so a read spanning it fails rather than silently
-// skipping a message that may have been on the reader's channel.
+// CorruptIn returns the seq of a damaged record within seqs [lo, hi], or
+// 0. Its channel is unknowable, so a read spanning it fails rather than
+// silently skipping a message that may have been on the reader's channel.
 func (s *Store) CorruptIn(lo, hi uint64) uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	i := sort.Search(len(s.corrupt), func(k int) bool { return s.corrupt[k] >= lo })
-	if i < len(s.corrupt) && s.corrupt[i] <= hi {
-		return s.corrupt[i]
+	if len(s.corrupt) == 0 {
+		return 0
+	}
+	ilo, ihi := s.runs.index(lo), uint64(math.MaxUint64)
+	if hi < math.MaxUint64 {
+		ihi = s.runs.index(hi)
+	}
+	i := sort.Search(len(s.corrupt), func(k int) bool { return s.corrupt[k] >= ilo })
+	if i < len(s.corrupt) && s.corrupt[i] <= ihi {
+		return max(s.runs.seq(s.corrupt[i]), 1)
 	}
 	return 0
 }
@@ -341,13 +355,31 @@ func (s *Store) Applied() uint64 {
 	return s.applied
 }
 
-// Message reads committed message seq (from the cache or the WAL).
+// Message reads committed message seq (from the cache or the WAL);
+// consensus.ErrCompacted if retention dropped it.
 func (s *Store) Message(seq uint64) (*Message, error) {
-	e, err := s.entry(seq)
+	s.mu.RLock()
+	i := s.runs.index(seq)
+	s.mu.RUnlock()
+	if i < s.log.FirstIndex() {
+		return nil, consensus.ErrCompacted
+	}
+	e, err := s.entry(i)
 	if err != nil {
 		return nil, err
 	}
+	if e.Type != consensus.EntryNormal || e.Seq != seq {
+		return nil, fmt.Errorf("seq %d: log index %d holds seq %d", seq, i, e.Seq)
+	}
 	return EntryMessage(&e)
+}
+
+// SeqOf is the sequence number of the message at log index i (for a
+// membership entry: of the message before it).
+func (s *Store) SeqOf(i uint64) uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.runs.seq(i)
 }
 
 // Retain applies the WAL's retention and forgets index entries for the
@@ -367,8 +399,12 @@ func (s *Store) Retain(now time.Time, keepFrom uint64) (uint64, error) {
 			s.baseTerm = e.Term
 		}
 	}
+	firstSeq := s.runs.seq(first)
+	if e, ok := s.cache.get(first); ok && e.Type != consensus.EntryNormal {
+		firstSeq++ // (a membership entry: its Seq is the message before it)
+	}
 	for ch, seqs := range s.byChannel {
-		i := sort.Search(len(seqs), func(k int) bool { return seqs[k] >= first })
+		i := sort.Search(len(seqs), func(k int) bool { return seqs[k] >= firstSeq })
 		if i == len(seqs) {
 			delete(s.byChannel, ch)
 		} else if i > 0 {
@@ -398,6 +434,7 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 				return &wal.CorruptError{Index: i, Reason: err.Error()}
 			}
 			loaded++
+			s.runs.note(&e)
 			if e.Origin == self && e.ReqID > s.maxOwnReqID {
 				s.maxOwnReqID = e.ReqID
 			}
@@ -442,6 +479,7 @@ func (s *Store) ResetTo(next, prevTerm uint64) error {
 	defer s.mu.Unlock()
 	s.baseIndex, s.baseTerm = next-1, prevTerm
 	s.cache.reset()
+	s.runs = nil
 	s.reads.forget()
 	s.byChannel = map[string][]uint64{}
 	s.corrupt = nil

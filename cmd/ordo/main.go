@@ -96,6 +96,8 @@ func runNode(ctx context.Context, cfg broker.Config) error {
 		}
 		return nil
 	case <-ctx.Done():
-		return srv.Close()
+		// SIGTERM or SIGINT: a leader hands over first (and with
+		// --leave-on-shutdown the node leaves the cluster).
+		return srv.Shutdown()
 	}
 }

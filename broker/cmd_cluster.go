@@ -1,0 +1,145 @@
+package broker
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/ordo-broker/ordo/broker/logging"
+	"github.com/ordo-broker/ordo/broker/replica"
+)
+
+// CLUSTER: ordo's membership commands, all in this one place so that
+// access control (admin rights) applies to them together. Joining is not
+// a command: a node joins by starting with --seed.
+//
+//	CLUSTER MEMBERS          the members with role, state and lag
+//	CLUSTER LEAVE            this node leaves (a leader hands over first), then exits
+//	CLUSTER REMOVE <id>      remove a member (e.g. a dead one) by id
+//	CLUSTER STEPDOWN [<id>]  the leader hands leadership to <id> (default: the most up-to-date voter)
+var clusterHelp = []string{
+	"CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"MEMBERS",
+	"    Return the members of the cluster: id, address, role (leader, follower),",
+	"    state (voter, learner, unreachable) and lag (entries behind the leader;",
+	"    known at the leader, -1 elsewhere).",
+	"LEAVE",
+	"    Leave the cluster gracefully: a leader hands its leadership over first;",
+	"    replies once the removal is committed, then the node exits.",
+	"REMOVE <id>",
+	"    Remove member <id> (for instance a dead one) from the cluster.",
+	"STEPDOWN [<id>]",
+	"    Hand leadership over to member <id> (default: the most up-to-date voter).",
+	"HELP",
+	"    Print this help.",
+}
+
+func memberRole(m replica.Member) string {
+	if m.Leader {
+		return "leader"
+	}
+	return "follower"
+}
+
+func memberState(m replica.Member) string {
+	switch {
+	case m.Known && !m.Active:
+		return "unreachable"
+	case m.Voter:
+		return "voter"
+	}
+	return "learner"
+}
+
+func memberLag(m replica.Member) string {
+	if !m.Known {
+		return "-1"
+	}
+	return strconv.FormatUint(m.Lag, 10)
+}
+
+func cmdClusterMembers(c *client, _ [][]byte) {
+	ms := c.srv.replica.Members()
+	c.w.Array(len(ms))
+	for _, m := range ms {
+		c.w.Map(6)
+		c.w.BulkString("id")
+		c.w.Int(int64(m.ID))
+		c.w.BulkString("addr")
+		c.w.BulkString(m.Addr)
+		c.w.BulkString("role")
+		c.w.BulkString(memberRole(m))
+		c.w.BulkString("state")
+		c.w.BulkString(memberState(m))
+		c.w.BulkString("lag")
+		lag, _ := strconv.ParseInt(memberLag(m), 10, 64)
+		c.w.Int(lag)
+		c.w.BulkString("self")
+		c.w.Int(map[bool]int64{false: 0, true: 1}[m.Self])
+	}
+}
+
+func cmdClusterLeave(c *client, _ [][]byte) {
+	s := c.srv
+	if err := s.replica.Leave(s.leaveTimeout()); err != nil {
+		c.w.Error("ERR cannot leave: " + err.Error())
+		return
+	}
+	s.log.Logf(logging.Info, "membership", "Left the cluster (CLUSTER LEAVE); exiting")
+	c.w.OK()
+	c.flush()
+	c.quitting = true
+	c.finish()
+	go func() {
+		select {
+		case <-c.quit: // the +OK is out
+		case <-time.After(time.Second):
+		}
+		s.Close()
+	}()
+}
+
+func cmdClusterRemove(c *client, args [][]byte) {
+	id, err := strconv.ParseUint(string(args[2]), 10, 64)
+	if err != nil || id == 0 {
+		c.w.Error("ERR invalid member id '" + sanitize(string(args[2])) + "'")
+		return
+	}
+	if id == c.srv.cfg.ID {
+		c.w.Error("ERR to remove this node use CLUSTER LEAVE (it hands leadership over first)")
+		return
+	}
+	switch err := c.srv.replica.Remove(id, c.srv.leaveTimeout()); {
+	case errors.Is(err, replica.ErrNotMember):
+		c.w.Error("ERR no member with id " + strconv.FormatUint(id, 10))
+	case err != nil:
+		c.w.Error("ERR " + err.Error())
+	default:
+		c.w.OK()
+	}
+}
+
+func cmdClusterStepdown(c *client, args [][]byte) {
+	var to uint64
+	if len(args) > 3 {
+		c.w.Error("ERR wrong number of arguments for 'cluster|stepdown' command")
+		return
+	}
+	if len(args) == 3 {
+		var err error
+		if to, err = strconv.ParseUint(string(args[2]), 10, 64); err != nil || to == 0 {
+			c.w.Error("ERR invalid member id '" + sanitize(string(args[2])) + "'")
+			return
+		}
+	}
+	st, _ := c.srv.replica.Status()
+	if uint64(st.Leader) != c.srv.cfg.ID {
+		c.w.Error("ERR this node is not the leader (node " + strconv.FormatUint(uint64(st.Leader), 10) + " is): send CLUSTER STEPDOWN there")
+		return
+	}
+	if err := c.srv.replica.TransferLeadership(to, 2*c.srv.cfg.LeaderTimeout+time.Second); err != nil {
+		c.w.Error("ERR " + err.Error())
+		return
+	}
+	c.w.OK()
+}
