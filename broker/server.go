@@ -84,6 +84,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.rs = redcon.NewServer(ln.Addr().String(), s.handleFirst, s.accept, nil)
 	s.mu.Unlock()
 	s.replica.SetAddr(s.cfg.advertised(ln.Addr().String()))
+	s.peers.SetAddr(s.cfg.advertised(ln.Addr().String()))
 	s.replica.Start(s.peers)
 	if len(s.cfg.Peers) <= 1 && len(s.cfg.Seeds) == 0 {
 		// A lone node elects itself within a tick; accept clients once it

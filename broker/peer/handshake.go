@@ -22,19 +22,22 @@ import (
 // (from) opens with a Redis command, so a node's ordinary command parser
 // can recognise it:
 //
-//	dialer → ORDO.PEER 3 <from-id> <to-id> <nonceD> <clusterD>
+//	dialer → ORDO.PEER 3 <from-id> <to-id> <nonceD> <clusterD> <addrD>
 //	responder → +CHALLENGE <nonceR> <macR> <clusterR>
 //	dialer → <macD>
 //	responder → +OK
 //
 // Nonces are 16 random bytes, hex; macR = HMAC-SHA256(secret, "ordo-peer-3
-// responder" from to nonceD nonceR clusterD clusterR) and macD the same
-// with "dialer". Each side proves it knows the cluster secret over the
+// responder" from to nonceD nonceR clusterD clusterR addrD) and macD the
+// same with "dialer". addrD is where the dialer can be reached ("-" if
+// unknown): a node that is joining is reached at it by the leader before
+// the configuration tells anyone its address. Each side proves it knows the cluster secret over the
 // other's fresh nonce, so the secret never crosses the wire and a
 // recorded handshake cannot be replayed. A cluster is the id a cluster
 // draws when it forms ("-" for a node still joining one): two nodes of
 // different clusters refuse each other, both saying why. Then the dialer
-// streams length-prefixed frames; the responder never writes again.
+// streams length-prefixed frames; the responder writes only answers to
+// control messages (a refused JOIN).
 //
 // The links are authenticated, not encrypted: on an untrusted network put
 // them behind TLS or a VPN.
@@ -74,18 +77,18 @@ func newNonce() string {
 	return hex.EncodeToString(b)
 }
 
-func mac(secret []byte, role string, from, to uint64, nonceD, nonceR, clusterD, clusterR string) string {
+func mac(secret []byte, role string, from, to uint64, nonceD, nonceR, clusterD, clusterR, addrD string) string {
 	h := hmac.New(sha256.New, secret)
-	fmt.Fprintf(h, "ordo-peer-%s %s %d %d %s %s %s %s", protoVersion, role, from, to, nonceD, nonceR, clusterD, clusterR)
+	fmt.Fprintf(h, "ordo-peer-%s %s %d %d %s %s %s %s %s", protoVersion, role, from, to, nonceD, nonceR, clusterD, clusterR, addrD)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
 // dialHandshake authenticates an outgoing link; the connection's deadline
 // bounds it.
-func dialHandshake(conn net.Conn, secret []byte, from, to uint64, cluster string) error {
-	nonceD, clusterD := newNonce(), clusterOrNone(cluster)
-	hello := redcon.AppendArray(nil, 6)
-	for _, a := range []string{handshakeCommand, protoVersion, strconv.FormatUint(from, 10), strconv.FormatUint(to, 10), nonceD, clusterD} {
+func dialHandshake(conn net.Conn, secret []byte, from, to uint64, cluster, addr string) error {
+	nonceD, clusterD, addrD := newNonce(), clusterOrNone(cluster), clusterOrNone(addr)
+	hello := redcon.AppendArray(nil, 7)
+	for _, a := range []string{handshakeCommand, protoVersion, strconv.FormatUint(from, 10), strconv.FormatUint(to, 10), nonceD, clusterD, addrD} {
 		hello = redcon.AppendBulkString(hello, a)
 	}
 	if _, err := conn.Write(hello); err != nil {
@@ -104,13 +107,13 @@ func dialHandshake(conn net.Conn, secret []byte, from, to uint64, cluster string
 		return fmt.Errorf("%w: %s", errRefused, line)
 	}
 	clusterR := f[3]
-	if !hmac.Equal([]byte(f[2]), []byte(mac(secret, "responder", from, to, nonceD, f[1], clusterD, clusterR))) {
+	if !hmac.Equal([]byte(f[2]), []byte(mac(secret, "responder", from, to, nonceD, f[1], clusterD, clusterR, addrD))) {
 		return fmt.Errorf("%w: node_%d does not know the cluster secret (check --cluster-secret on both nodes)", errRefused, to)
 	}
 	if otherCluster(clusterD, clusterR) {
 		return fmt.Errorf("%w: node_%d belongs to cluster %s, this node (node_%d) to cluster %s; a node joins one cluster only (start it with an empty --data-dir to join another)", errOtherCluster, to, clusterR, from, clusterD)
 	}
-	if _, err := io.WriteString(conn, mac(secret, "dialer", from, to, nonceD, f[1], clusterD, clusterR)+"\r\n"); err != nil {
+	if _, err := io.WriteString(conn, mac(secret, "dialer", from, to, nonceD, f[1], clusterD, clusterR, addrD)+"\r\n"); err != nil {
 		return err
 	}
 	if line, err = readLine(rd); err != nil {
@@ -123,21 +126,22 @@ func dialHandshake(conn net.Conn, secret []byte, from, to uint64, cluster string
 }
 
 // acceptHandshake authenticates an incoming link whose first command (args)
-// was ORDO.PEER, reading the rest from rd, and returns the peer's id.
-// cluster is this node's cluster ("" while joining). The connection's
-// deadline bounds it.
-func acceptHandshake(conn net.Conn, rd *bufio.Reader, args [][]byte, secret []byte, self uint64, cluster string) (uint64, error) {
-	refuse := func(why string) (uint64, error) {
+// was ORDO.PEER, reading the rest from rd, and returns the peer's id and
+// address ("" if it gave none). cluster is this node's cluster ("" while
+// joining). The connection's deadline bounds it.
+func acceptHandshake(conn net.Conn, rd *bufio.Reader, args [][]byte, secret []byte, self uint64, cluster string) (uint64, string, error) {
+	refuse := func(why string) (uint64, string, error) {
 		io.WriteString(conn, "-ERR peer handshake refused: "+why+"\r\n")
-		return 0, fmt.Errorf("%w: %s", errRefused, why)
+		return 0, "", fmt.Errorf("%w: %s", errRefused, why)
 	}
-	if len(args) != 6 || string(args[1]) != protoVersion {
+	if len(args) != 7 || string(args[1]) != protoVersion {
 		return refuse("unsupported handshake (every node must run the same ordo version)")
 	}
 	from, err1 := strconv.ParseUint(string(args[2]), 10, 64)
 	to, err2 := strconv.ParseUint(string(args[3]), 10, 64)
-	nonceD, clusterD, clusterR := string(args[4]), string(args[5]), clusterOrNone(cluster)
-	if err1 != nil || err2 != nil || from == 0 || len(nonceD) != 2*nonceLen || len(clusterD) > 64 || strings.ContainsAny(clusterD, " \r\n") {
+	nonceD, clusterD, clusterR, addrD := string(args[4]), string(args[5]), clusterOrNone(cluster), string(args[6])
+	if err1 != nil || err2 != nil || from == 0 || len(nonceD) != 2*nonceLen || len(clusterD) > 64 || len(addrD) > 255 ||
+		strings.ContainsAny(clusterD+addrD, " \r\n") {
 		return refuse("malformed handshake")
 	}
 	if to != self || from == self {
@@ -147,23 +151,26 @@ func acceptHandshake(conn net.Conn, rd *bufio.Reader, args [][]byte, secret []by
 		return refuse(fmt.Sprintf("node_%d belongs to another cluster (%s); this node (node_%d) belongs to cluster %s", from, clusterD, self, clusterR))
 	}
 	nonceR := newNonce()
-	if _, err := io.WriteString(conn, "+CHALLENGE "+nonceR+" "+mac(secret, "responder", from, to, nonceD, nonceR, clusterD, clusterR)+" "+clusterR+"\r\n"); err != nil {
-		return 0, err
+	if _, err := io.WriteString(conn, "+CHALLENGE "+nonceR+" "+mac(secret, "responder", from, to, nonceD, nonceR, clusterD, clusterR, addrD)+" "+clusterR+"\r\n"); err != nil {
+		return 0, "", err
 	}
 	// The dialer sends nothing more before it has read the challenge, so
 	// nothing of it is buffered in the command reader that read args; rd
 	// then goes on to read the frames.
 	line, err := readLine(rd)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	if !hmac.Equal([]byte(line), []byte(mac(secret, "dialer", from, to, nonceD, nonceR, clusterD, clusterR))) {
+	if !hmac.Equal([]byte(line), []byte(mac(secret, "dialer", from, to, nonceD, nonceR, clusterD, clusterR, addrD))) {
 		return refuse("wrong cluster secret")
 	}
 	if _, err := io.WriteString(conn, "+OK\r\n"); err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	return from, nil
+	if addrD == noCluster {
+		addrD = ""
+	}
+	return from, addrD, nil
 }
 
 // readLine reads one short CRLF-terminated line.

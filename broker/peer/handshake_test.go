@@ -45,7 +45,7 @@ type collector struct {
 	cluster string
 }
 
-func (c *collector) Control(from uint64, ctl Control) {
+func (c *collector) Control(from uint64, ctl Control, _ func(Control)) {
 	c.mu.Lock()
 	c.ctls, c.ctlFrom = append(c.ctls, ctl), append(c.ctlFrom, from)
 	c.mu.Unlock()
@@ -53,6 +53,8 @@ func (c *collector) Control(from uint64, ctl Control) {
 }
 
 func (c *collector) ClusterID() string { return c.cluster }
+
+func (c *collector) Dialled(uint64, string) {}
 
 func newCollector() *collector { return &collector{got: make(chan struct{}, 1024)} }
 
@@ -143,7 +145,7 @@ func TestHandshakeWithTheSecretDelivers(t *testing.T) {
 	h := newCollector()
 	addr, _ := responder(t, 3, "s3cret", h)
 	c := dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s3cret"), 1, 3, ""); err != nil {
+	if err := dialHandshake(c, []byte("s3cret"), 1, 3, "", ""); err != nil {
 		t.Fatalf("handshake: %v", err)
 	}
 	c.Write(msgFrame(heartbeat(1, 3)))
@@ -162,7 +164,7 @@ func TestHandshakeWrongSecretIsRefusedBothWays(t *testing.T) {
 	addr, done := responder(t, 3, "right", h)
 	// The dialer notices the responder does not know its secret.
 	c := dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("wrong"), 1, 3, ""); err == nil || !strings.Contains(err.Error(), "cluster secret") {
+	if err := dialHandshake(c, []byte("wrong"), 1, 3, "", ""); err == nil || !strings.Contains(err.Error(), "cluster secret") {
 		t.Fatalf("dialer with the wrong secret: %v", err)
 	}
 	c.Close()
@@ -170,8 +172,8 @@ func TestHandshakeWrongSecretIsRefusedBothWays(t *testing.T) {
 	// An attacker that ignores the challenge's proof and answers with a
 	// MAC made with another secret is refused and can send nothing.
 	c = dialRaw(t, addr)
-	hello := redcon.AppendArray(nil, 6)
-	for _, a := range []string{"ORDO.PEER", "3", "1", "3", strings.Repeat("ab", nonceLen), "-"} {
+	hello := redcon.AppendArray(nil, 7)
+	for _, a := range []string{"ORDO.PEER", "3", "1", "3", strings.Repeat("ab", nonceLen), "-", "-"} {
 		hello = redcon.AppendBulkString(hello, a)
 	}
 	c.Write(hello)
@@ -180,7 +182,7 @@ func TestHandshakeWrongSecretIsRefusedBothWays(t *testing.T) {
 	if len(f) != 4 || f[0] != "+CHALLENGE" {
 		t.Fatalf("challenge: %q", line)
 	}
-	c.Write([]byte(mac([]byte("wrong"), "dialer", 1, 3, strings.Repeat("ab", nonceLen), f[1], "-", f[3]) + "\r\n"))
+	c.Write([]byte(mac([]byte("wrong"), "dialer", 1, 3, strings.Repeat("ab", nonceLen), f[1], "-", f[3], "-") + "\r\n"))
 	c.Write(msgFrame(heartbeat(1, 3)))
 	if got := waitClosed(t, c); !strings.Contains(got, "-ERR peer handshake refused: wrong cluster secret") {
 		t.Fatalf("refusal: %q", got)
@@ -199,14 +201,14 @@ func TestReplayedHandshakeIsRefused(t *testing.T) {
 	// Record what a real dialer sends.
 	var sent bytes.Buffer
 	c := dialRaw(t, addr)
-	if err := dialHandshake(recorder{c, &sent}, []byte("s3cret"), 1, 3, ""); err != nil {
+	if err := dialHandshake(recorder{c, &sent}, []byte("s3cret"), 1, 3, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
 	<-done
 	// Replay it on a new connection as an attacker would: the hello, then
 	// (after the new challenge) the recorded proof, then a message.
-	// The hello is a 6-element RESP array; the proof is the last line.
+	// The hello is a 7-element RESP array; the proof is the last line.
 	lines := strings.SplitAfter(sent.String(), "\r\n")
 	hello := strings.Join(lines[:len(lines)-2], "")
 	proof := lines[len(lines)-2]
@@ -262,7 +264,7 @@ func TestOldHashTokenHandshakeIsRefused(t *testing.T) {
 func TestHandshakeToWrongNodeIsRefused(t *testing.T) {
 	addr, _ := responder(t, 3, "s", newCollector())
 	c := dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s"), 1, 2, ""); err == nil || !strings.Contains(err.Error(), "not node_2") {
+	if err := dialHandshake(c, []byte("s"), 1, 2, "", ""); err == nil || !strings.Contains(err.Error(), "not node_2") {
 		t.Fatalf("wrong target: %v", err)
 	}
 }
@@ -276,7 +278,7 @@ func TestHandshakeAcrossClustersIsRefusedBothWays(t *testing.T) {
 	logs := &lockedBuffer{}
 	addr, done := responderLogging(t, 3, "s", h, logs)
 	c := dialRaw(t, addr)
-	err := dialHandshake(c, []byte("s"), 1, 3, "bbbb")
+	err := dialHandshake(c, []byte("s"), 1, 3, "bbbb", "")
 	if !errors.Is(err, errOtherCluster) || !strings.Contains(err.Error(), "aaaa") {
 		t.Fatalf("dialer of another cluster: %v", err)
 	}
@@ -285,13 +287,13 @@ func TestHandshakeAcrossClustersIsRefusedBothWays(t *testing.T) {
 		t.Fatalf("responder did not log the refusal: %q", got)
 	}
 	c = dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s"), 1, 3, ""); err != nil {
+	if err := dialHandshake(c, []byte("s"), 1, 3, "", ""); err != nil {
 		t.Fatalf("joining node refused: %v", err)
 	}
 	h2 := newCollector() // joining: no cluster yet
 	addr2, _ := responder(t, 3, "s", h2)
 	c = dialRaw(t, addr2)
-	if err := dialHandshake(c, []byte("s"), 1, 3, "bbbb"); err != nil {
+	if err := dialHandshake(c, []byte("s"), 1, 3, "bbbb", ""); err != nil {
 		t.Fatalf("a member dialling a joining node refused: %v", err)
 	}
 }
@@ -302,7 +304,7 @@ func TestControlFrameDelivered(t *testing.T) {
 	h := newCollector()
 	addr, _ := responder(t, 3, "s", h)
 	c := dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s"), 7, 3, ""); err != nil {
+	if err := dialHandshake(c, []byte("s"), 7, 3, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	c.Write(appendFrame(nil, &frame{ctl: &Control{Type: ControlJoin, ID: 7, Addr: "127.0.0.1:7007"}}))
@@ -324,7 +326,7 @@ func TestPeerCannotSpeakForAnother(t *testing.T) {
 	h := newCollector()
 	addr, done := responder(t, 3, "s", h)
 	c := dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s"), 1, 3, ""); err != nil {
+	if err := dialHandshake(c, []byte("s"), 1, 3, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	c.Write(msgFrame(heartbeat(2, 3)))
@@ -339,14 +341,14 @@ func TestMalformedFrameClosesLink(t *testing.T) {
 	h := newCollector()
 	addr, done := responder(t, 3, "s", h)
 	c := dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s"), 1, 3, ""); err != nil {
+	if err := dialHandshake(c, []byte("s"), 1, 3, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	c.Write([]byte{0xff, 0xff, 0xff, 0xff, 'x'}) // a 4 GiB frame
 	waitClosed(t, c)
 	<-done
 	c = dialRaw(t, addr)
-	if err := dialHandshake(c, []byte("s"), 1, 3, ""); err != nil {
+	if err := dialHandshake(c, []byte("s"), 1, 3, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	c.Write([]byte{0, 0, 0, 3, 1, 2, 3}) // not a message

@@ -56,11 +56,18 @@ type Config struct {
 
 // Handler receives messages from authenticated peers. Receive may block
 // (back-pressure on the link) until cancel is closed; Control must not
-// block. ClusterID is this node's cluster ("" while it is joining one).
+// block. A control message that came in on a link the sender dialled can
+// be answered on it with reply (nil otherwise): a node that is not a
+// member yet is reachable no other way. ClusterID is this node's
+// cluster ("" while it is joining one).
 type Handler interface {
 	Receive(m consensus.Message, cancel <-chan struct{})
-	Control(from uint64, c Control)
+	Control(from uint64, c Control, reply func(Control))
 	ClusterID() string
+	// Dialled tells where a node that dialled this one says it can be
+	// reached (the replica links back to a leader it has not yet learned
+	// from the configuration: a joining node's case).
+	Dialled(from uint64, addr string)
 }
 
 // Control is a membership request between nodes that is not a consensus
@@ -79,6 +86,9 @@ const (
 	ControlJoin    = "join"
 	ControlJoinAck = "join_ack"
 	ControlRemove  = "remove"
+	// ControlRemoveAck answers a removal request once it is committed:
+	// a node removing itself no longer hears the commit otherwise.
+	ControlRemoveAck = "remove_ack"
 )
 
 // Transport sends to and receives from the cluster's other members.
@@ -94,6 +104,22 @@ type Transport struct {
 
 	mu      sync.Mutex
 	inbound map[net.Conn]bool
+	addr    string // where this node is reached (SetAddr)
+}
+
+// SetAddr sets the address this node announces when it dials (once its
+// listener is known).
+func (t *Transport) SetAddr(addr string) {
+	t.mu.Lock()
+	t.addr = addr
+	t.mu.Unlock()
+}
+
+// Addr is the address this node announces.
+func (t *Transport) Addr() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.addr
 }
 
 type link struct {
@@ -265,7 +291,7 @@ func (t *Transport) dial(l *link) (net.Conn, error) {
 		return nil, err
 	}
 	conn.SetDeadline(time.Now().Add(handshakeTTL))
-	if err := dialHandshake(conn, t.cfg.Secret, t.cfg.ID, uint64(l.id), t.h.ClusterID()); err != nil {
+	if err := dialHandshake(conn, t.cfg.Secret, t.cfg.ID, uint64(l.id), t.h.ClusterID(), t.Addr()); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -282,11 +308,19 @@ func (t *Transport) dial(l *link) (net.Conn, error) {
 func (t *Transport) pump(l *link, conn net.Conn) {
 	dead := make(chan struct{})
 	go func() {
-		// The peer never writes after the handshake: a read returning
-		// means it closed the link.
-		var b [1]byte
-		conn.Read(b[:])
-		close(dead)
+		// The peer writes only answers to control messages (a refused
+		// JOIN); a read error means it closed the link.
+		defer close(dead)
+		rd := bufio.NewReaderSize(conn, 4096)
+		for {
+			f, err := readFrame(rd)
+			if err != nil {
+				return
+			}
+			if f.ctl != nil {
+				t.h.Control(uint64(l.id), *f.ctl, nil)
+			}
+		}
 	}()
 	var buf []byte
 	for {
@@ -341,7 +375,7 @@ func (t *Transport) Accept(conn net.Conn, args [][]byte) {
 	}()
 	rd := bufio.NewReaderSize(conn, 64<<10)
 	conn.SetDeadline(time.Now().Add(handshakeTTL))
-	from, err := acceptHandshake(conn, rd, args, t.cfg.Secret, t.cfg.ID, t.h.ClusterID())
+	from, addr, err := acceptHandshake(conn, rd, args, t.cfg.Secret, t.cfg.ID, t.h.ClusterID())
 	if err != nil {
 		if ok, suppressed := t.refusals.allow(time.Now()); ok {
 			more := ""
@@ -353,8 +387,18 @@ func (t *Transport) Accept(conn net.Conn, args [][]byte) {
 		return
 	}
 	conn.SetDeadline(time.Time{})
+	if addr != "" {
+		t.h.Dialled(from, addr)
+	}
 	cancel := make(chan struct{})
 	defer close(cancel)
+	var wmu sync.Mutex
+	reply := func(c Control) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		conn.Write(appendFrame(nil, &frame{ctl: &c}))
+	}
 	for {
 		f, err := readFrame(rd)
 		if err != nil {
@@ -364,7 +408,7 @@ func (t *Transport) Accept(conn net.Conn, args [][]byte) {
 			return
 		}
 		if f.ctl != nil {
-			t.h.Control(from, *f.ctl)
+			t.h.Control(from, *f.ctl, reply)
 			continue
 		}
 		if uint64(f.m.From) != from {

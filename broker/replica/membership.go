@@ -44,14 +44,12 @@ const promoteLag = 256
 const joinRetry = time.Second
 
 type ctlMsg struct {
-	from uint64
-	c    peer.Control
+	from  uint64
+	c     peer.Control
+	reply func(peer.Control) // answers on the sender's link (nil if none)
 }
 
-type joinReq struct {
-	addr string
-	via  uint64 // the member that passed the request on (0: the joiner itself)
-}
+type joinReq struct{ addr string }
 
 // boot is how this start of the node enters a cluster (see bootstrap).
 type boot struct {
@@ -168,11 +166,24 @@ func (r *Replica) adoptCluster(id string) error {
 }
 
 // Control receives a membership request from a peer (peer.Handler).
-func (r *Replica) Control(from uint64, c peer.Control) {
+func (r *Replica) Control(from uint64, c peer.Control, reply func(peer.Control)) {
 	select {
-	case r.ctl <- ctlMsg{from, c}:
+	case r.ctl <- ctlMsg{from, c, reply}:
 	default: // the loop is far behind; the sender retries
 	}
+}
+
+// Dialled records where a node that dialled this one says it is reached
+// (peer.Handler). It is used only for a node no configuration gives an
+// address for: a joining node's leader, before the log has told it the
+// members.
+func (r *Replica) Dialled(from uint64, addr string) {
+	r.statusMu.Lock()
+	if r.learned == nil {
+		r.learned = map[uint64]string{}
+	}
+	r.learned[from] = addr
+	r.statusMu.Unlock()
 }
 
 // Addr returns a member's address as this node knows it ("" if unknown).
@@ -195,18 +206,34 @@ func (r *Replica) addrLocked(id uint64) string {
 	if a := r.cfg.MemberAddrs[id]; a != "" {
 		return a
 	}
-	return r.cfg.Seeds[id]
+	if a := r.cfg.Seeds[id]; a != "" {
+		return a
+	}
+	return r.learned[id]
 }
 
 // refreshPeers gives the transport links to every member of the
-// configuration in force and of the committed one, and, while joining, to
-// the seeds.
+// configuration in force and of the committed one, and to the seeds
+// (through which a node joins; for a member they are one more address
+// to contact — a seed of another cluster is refused, and both nodes log
+// why).
 func (r *Replica) refreshPeers() {
 	if r.transport == nil {
 		return
 	}
 	want := map[uint64]string{}
+	for id, a := range r.cfg.Seeds {
+		if id != r.cfg.ID {
+			want[id] = a
+		}
+	}
 	r.statusMu.Lock()
+	if lead := uint64(r.status.Leader); lead != 0 && lead != r.cfg.ID {
+		// Answers go to the leader even before the configuration names it.
+		if a := r.addrLocked(lead); a != "" {
+			want[lead] = a
+		}
+	}
 	for _, cs := range r.conf {
 		for _, l := range [][]consensus.NodeID{cs.Voters, cs.Learners} {
 			for _, id := range l {
@@ -217,13 +244,6 @@ func (r *Replica) refreshPeers() {
 		}
 	}
 	r.statusMu.Unlock()
-	if r.joining() {
-		for id, a := range r.cfg.Seeds {
-			if id != r.cfg.ID {
-				want[id] = a
-			}
-		}
-	}
 	if !maps.Equal(want, r.peers) {
 		r.peers = want
 		r.transport.SetPeers(want)
@@ -253,7 +273,7 @@ func (r *Replica) applyMembership(e *consensus.Entry) {
 	c := me.Change
 	switch c.Type {
 	case consensus.AddLearner:
-		r.log.Logf(logging.Info, "membership", "node_%d (%s) added as a learner", c.ID, c.Addr)
+		r.log.Logf(logging.Info, "membership", "node_%d (%s) added as a learner", c.ID, me.Addrs[c.ID])
 	case consensus.PromoteLearner:
 		r.log.Logf(logging.Info, "membership", "node_%d promoted to voter; voters now %v", c.ID, me.Voters)
 	case consensus.RemoveMember:
@@ -266,15 +286,20 @@ func (r *Replica) onControl(m ctlMsg) {
 	c := m.c
 	switch c.Type {
 	case peer.ControlJoin:
-		r.onJoin(m.from, c)
+		r.onJoin(m, c)
 	case peer.ControlJoinAck:
-		r.onJoinAck(m.from, c)
+		r.onJoinAck(c)
 	case peer.ControlRemove:
 		if r.core.Status().Role != consensus.Leader {
 			r.toLeader(c)
 			return
 		}
 		r.removals[c.ID] = true
+		if m.reply != nil {
+			r.removeAcks[c.ID] = append(r.removeAcks[c.ID], m.reply)
+		}
+	case peer.ControlRemoveAck:
+		r.removed[c.ID] = true
 	}
 }
 
@@ -286,46 +311,37 @@ func (r *Replica) toLeader(c peer.Control) {
 	}
 }
 
-func (r *Replica) onJoin(from uint64, c peer.Control) {
+// onJoin checks a JOIN where it first arrives (any member knows the
+// configuration, so a refusal is answered on the joiner's own link: it is
+// reachable no other way), then passes it to the leader.
+func (r *Replica) onJoin(m ctlMsg, c peer.Control) {
 	if c.ID == 0 || c.ID == r.cfg.ID || len(c.Addr) > consensus.MaxAddrLen {
 		return
 	}
-	if mine := r.ClusterID(); c.Cluster != "" && mine != "" && c.Cluster != mine {
-		r.refuseJoin(from, c, fmt.Sprintf("node_%d belongs to cluster %s, not to this cluster (%s)", c.ID, c.Cluster, mine))
+	inForce, _ := r.core.Membership()
+	if a := inForce.Addrs[consensus.NodeID(c.ID)]; inForce.IsMember(consensus.NodeID(c.ID)) && a != "" && a != c.Addr {
+		r.refuseJoin(m, fmt.Sprintf("node id %d is already a member, at %s; remove it first (CLUSTER REMOVE %d) or pick another --id", c.ID, a, c.ID))
 		return
 	}
 	if r.core.Status().Role != consensus.Leader {
 		r.toLeader(c)
 		return
 	}
-	inForce, _ := r.core.Membership()
-	if a := inForce.Addrs[consensus.NodeID(c.ID)]; inForce.IsMember(consensus.NodeID(c.ID)) && a != "" && a != c.Addr {
-		r.refuseJoin(from, c, fmt.Sprintf("node id %d is already a member, at %s; remove it first (CLUSTER REMOVE %d) or pick another --id", c.ID, a, c.ID))
-		return
-	}
 	if r.joins[c.ID] == nil {
 		r.log.Logf(logging.Info, "membership", "JOIN from node_%d at %s", c.ID, c.Addr)
 		r.joins[c.ID] = &joinReq{addr: c.Addr}
 	}
-	if from != c.ID {
-		r.joins[c.ID].via = from
+}
+
+func (r *Replica) refuseJoin(m ctlMsg, why string) {
+	r.log.Logf(logging.Warn, "membership", "Refused JOIN of node_%d: %s", m.c.ID, why)
+	if m.reply != nil {
+		m.reply(peer.Control{Type: peer.ControlJoinAck, ID: m.c.ID, Error: why})
 	}
 }
 
-// refuseJoin answers a join with an error, through the member it came
-// from if the joiner is not linked to this node.
-func (r *Replica) refuseJoin(from uint64, c peer.Control, why string) {
-	r.log.Logf(logging.Warn, "membership", "Refused JOIN of node_%d: %s", c.ID, why)
-	ack := peer.Control{Type: peer.ControlJoinAck, ID: c.ID, Error: why}
-	if !r.transport.SendControl(c.ID, ack) {
-		r.transport.SendControl(from, ack)
-	}
-}
-
-func (r *Replica) onJoinAck(from uint64, c peer.Control) {
+func (r *Replica) onJoinAck(c peer.Control) {
 	if c.ID != r.cfg.ID {
-		// For a joiner that reached the cluster through this node.
-		r.transport.SendControl(c.ID, c)
 		return
 	}
 	if c.Error != "" {
@@ -353,7 +369,7 @@ func (r *Replica) driveMembership(now time.Time) {
 		r.sendJoin()
 		r.nextJoin = now.Add(joinRetry)
 	}
-	if len(r.joins) == 0 && len(r.removals) == 0 {
+	if len(r.joins) == 0 && len(r.removals) == 0 && len(r.removeAcks) == 0 {
 		return
 	}
 	st := r.core.Status()
@@ -364,7 +380,17 @@ func (r *Replica) driveMembership(now time.Time) {
 		}
 		clear(r.removals)
 		clear(r.joins) // (joiners repeat their JOIN)
+		clear(r.removeAcks)
 		return
+	}
+	inForce, committed := r.core.Membership()
+	for id, replies := range r.removeAcks {
+		if !inForce.IsMember(consensus.NodeID(id)) && !committed.IsMember(consensus.NodeID(id)) {
+			for _, reply := range replies {
+				reply(peer.Control{Type: peer.ControlRemoveAck, ID: id})
+			}
+			delete(r.removeAcks, id)
+		}
 	}
 	if !st.Sequencing || st.ConfPending {
 		return
@@ -379,7 +405,6 @@ func (r *Replica) driveMembership(now time.Time) {
 		}
 		return
 	}
-	inForce, committed := r.core.Membership()
 	for _, id := range slices.Sorted(maps.Keys(r.joins)) {
 		j, nid := r.joins[id], consensus.NodeID(id)
 		switch {
@@ -393,7 +418,7 @@ func (r *Replica) driveMembership(now time.Time) {
 			}
 		case committed.IsVoter(nid):
 			ack := peer.Control{Type: peer.ControlJoinAck, ID: id, Cluster: r.ClusterID(), Leader: r.cfg.ID}
-			if r.transport.SendControl(id, ack) || (j.via != 0 && r.transport.SendControl(j.via, ack)) {
+			if r.transport.SendControl(id, ack) {
 				r.log.Logf(logging.Info, "membership", "Sent JOIN_ACK to node_%d", id)
 			}
 			delete(r.joins, id)
@@ -558,7 +583,9 @@ func (r *Replica) Remove(id uint64, limit time.Duration) error {
 		gone := false
 		if err := r.do(func() {
 			inForce, committed := r.core.Membership()
-			if gone = !committed.IsMember(consensus.NodeID(id)) && !inForce.IsMember(consensus.NodeID(id)); gone {
+			// A node removing itself learns of the commit from the leader's
+			// acknowledgement: it no longer receives the commit index.
+			if gone = r.removed[id] || !committed.IsMember(consensus.NodeID(id)) && !inForce.IsMember(consensus.NodeID(id)); gone {
 				return
 			}
 			req := peer.Control{Type: peer.ControlRemove, ID: id}
@@ -621,4 +648,3 @@ func (r *Replica) HandOff(limit time.Duration) {
 	st, _ := r.Status()
 	r.log.Logf(logging.Info, "election", "Handed leadership to node_%d in %s before shutdown", st.Leader, time.Since(start).Round(time.Millisecond))
 }
-

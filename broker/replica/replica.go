@@ -149,18 +149,21 @@ type Replica struct {
 	status       consensus.Status
 	statusBroken error
 	conf         [2]consensus.ConfState // in force, committed (see Membership)
+	learned      map[uint64]string      // addresses announced by nodes that dialled this one
 
 	// Membership (membership.go).
-	stateMu   sync.Mutex // r.hs and the state file: the storage goroutine and adoptCluster write it
-	clusterID atomic.Pointer[string]
-	ctl       chan ctlMsg
-	calls     chan func()
-	peers     map[uint64]string  // what the transport was last given
-	joins     map[uint64]*joinReq // at the leader: joins in progress
-	removals  map[uint64]bool     // at the leader: removals to propose
-	nextJoin  time.Time           // at a joining node: when to send JOIN again
-	joinTries int
-	joinedVia map[uint64]bool // seeds already logged as tried
+	stateMu    sync.Mutex // r.hs and the state file: the storage goroutine and adoptCluster write it
+	clusterID  atomic.Pointer[string]
+	ctl        chan ctlMsg
+	calls      chan func()
+	peers      map[uint64]string               // what the transport was last given
+	joins      map[uint64]*joinReq             // at the leader: joins in progress
+	removals   map[uint64]bool                 // at the leader: removals to propose
+	removeAcks map[uint64][]func(peer.Control) // at the leader: who waits for a removal to commit
+	removed    map[uint64]bool                 // removals a leader acknowledged
+	nextJoin   time.Time                       // at a joining node: when to send JOIN again
+	joinTries  int
+	joinedVia  map[uint64]bool // seeds already logged as tried
 
 	lock      io.Closer // one process per disk
 	rejoining bool      // started empty with RejoinEmpty
@@ -188,27 +191,29 @@ func Open(cfg Config, app Applier) (*Replica, error) {
 		queue, inbox = 1, 1
 	}
 	r := &Replica{
-		cfg:       cfg,
-		id:        consensus.NodeID(cfg.ID),
-		app:       app,
-		log:       cfg.Log,
-		disk:      cfg.Disk,
-		proposals: make(chan *pubReq, queue),
-		inbox:     make(chan consensus.Message, inbox),
-		waiting:   map[uint64]*pubReq{},
-		lock:      lock,
-		stopc:     make(chan struct{}),
-		donec:     make(chan struct{}),
-		jobs:      make(chan *consensus.Ready),
-		persisted: make(chan error, 1),
-		now:       cfg.now,
-		spawnRead: func(f func()) { go f() },
-		readc:     make(chan struct{}, 1),
-		ctl:       make(chan ctlMsg, 256),
-		calls:     make(chan func()),
-		joins:     map[uint64]*joinReq{},
-		removals:  map[uint64]bool{},
-		joinedVia: map[uint64]bool{},
+		cfg:        cfg,
+		id:         consensus.NodeID(cfg.ID),
+		app:        app,
+		log:        cfg.Log,
+		disk:       cfg.Disk,
+		proposals:  make(chan *pubReq, queue),
+		inbox:      make(chan consensus.Message, inbox),
+		waiting:    map[uint64]*pubReq{},
+		lock:       lock,
+		stopc:      make(chan struct{}),
+		donec:      make(chan struct{}),
+		jobs:       make(chan *consensus.Ready),
+		persisted:  make(chan error, 1),
+		now:        cfg.now,
+		spawnRead:  func(f func()) { go f() },
+		readc:      make(chan struct{}, 1),
+		ctl:        make(chan ctlMsg, 256),
+		calls:      make(chan func()),
+		joins:      map[uint64]*joinReq{},
+		removals:   map[uint64]bool{},
+		removeAcks: map[uint64][]func(peer.Control){},
+		removed:    map[uint64]bool{},
+		joinedVia:  map[uint64]bool{},
 	}
 	r.dispatch = func(rd *consensus.Ready) { r.jobs <- rd }
 	if err := r.open(); err != nil {

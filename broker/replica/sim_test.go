@@ -166,7 +166,7 @@ func (simTransport) Close() error { return nil }
 // (The simulation's membership is static; joins and removals are the
 // core simulation's.)
 func (simTransport) SendControl(uint64, peer.Control) bool { return false }
-func (simTransport) SetPeers(map[uint64]string)           {}
+func (simTransport) SetPeers(map[uint64]string)            {}
 
 func (s *sim) up() []*simNode {
 	var out []*simNode

@@ -19,7 +19,13 @@ type Cluster struct {
 	N int
 	// Args are added to every node's command line when it is started
 	// (change them between starts to restart a node differently).
-	Args    []string
+	Args []string
+	// Static is the membership given with --peers (default: every node).
+	// A node outside it is started with --seed naming node Seed (default
+	// 1): it joins the cluster. A Static of one node starts it alone,
+	// without --peers, as a new cluster.
+	Static  []int
+	Seed    int
 	ports   []int
 	dirs    []string
 	procs   []*Proc
@@ -82,23 +88,48 @@ func Except(nodes []int, drop ...int) []int {
 	return slices.DeleteFunc(slices.Clone(nodes), func(i int) bool { return slices.Contains(drop, i) })
 }
 
-func (c *Cluster) peersFor(i int) string {
-	var ps []string
-	for j := 1; j <= c.N; j++ {
-		a := c.Addr(j)
-		if j != i && c.proxies != nil {
-			a = c.proxies[i][j].Addr()
-		}
-		ps = append(ps, fmt.Sprintf("%d:%s", j, a))
+// NewJoinedCluster prepares a cluster grown by joins, as the guide's
+// peer-to-peer mode grows one: node 1 starts alone, every other node
+// with --seed naming node 1.
+func NewJoinedCluster(t testing.TB, n int, args ...string) *Cluster {
+	c := NewCluster(t, n, false, args...)
+	c.Static = []int{1}
+	return c
+}
+
+func (c *Cluster) membership(i int) []string {
+	static := c.Static
+	if static == nil {
+		static = c.All()
 	}
-	return strings.Join(ps, ",")
+	switch {
+	case len(static) == 1 && static[0] == i:
+		return nil // alone: a new cluster
+	case slices.Contains(static, i):
+		var ps []string
+		for _, j := range static {
+			a := c.Addr(j)
+			if j != i && c.proxies != nil {
+				a = c.proxies[i][j].Addr()
+			}
+			ps = append(ps, fmt.Sprintf("%d:%s", j, a))
+		}
+		return []string{"--peers", strings.Join(ps, ",")}
+	}
+	seed := max(c.Seed, 1)
+	a := c.Addr(seed)
+	if c.proxies != nil {
+		a = c.proxies[i][seed].Addr()
+	}
+	return []string{"--seed", fmt.Sprintf("%d:%s", seed, a)}
 }
 
 // Start (re)starts node i and waits until it accepts connections.
 func (c *Cluster) Start(i int) *Proc {
 	c.t.Helper()
 	args := append([]string{"node", "--id", strconv.Itoa(i), "--port", strconv.Itoa(c.ports[i]),
-		"--data-dir", c.dirs[i], "--peers", c.peersFor(i)}, c.Args...)
+		"--data-dir", c.dirs[i]}, c.membership(i)...)
+	args = append(args, c.Args...)
 	c.procs[i] = StartOrdo(c.t, ProcConfig{Args: args, Port: c.ports[i], Name: fmt.Sprintf("node%d", i)})
 	return c.procs[i]
 }
