@@ -93,6 +93,14 @@ func (n *Node) becomeLeader() {
 		n.sendFetch(min(n.log.lastIndex(), n.fetchTarget))
 	}
 	n.bcastHeartbeat()
+	// Forwards that arrived while this node was collecting
+	// acknowledgements (followers that acknowledged it already forward to
+	// it), as if they arrived now.
+	early := n.earlyFwd
+	n.earlyFwd, n.earlyCount = nil, 0
+	for _, m := range early {
+		n.handleForward(m)
+	}
 }
 
 func (n *Node) sendFetch(idx uint64) {
@@ -548,6 +556,15 @@ func (n *Node) handleForward(m Message) {
 				}
 			}
 		}
+		return
+	}
+	if n.role == Candidate && n.earlyCount+len(m.Proposals) <= n.cfg.MaxPending {
+		// A follower that acknowledged this coordinator forwards to it
+		// before it leads: keep the batch for becomeLeader rather than
+		// make the follower wait an election timeout to re-forward
+		// (a leadership hand-off would otherwise stall publishes).
+		n.earlyFwd = append(n.earlyFwd, m)
+		n.earlyCount += len(m.Proposals)
 		return
 	}
 	if n.role != Leader {

@@ -173,6 +173,8 @@ type Node struct {
 	fetchIndex    uint64 // last MsgSyncReq index
 	leaderElapsed int
 	queued        []Proposal // forwarded during synchronisation
+	earlyFwd      []Message  // forwards received as a candidate (see handleForward)
+	earlyCount    int
 	needBcast     bool
 	matchBuf      []uint64
 	fwdRecv       map[NodeID]uint64 // per origin: highest ReqID received in accepted forwards
@@ -729,6 +731,7 @@ func (n *Node) becomeFollower(term uint64, lead NodeID) {
 	n.prs = nil
 	n.sync = syncNone
 	n.queued = nil
+	n.earlyFwd, n.earlyCount = nil, 0
 	n.transferee, n.transferCampaign = 0, false
 	n.needBcast = false
 	n.electionElapsed = 0
