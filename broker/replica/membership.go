@@ -103,11 +103,19 @@ func (r *Replica) bootstrap(hs *store.DiskState, empty bool) (boot, error) {
 	case b.join && !hs.Joining:
 		hs.Joining, save = true, true
 		r.log.Logf(logging.Info, "membership", "Empty data directory and --seed given: joining an existing cluster")
-	case !b.join && hs.ClusterID == "" && len(b.members) > 1:
+	case hs.ClusterID != "" || b.join:
+	case len(b.conf.Voters) > 0:
+		// Joined, but stopped before the JOIN_ACK named the cluster: it
+		// asks the members again (they acknowledge a voter at once).
+		r.log.Logf(logging.Info, "membership", "Cluster id not yet known: asking the members")
+	case len(b.members) > 1:
 		hs.ClusterID, save = staticClusterID(b.members), true
-	case !b.join && hs.ClusterID == "":
+	default:
 		hs.ClusterID, save = newClusterID(), true
 		r.log.Logf(logging.Info, "membership", "Formed cluster %s", hs.ClusterID)
+	}
+	if len(b.conf.Voters) > 0 && !b.conf.IsMember(r.id) {
+		r.log.Logf(logging.Warn, "membership", "This node was removed from the cluster: it takes no part any more. To join again, start it with an empty --data-dir and --seed")
 	}
 	if hs.ClusterID != "" {
 		r.clusterID.Store(&hs.ClusterID)
