@@ -49,7 +49,14 @@ type ctlMsg struct {
 	reply func(peer.Control) // answers on the sender's link (nil if none)
 }
 
-type joinReq struct{ addr string }
+type joinReq struct {
+	addr string
+	seen time.Time // the joiner repeats its JOIN every joinRetry
+}
+
+// joinExpiry: a join whose JOIN stopped coming (the joiner gave up or
+// died) is dropped, so a node removed meanwhile is not added back.
+const joinExpiry = 10 * joinRetry
 
 // boot is how this start of the node enters a cluster (see bootstrap).
 type boot struct {
@@ -303,6 +310,7 @@ func (r *Replica) onControl(m ctlMsg) {
 			return
 		}
 		r.removals[c.ID] = true
+		delete(r.joins, c.ID)
 		if m.reply != nil {
 			r.removeAcks[c.ID] = append(r.removeAcks[c.ID], m.reply)
 		}
@@ -339,6 +347,7 @@ func (r *Replica) onJoin(m ctlMsg, c peer.Control) {
 		r.log.Logf(logging.Info, "membership", "JOIN from node_%d at %s", c.ID, c.Addr)
 		r.joins[c.ID] = &joinReq{addr: c.Addr}
 	}
+	r.joins[c.ID].seen = r.now()
 }
 
 func (r *Replica) refuseJoin(m ctlMsg, why string) {
@@ -416,6 +425,8 @@ func (r *Replica) driveMembership(now time.Time) {
 	for _, id := range slices.Sorted(maps.Keys(r.joins)) {
 		j, nid := r.joins[id], consensus.NodeID(id)
 		switch {
+		case now.Sub(j.seen) > joinExpiry:
+			delete(r.joins, id)
 		case !inForce.IsMember(nid):
 			r.proposeChange(consensus.MembershipChange{Type: consensus.AddLearner, ID: nid, Addr: j.addr})
 			return
@@ -586,6 +597,7 @@ func (r *Replica) Remove(id uint64, limit time.Duration) error {
 	if !known {
 		return ErrNotMember
 	}
+	r.do(func() { delete(r.removed, id) })
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		gone := false
@@ -599,6 +611,7 @@ func (r *Replica) Remove(id uint64, limit time.Duration) error {
 			req := peer.Control{Type: peer.ControlRemove, ID: id}
 			if r.core.Status().Role == consensus.Leader {
 				r.removals[id] = true
+				delete(r.joins, id)
 			} else {
 				r.toLeader(req)
 			}
