@@ -130,10 +130,7 @@ func dialHandshake(conn net.Conn, secret []byte, from, to uint64, cluster, addr 
 // address ("" if it gave none). cluster is this node's cluster ("" while
 // joining). The connection's deadline bounds it.
 func acceptHandshake(conn net.Conn, rd *bufio.Reader, args [][]byte, secret []byte, self uint64, cluster string) (uint64, string, error) {
-	refuse := func(why string) (uint64, string, error) {
-		io.WriteString(conn, "-ERR peer handshake refused: "+why+"\r\n")
-		return 0, "", fmt.Errorf("%w: %s", errRefused, why)
-	}
+	refuse := func(why string) (uint64, string, error) { return 0, "", refuseHandshake(conn, why) }
 	if len(args) != 7 || string(args[1]) != protoVersion {
 		return refuse("unsupported handshake (every node must run the same ordo version)")
 	}
@@ -171,6 +168,12 @@ func acceptHandshake(conn net.Conn, rd *bufio.Reader, args [][]byte, secret []by
 		addrD = ""
 	}
 	return from, addrD, nil
+}
+
+// refuseHandshake tells the dialer why it is refused.
+func refuseHandshake(conn net.Conn, why string) error {
+	io.WriteString(conn, "-ERR peer handshake refused: "+why+"\r\n")
+	return fmt.Errorf("%w: %s", errRefused, why)
 }
 
 // readLine reads one short CRLF-terminated line.

@@ -374,3 +374,39 @@ func TestRefusalLogIsRateLimited(t *testing.T) {
 		t.Fatalf("after a second: ok=%v suppressed=%d, want true 5", ok, n)
 	}
 }
+
+// remoteConn is a connection that claims to come from addr.
+type remoteConn struct {
+	net.Conn
+	addr net.Addr
+}
+
+func (c remoteConn) RemoteAddr() net.Addr { return c.addr }
+
+// Without a cluster secret, peer links are taken from loopback only: a
+// lone node listening on 0.0.0.0 cannot be fed consensus messages from
+// the network.
+func TestNoSecretAcceptsLoopbackOnly(t *testing.T) {
+	h := newCollector()
+	tr := New(Config{ID: 3, HeartbeatInterval: 10 * time.Millisecond, LeaderTimeout: 50 * time.Millisecond, Log: logging.Node{L: slog.New(slog.DiscardHandler), ID: 3}}, h)
+	defer tr.Close()
+	for _, tc := range []struct {
+		ip     string
+		refuse bool
+	}{{"192.0.2.7", true}, {"127.0.0.1", false}} {
+		server, client := net.Pipe()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tr.Accept(remoteConn{server, &net.TCPAddr{IP: net.ParseIP(tc.ip), Port: 4000}},
+				[][]byte{[]byte("ORDO.PEER"), []byte("3"), []byte("1"), []byte("3"), []byte(strings.Repeat("ab", nonceLen)), []byte("-"), []byte("-")})
+		}()
+		client.SetDeadline(time.Now().Add(5 * time.Second))
+		line, _ := bufio.NewReader(client).ReadString('\n')
+		if refused := strings.Contains(line, "loopback only"); refused != tc.refuse {
+			t.Errorf("from %s: %q", tc.ip, line)
+		}
+		client.Close()
+		<-done
+	}
+}

@@ -375,7 +375,17 @@ func (t *Transport) Accept(conn net.Conn, args [][]byte) {
 	}()
 	rd := bufio.NewReaderSize(conn, 64<<10)
 	conn.SetDeadline(time.Now().Add(handshakeTTL))
-	from, addr, err := acceptHandshake(conn, rd, args, t.cfg.Secret, t.cfg.ID, t.h.ClusterID())
+	var from uint64
+	var addr string
+	var err error
+	if len(t.cfg.Secret) == 0 && !loopback(conn.RemoteAddr()) {
+		// Without a secret anyone could speak as a peer: only processes on
+		// this machine may (a node that listens beyond loopback without a
+		// secret is a lone node; a cluster there must have one).
+		err = refuseHandshake(conn, "this node has no cluster secret, so it accepts peer links from loopback only (set --cluster-secret on every member)")
+	} else {
+		from, addr, err = acceptHandshake(conn, rd, args, t.cfg.Secret, t.cfg.ID, t.h.ClusterID())
+	}
 	if err != nil {
 		if ok, suppressed := t.refusals.allow(time.Now()); ok {
 			more := ""
@@ -444,4 +454,9 @@ func readFrame(rd *bufio.Reader) (frame, error) {
 		return frame{}, fmt.Errorf("malformed message: %w", err)
 	}
 	return frame{m: m}, nil
+}
+
+func loopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
