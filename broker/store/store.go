@@ -361,10 +361,12 @@ func (s *Store) Message(seq uint64) (*Message, error) {
 	s.mu.RLock()
 	i := s.runs.index(seq)
 	s.mu.RUnlock()
-	if i < s.log.FirstIndex() {
+	e, err := s.entry(i)
+	if err != nil && i < s.log.FirstIndex() {
+		// (Checked after the read: retention or a log reset may have run
+		// since the caller found seq in the channel index.)
 		return nil, consensus.ErrCompacted
 	}
-	e, err := s.entry(i)
 	if err != nil {
 		return nil, err
 	}
