@@ -391,6 +391,19 @@ func (n *Node) Step(m Message) error {
 	}
 	if m.From == n.id || !n.acceptsFrom(m) {
 		n.logf(LevelDebug, compMembership, "Ignored %v from non-member node_%d", m.Type, m.From)
+		if m.Type == MsgCoordinator && m.From != n.id {
+			// Say so: a removed node that does not know it (its log
+			// lags behind its removal) then stops answering lower IDs'
+			// MsgElection for a while (noteStale) instead of holding
+			// them back, waiting for a COORDINATOR that cannot win.
+			// (Found by a sweep: such a node, and a lagging voter that
+			// deferred to it, kept a cluster leaderless for good.)
+			rej := Message{To: m.From, Type: MsgCoordinatorAck, Pre: m.Pre, Reject: true, RejectHint: rejectStale}
+			if m.Pre {
+				rej.Term = n.term
+			}
+			n.send(rej)
+		}
 		return nil
 	}
 	// Bully liveness signals and forwarded proposals carry no authority:
