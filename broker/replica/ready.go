@@ -56,6 +56,9 @@ func (r *Replica) finishReady(rd *consensus.Ready) {
 		// change of role or term); the rest refreshes every tick period.
 		r.updateStatus()
 	}
+	if rd.SoftState != nil {
+		r.refreshPeers() // a new leader may not be linked yet (a joiner's)
+	}
 	r.apply(rd.Committed)
 	for _, p := range rd.Dropped {
 		if w := r.waiting[p.ReqID]; w != nil && p.Origin == r.id {
