@@ -359,6 +359,18 @@ func (t *confTracker) observe(e *Entry) {
 	if k := len(t.idx); k == 0 || t.idx[k-1] < e.Index {
 		t.idx = append(t.idx, e.Index)
 	}
+	if e.Index == t.base.Index && t.base.SkippedAt < e.Index {
+		// A log restarted before the entry of its committed configuration
+		// (see confForReset): the anchor is the restart point, and only
+		// entries seen since count the membership entries after it. Move
+		// the anchor to this entry and persist it (dirty), so that Seq
+		// stays right once retention drops this entry from the log.
+		// (Found by a sweep: a restart after that lost one.)
+		sk := t.skipped(e.Index)
+		t.base.SkippedAt, t.base.Skipped = e.Index, sk
+		t.anchor, t.anchorSkipped = e.Index, sk
+		t.dirty = true
+	}
 	if e.Index <= t.base.Index {
 		return
 	}
