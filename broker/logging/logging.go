@@ -1,5 +1,5 @@
 // Package logging formats ordo's log lines: the demo guide's
-// human-readable lines ("2024-10-21 12:34:56 - storage.1 - INFO - Loaded 10
+// human-readable lines ("2024-10-21 12:34:56,789 - storage.1 - INFO - Loaded 10
 // messages from log") or JSON, and names each line's component after the
 // node ("storage.1").
 package logging
@@ -25,7 +25,7 @@ const (
 // NewLogger returns a slog logger writing either the demo guide's
 // human-readable lines,
 //
-//	2024-10-21 12:34:56 - storage.1 - INFO - Loaded 10 messages from log
+//	2024-10-21 12:34:56,789 - storage.1 - INFO - Loaded 10 messages from log
 //
 // or one JSON object per line (format "json").
 func NewLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
@@ -82,7 +82,7 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	if t.IsZero() {
 		t = time.Now()
 	}
-	line := fmt.Sprintf("%s - %s - %s - %s%s\n", t.Format("2006-01-02 15:04:05"), component, level, r.Message, extra.String())
+	line := fmt.Sprintf("%s - %s - %s - %s%s\n", t.Format("2006-01-02 15:04:05,000"), component, level, r.Message, extra.String())
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	_, err := io.WriteString(h.w, line)

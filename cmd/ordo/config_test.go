@@ -112,7 +112,7 @@ func TestLogFormats(t *testing.T) {
 	port := testkit.FreePort(t)
 	p := startOrdo(t, port, nil, nodeArgs(port, t.TempDir())...)
 	p.WaitLog("Loaded 0 messages from log")
-	line := regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - storage\.1 - INFO - Loaded 0 messages from log$`)
+	line := regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - storage\.1 - INFO - Loaded 0 messages from log$`)
 	if !line.MatchString(p.Logs()) {
 		t.Fatalf("text log line format:\n%s", p.Logs())
 	}
