@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/ordo-broker/ordo/broker/replica"
+	"github.com/ordo-broker/ordo/clients/testkit"
 )
+
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // hist is a history of the payloads with seqs 1..n.
 func hist(node int, payloads ...string) NodeHistory {

@@ -165,7 +165,7 @@ func (h *harness) converge(ctx context.Context, step string, ids []int) CheckRes
 	var res CheckResult
 	var suspects []int
 	var agreedBad time.Time
-	stable := 2*time.Second + 2*h.o.LeaderTimeout
+	stable := time.Second + h.o.LeaderTimeout
 	err := poll(ctx, h.convergeBound(), func() error {
 		hs := h.histories(ids)
 		res = Check(hs, h.ledger.Snapshot())
@@ -216,7 +216,7 @@ func (h *harness) publishRound(ctx context.Context, tag string, ids []int, count
 			p := h.publisher(id)
 			defer p.close()
 			for k := 1; k <= count; k++ {
-				if err := p.publish(ctx, h.ledger, h.o.Channel, fmt.Sprintf("%s-p%d-%d", tag, id, k)); err != nil {
+				if _, err := p.publish(ctx, h.ledger, h.o.Channel, fmt.Sprintf("%s-p%d-%d", tag, id, k)); err != nil {
 					errs[i] = err
 					return
 				}

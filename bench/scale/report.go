@@ -45,6 +45,18 @@ func ms(d time.Duration) string {
 	return d.Round(time.Millisecond).String()
 }
 
+// CatchUpTimes are the restarted peers' catch-up times, and the peer
+// that took longest.
+func (r *Report) CatchUpTimes() (ds []time.Duration, slowest int) {
+	for _, c := range r.CatchUps {
+		if len(ds) == 0 || c.Took > slices.Max(ds) {
+			slowest = c.Peer
+		}
+		ds = append(ds, c.Took)
+	}
+	return ds, slowest
+}
+
 // Format prints the summary table.
 func (r *Report) Format(w io.Writer) {
 	fmt.Fprintln(w, "[scale] ===== summary =====")
@@ -68,7 +80,9 @@ func (r *Report) Format(w io.Writer) {
 	}
 	row("elections", "%d leader kills: %s", r.Elections(), strings.Join(kills, "; "))
 	row("failover", "median %s, max %s (kill -9 until a PUBLISH is acknowledged)", ms(Median(r.FailoverTimes())), ms(Max(r.FailoverTimes())))
-	row("catch-up", "max %s over %d restarts (median %s)", ms(Max(r.CatchUps)), len(r.CatchUps), ms(Median(r.CatchUps)))
+	cu, slowest := r.CatchUpTimes()
+	row("catch-up", "max %s (peer %d) over %d restarts, median %s (restart until its history equals the leader's)",
+		ms(Max(cu)), slowest, len(cu), ms(Median(cu)))
 	row("join", "voter after %s, caught up after %s", ms(r.Join), ms(r.JoinCatchUp))
 	row("terms", "%d→%d, unexpected elections %d, \"Leader timeout!\" logged %d times", r.FirstTerm, r.LastTerm, r.UnexpectedTerms, r.LeaderTimeouts)
 	row("runtime", "%s", r.Runtime.Round(100*time.Millisecond))

@@ -159,21 +159,22 @@ func retryable(kind string) bool {
 // publish publishes payload until it is acknowledged, retrying
 // transient failures with a short backoff, recording every attempt in
 // the ledger. It gives up when ctx ends or on an error retrying cannot
-// fix.
-func (p *publisher) publish(ctx context.Context, l *Ledger, channel, payload string) error {
+// fix. It returns when the acknowledged attempt was sent.
+func (p *publisher) publish(ctx context.Context, l *Ledger, channel, payload string) (time.Time, error) {
 	backoff := 10 * time.Millisecond
 	for {
+		sent := time.Now()
 		o, kind, err := p.attempt(channel, payload)
 		l.Note(payload, o, kind)
 		if o == Acked {
-			return nil
+			return sent, nil
 		}
 		if !retryable(kind) {
-			return fmt.Errorf("PUBLISH %s via %s: %v", payload, p.addr, err)
+			return sent, fmt.Errorf("PUBLISH %s via %s: %v", payload, p.addr, err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("PUBLISH %s via %s: gave up (%v); last error: %v", payload, p.addr, ctx.Err(), err)
+			return sent, fmt.Errorf("PUBLISH %s via %s: gave up (%v); last error: %v", payload, p.addr, ctx.Err(), err)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 200*time.Millisecond)

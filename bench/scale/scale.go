@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"time"
@@ -91,6 +92,13 @@ type Failover struct {
 	Publish, Agreed time.Duration
 }
 
+// CatchUp is one restart of a killed peer: Took is from its start until
+// its history equalled the leader's.
+type CatchUp struct {
+	Peer int
+	Took time.Duration
+}
+
 // Report is what a run measured and found.
 type Report struct {
 	Peers                       int
@@ -100,10 +108,10 @@ type Report struct {
 	Errors                      string
 	Formation                   time.Duration // peers 2..N started until N voters
 	Failovers                   []Failover
-	CatchUps                    []time.Duration // restarted peers: start until history equal
-	Join                        time.Duration   // new peer: start until it is a voter
-	JoinCatchUp                 time.Duration   // new peer: start until its history is equal
-	Entries                     int             // final history length
+	CatchUps                    []CatchUp     // restarted peers
+	Join                        time.Duration // new peer: start until it is a voter
+	JoinCatchUp                 time.Duration // new peer: start until its history is equal
+	Entries                     int           // final history length
 	FirstTerm, LastTerm         uint64
 	// UnexpectedTerms counts term changes outside the leader kills
 	// (elections nobody asked for: a sign of overload).
@@ -131,6 +139,7 @@ type harness struct {
 	killed []int  // peers killed and not restarted yet, oldest first
 	// suspects are nodes whose logs explain a failure.
 	suspects map[int]bool
+	reported map[string]bool // violations listed so far, without their step
 }
 
 // Run performs the scale test, printing a line per step to progress, and
@@ -143,7 +152,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (*Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	h := &harness{o: o, out: progress, begin: time.Now(), nodes: map[int]*node{}, ledger: NewLedger(),
-		rep: &Report{Peers: o.Peers}, suspects: map[int]bool{}}
+		rep: &Report{Peers: o.Peers}, suspects: map[int]bool{}, reported: map[string]bool{}}
 	temp := o.DataDir == ""
 	h.root = o.DataDir
 	if temp {
@@ -247,13 +256,23 @@ func (h *harness) logf(format string, args ...any) {
 // violation records a broken guarantee; nodes are the peers whose logs
 // may explain it.
 func (h *harness) violation(step string, nodes []int, format string, args ...any) {
-	msg := step + ": " + fmt.Sprintf(format, args...)
+	what := fmt.Sprintf(format, args...)
+	// Found again by a later check (perhaps on fewer nodes, some being
+	// down): listed once, at the first.
+	key := onNodes.ReplaceAllString(what, "")
+	if h.reported[key] {
+		return
+	}
+	h.reported[key] = true
+	msg := step + ": " + what
 	h.rep.Violations = append(h.rep.Violations, msg)
 	h.logf("VIOLATION %s", msg)
 	for _, id := range nodes {
 		h.suspects[id] = true
 	}
 }
+
+var onNodes = regexp.MustCompile(` on nodes \[[0-9 ]*\]`)
 
 // stopAll stops every running node: SIGTERM (a leader hands over), then
 // kill -9 after a bound, all at once so the run ends promptly.
@@ -264,6 +283,7 @@ func (h *harness) stopAll() {
 	}
 	bound := 2*h.o.LeaderTimeout + 5*time.Second
 	h.logf("stopping %d nodes (SIGTERM, kill -9 after %s)", len(ids), bound)
+	begin := time.Now()
 	done := make(chan struct{}, len(ids))
 	for _, id := range ids {
 		go func(n *node) { n.stop(bound); done <- struct{}{} }(h.nodes[id])
@@ -271,6 +291,7 @@ func (h *harness) stopAll() {
 	for range ids {
 		<-done
 	}
+	h.logf("stopped in %s", since(begin))
 }
 
 // finish completes the report from the ledger and the logs.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -125,21 +124,30 @@ func (h *harness) failovers(ctx context.Context) error {
 	return nil
 }
 
-// failover kills the leader (kill -9) and measures how long until a
-// PUBLISH through a survivor is acknowledged: every survivor publishes a
-// probe at once, retrying, and the first acknowledgement ends the
-// failover. Then every survivor publishes a few more messages and the
-// survivors' histories are checked.
+// failover kills the leader (kill -9) while every peer publishes, and
+// measures how long until a PUBLISH sent after the kill through a
+// survivor is acknowledged. Then every survivor publishes a few more
+// messages and the survivors' histories are checked.
 func (h *harness) failover(ctx context.Context, k int) error {
 	old, oldTerm := h.leader, h.term
-	survivors := slices.DeleteFunc(h.live(), func(id int) bool { return id == old })
+	live := h.live()
+	survivors := slices.DeleteFunc(slices.Clone(live), func(id int) bool { return id == old })
+	tag, name := fmt.Sprintf("kill%d", k), fmt.Sprintf("kill %d", k) // payloads, messages
+	lo := h.startLoad(ctx, tag, live, 2*h.electionBound()+h.convergeBound())
+	// Kill in mid-stream: every peer has publishes acknowledged and one
+	// in flight.
+	if err := lo.waitAcked(ctx, live, 3, false, h.electionBound()); err != nil {
+		lo.abort()
+		return h.stepErr(live, "%s: publishing before the kill: %v", name, err)
+	}
 	h.nodes[old].kill()
 	killedAt := time.Now()
+	lo.killed(old, killedAt)
 	h.killed = append(h.killed, old)
-	h.logf("kill %d: kill -9 of leader peer %d (term %d)", k, old, oldTerm)
+	h.logf("%s: kill -9 of leader peer %d (term %d) while %d peers publish", name, old, oldTerm, len(live))
 
-	// Agreement on the new leader is watched alongside the probes, so
-	// its time is measured from the kill too.
+	// Agreement on the new leader is watched alongside, so its time is
+	// measured from the kill too.
 	type agreed struct {
 		leader int
 		term   uint64
@@ -151,58 +159,32 @@ func (h *harness) failover(ctx context.Context, k int) error {
 		l, t, err := h.waitLeader(ctx, survivors)
 		agreedc <- agreed{l, t, time.Since(killedAt), err}
 	}()
-
-	var first atomic.Int64 // ns from the kill to the first acknowledged probe
-	errs := make([]error, len(survivors))
-	pctx, cancel := context.WithTimeout(ctx, h.electionBound())
-	defer cancel()
-	var wg sync.WaitGroup
-	for i, id := range survivors {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p := h.publisher(id)
-			defer p.close()
-			errs[i] = p.publish(pctx, h.ledger, h.o.Channel, fmt.Sprintf("kill%d-probe-p%d", k, id))
-			if errs[i] == nil {
-				first.CompareAndSwap(0, int64(time.Since(killedAt)))
-			}
-		}()
+	if err := lo.waitAcked(ctx, survivors, int64(h.few()), true, h.electionBound()); err != nil {
+		lo.abort()
+		<-agreedc
+		if lo.first.Load() == 0 {
+			return h.stepErr(survivors, "%s: no publish acknowledged within %s of killing peer %d: %v", name, h.electionBound(), old, err)
+		}
+		return h.stepErr(survivors, "%s: after the failover: %v", name, err)
 	}
-	wg.Wait()
+	ferr := lo.finish(survivors)
 	a := <-agreedc
-	if first.Load() == 0 {
-		return h.stepErr(survivors, "kill %d: no publish acknowledged within %s of killing peer %d: %v", k, h.electionBound(), old, firstErr(errs))
-	}
-	if err := firstErr(errs); err != nil {
-		return h.stepErr(survivors, "kill %d: %v", k, err)
-	}
-	if a.err != nil {
+	switch {
+	case ferr != nil:
+		return h.stepErr(survivors, "%s: %v", name, ferr)
+	case a.err != nil:
 		return a.err
 	}
 	f := Failover{Killed: old, NewLeader: a.leader, OldTerm: oldTerm, NewTerm: a.term,
-		Publish: time.Duration(first.Load()), Agreed: a.after}
+		Publish: time.Duration(lo.first.Load()), Agreed: a.after}
 	h.rep.Failovers = append(h.rep.Failovers, f)
 	if f.NewTerm <= oldTerm {
-		h.violation(fmt.Sprintf("kill %d", k), []int{a.leader}, "new leader %d has term %d, not above the killed leader's %d", a.leader, a.term, oldTerm)
+		h.violation(name, []int{a.leader}, "new leader %d has term %d, not above the killed leader's %d", a.leader, a.term, oldTerm)
 	}
 	h.leader, h.term, h.rep.LastTerm = a.leader, a.term, a.term
-	h.logf("kill %d: publishing again after %s; peer %d leads (term %d→%d), all survivors agree after %s (highest survivor: %d)",
-		k, f.Publish.Round(time.Millisecond), a.leader, oldTerm, a.term, f.Agreed.Round(time.Millisecond), slices.Max(survivors))
-
-	if err := h.publishRound(ctx, fmt.Sprintf("kill%d", k), survivors, h.few()); err != nil {
-		return err
-	}
-	h.converge(ctx, fmt.Sprintf("after kill %d", k), survivors)
-	return nil
-}
-
-func firstErr(errs []error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
+	h.logf("%s: publishing again after %s; peer %d leads (term %d→%d), all survivors agree after %s (highest survivor: %d); %d messages acknowledged in this round",
+		name, f.Publish.Round(time.Millisecond), a.leader, oldTerm, a.term, f.Agreed.Round(time.Millisecond), slices.Max(survivors), lo.total())
+	h.converge(ctx, "after "+name, survivors)
 	return nil
 }
 
@@ -261,7 +243,7 @@ func (h *harness) restart(ctx context.Context, ids []int) error {
 		if errs[i] != nil {
 			return h.stepErr([]int{id, h.leader}, "restarted peer %d did not catch up: %v", id, errs[i])
 		}
-		h.rep.CatchUps = append(h.rep.CatchUps, durs[i])
+		h.rep.CatchUps = append(h.rep.CatchUps, CatchUp{Peer: id, Took: durs[i]})
 		h.killed = slices.DeleteFunc(h.killed, func(k int) bool { return k == id })
 		h.logf("restarted peer %d caught up (%d messages) %s after its start", id, len(target.Seqs), durs[i].Round(time.Millisecond))
 	}
