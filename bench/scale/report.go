@@ -66,11 +66,10 @@ func (r *Report) Format(w io.Writer) {
 	}
 	row("peers", "%d (+1 joined, 1 left)", r.Peers)
 	row("messages", "published %d, acknowledged %d, uncertain %d", r.Published, r.Acked, r.Uncertain)
-	retries := fmt.Sprint(r.Retries)
+	row("retries", "%d", r.Retries)
 	if r.Errors != "" {
-		retries += " (" + r.Errors + ")"
+		row("failed attempts", "%s", r.Errors)
 	}
-	row("retries", "%s", retries)
 	row("duplicates", "%d (copies after an uncertain retry; not violations)", r.Duplicates)
 	row("history", "%d entries, seqs 1..%d", r.Entries, r.Entries)
 	row("formation", "%s (%d peers joined through peer 1)", ms(r.Formation), r.Peers-1)
@@ -80,9 +79,12 @@ func (r *Report) Format(w io.Writer) {
 	}
 	row("elections", "%d leader kills: %s", r.Elections(), strings.Join(kills, "; "))
 	row("failover", "median %s, max %s (kill -9 until a PUBLISH is acknowledged)", ms(Median(r.FailoverTimes())), ms(Max(r.FailoverTimes())))
-	cu, slowest := r.CatchUpTimes()
-	row("catch-up", "max %s (peer %d) over %d restarts, median %s (restart until its history equals the leader's)",
-		ms(Max(cu)), slowest, len(cu), ms(Median(cu)))
+	if cu, slowest := r.CatchUpTimes(); len(cu) > 0 {
+		row("catch-up", "max %s (peer %d) over %d restarts, median %s (restart until its history equals the leader's)",
+			ms(Max(cu)), slowest, len(cu), ms(Median(cu)))
+	} else {
+		row("catch-up", "-")
+	}
 	row("join", "voter after %s, caught up after %s", ms(r.Join), ms(r.JoinCatchUp))
 	row("terms", "%d→%d, unexpected elections %d, \"Leader timeout!\" logged %d times", r.FirstTerm, r.LastTerm, r.UnexpectedTerms, r.LeaderTimeouts)
 	row("runtime", "%s", r.Runtime.Round(100*time.Millisecond))
