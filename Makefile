@@ -2,7 +2,7 @@
 GO ?= go
 SIM_SCHEDULES ?= 200000
 
-.PHONY: build run test test-short sim bench deps vet cluster clean
+.PHONY: build run test test-short sim bench scale-test deps vet cluster clean
 
 build:
 	$(GO) build -o bin/ordo ./cmd/ordo
@@ -41,6 +41,12 @@ deps:
 
 bench: build
 	./bench/compare.sh
+
+# The demo guide's demo 7: 15 local nodes through joins, concurrent
+# publishing, leader kills, restarts, a leave and a join, every history
+# checked (about 10s; exits non-zero on any violation).
+scale-test: build
+	./bin/ordo scale-test --peers 15
 
 # A local three-node cluster (configs/node{1,2,3}_local.yml), foreground.
 cluster: build

@@ -1,5 +1,5 @@
-// Command ordo runs a node of the ordo broker (`ordo node`) or the load
-// generator (`ordo bench`).
+// Command ordo runs a node of the ordo broker (`ordo node`), the load
+// generator (`ordo bench`) or the local scale test (`ordo scale-test`).
 package main
 
 import (
@@ -28,6 +28,7 @@ func main() {
 		Commands: []*cli.Command{
 			nodeCommand(),
 			benchCommand(),
+			scaleTestCommand(),
 		},
 	}
 	if err := app.RunContext(ctx, os.Args); err != nil {
