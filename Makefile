@@ -24,6 +24,9 @@ test: deps build
 	$(GO) test -count=1 -timeout 20m ./consensus
 	$(GO) test -count=1 -timeout 20m ./broker/replica -sim.schedules=10000
 	$(GO) test -count=1 -timeout 10m -run TestFollowerCatchesUpMillionWithoutElection ./cmd/ordo
+	# Demo 7 at full size: 15 real nodes grown by joins, leader kills,
+	# restarts, a leave and a join (the -race run above does 5).
+	./bin/ordo scale-test --peers 15
 
 test-short:
 	$(GO) test -short ./...

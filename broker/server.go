@@ -86,10 +86,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.replica.SetAddr(s.cfg.advertised(ln.Addr().String()))
 	s.peers.SetAddr(s.cfg.advertised(ln.Addr().String()))
 	s.replica.Start(s.peers)
-	if len(s.cfg.Peers) <= 1 && len(s.cfg.Seeds) == 0 {
+	if s.replica.SoleVoter() {
 		// A lone node elects itself within a tick; accept clients once it
 		// has, so the first PUBLISH and history reads see a working node.
-		// (Bounded: a restarted member of a grown cluster waits for peers.)
+		// (Only then: peers share this port, so a member of a cluster
+		// must not wait for a leader before it lets them in.)
 		s.replica.WaitReady(2 * time.Second)
 	}
 	s.log.Logf(logging.Info, "node", "Listening on %s", ln.Addr())

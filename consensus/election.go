@@ -305,13 +305,11 @@ func (n *Node) giveUp(why string) {
 		n.logf(LevelInfo, compElection, "Election for term %d failed: %s", n.term, why)
 	} else {
 		n.logf(LevelDebug, compElection, "Pre-election for term %d failed: %s", n.term+1, why)
-		if n.log.conf.version > 0 && n.log.conf.idx != nil {
-			// With a changed membership a higher ID may be unable to win
-			// for good (its configuration is stale, or it is removed and
-			// does not know it): stop holding lower IDs back with MsgAlive
-			// for a while, so one of them can campaign.
-			n.staleUntil = n.now + 2*int64(n.cfg.ElectionTicks)
-		}
+		// (A higher ID that cannot win for good — its configuration is
+		// stale, or it was removed and does not know it — is told so by
+		// the voters it asks, and stops holding lower IDs back for a
+		// while: see noteStale. A failed pre-election alone says nothing
+		// of the kind: the others may just be in a live leader's lease.)
 	}
 	n.becomeFollower(n.term, 0)
 	n.electionTimeout = n.cfg.ElectionTicks + n.rand.Intn(n.cfg.ElectionTicks)

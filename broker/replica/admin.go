@@ -51,6 +51,15 @@ func (r *Replica) Members() []Member {
 	return out
 }
 
+// SoleVoter reports whether this node is the only voter of its
+// configuration (a cluster of one: it elects itself at once).
+func (r *Replica) SoleVoter() bool {
+	r.statusMu.Lock()
+	defer r.statusMu.Unlock()
+	v := r.conf[0].Voters
+	return len(v) == 1 && uint64(v[0]) == r.cfg.ID
+}
+
 // Errors of the membership operations.
 var (
 	ErrMembershipTimeout = errors.New("the membership change did not commit in time (is a majority of voters up?); it may still complete")
