@@ -67,7 +67,11 @@ func New(cfg Config) (*Server, error) {
 		runID:    newRunID(),
 		log:      logging.Node{L: cfg.Logger, ID: cfg.ID},
 	}
-	rep, err := replica.Open(cfg.replicaConfig(s.log), s.reg)
+	var app replica.Applier = s.reg
+	if len(cfg.PrintChannels) > 0 {
+		app = newPrinter(cfg.PrintChannels, cfg.PrintTo, s.reg)
+	}
+	rep, err := replica.Open(cfg.replicaConfig(s.log), app)
 	if err != nil {
 		return nil, err
 	}
