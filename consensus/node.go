@@ -765,7 +765,7 @@ func (n *Node) setLead(lead NodeID) {
 		n.leadPre = false
 		n.held = nil
 		if lead != 0 && lead != n.id {
-			n.logf(LevelInfo, compElection, "New coordinator: node_%d, term=%d", lead, n.term)
+			n.logf(LevelInfo, compNode, "New coordinator: node_%d, term=%d", lead, n.term)
 		}
 	}
 	if lead == 0 || lead == n.id || (lead == n.fwdLead && n.term == n.fwdTerm) {
