@@ -255,3 +255,31 @@ func port(c *testkit.Cluster, i int) int {
 	n, _ := strconv.Atoi(p)
 	return n
 }
+
+// --headless, for scripts: lines in on stdin, the conversation and
+// command output on stdout, /quit ends it with status 0.
+func TestHeadlessTerminals(t *testing.T) {
+	peerPort, dir := testkit.FreePort(t), t.TempDir()
+	peer := headless(t, "peer", "--id", "1", "--port", strconv.Itoa(peerPort), "--data-dir", dir, "--headless")
+	peer.waitLine(t, "* Became LEADER for term")
+	chat := headless(t, "chat", "--port", strconv.Itoa(peerPort), "--client-id", "7", "--headless")
+	chat.waitLine(t, fmt.Sprintf("Connected to 127.0.0.1:%d as client_7", peerPort))
+	peer.say(t, "Hello from peer 1!")
+	chat.waitLine(t, "[seq=1] peer_1: Hello from peer 1!")
+	chat.say(t, "Hello from client 7")
+	peer.waitLine(t, "[seq=1] peer_1: Hello from peer 1!\n[seq=2] client_7: Hello from client 7\n")
+	chat.say(t, "/status")
+	chat.waitLine(t, "Role: LEADER")
+	chat.waitLine(t, "Leader: node_1")
+	chat.say(t, "/quit")
+	peer.say(t, "/quit")
+	peer.waitLine(t, "peer_1 is the cluster's only member")
+	for _, p := range []*headlessProc{peer, chat} {
+		if err := p.wait(); err != nil {
+			t.Fatalf("%s: %v\n%s", p.name, err, p.output())
+		}
+	}
+	if !strings.Contains(peer.stderr.String(), "node.1 - INFO - Became LEADER for term") {
+		t.Fatalf("headless peer's full log (stderr) lacks the election:\n%s", peer.stderr.String())
+	}
+}
