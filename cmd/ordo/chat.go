@@ -51,7 +51,7 @@ func chatCommand() *cli.Command {
 			// go-redis reports dial trouble on stderr, over the screen;
 			// the chat says what matters itself.
 			clients.SetLibraryLog(io.Discard)
-			return terminal.RunTUI(c.Context, sess, terminal.Options{Title: name, Placeholder: "type a message, or /help"})
+			return tuiError("ordo chat", terminal.RunTUI(c.Context, sess, terminal.Options{Title: name, Placeholder: "type a message, or /help"}))
 		},
 	}
 }

@@ -123,7 +123,7 @@ func runPeer(ctx context.Context, cfg broker.Config, o peerOptions) error {
 	if o.headless {
 		err = terminal.RunHeadless(ctx, sess, os.Stdin, os.Stdout)
 	} else {
-		err = terminal.RunTUI(ctx, sess, terminal.Options{Title: name, Placeholder: "type a message, or /help"})
+		err = tuiError("ordo peer", terminal.RunTUI(ctx, sess, terminal.Options{Title: name, Placeholder: "type a message, or /help"}))
 	}
 	// Ctrl+C (or a signal) stops the node as a crash would, except that
 	// a leader hands its leadership over first: it stays a member and a
@@ -182,4 +182,13 @@ func dialAddr(a net.Addr) string {
 		ip = net.IPv4(127, 0, 0, 1)
 	}
 	return net.JoinHostPort(ip.String(), strconv.Itoa(ta.Port))
+}
+
+// tuiError says what to do when the full screen cannot start (no
+// terminal: a script, a service).
+func tuiError(cmd string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return cli.Exit(fmt.Sprintf("%s: %v (without a terminal, use --headless)", cmd, err), 1)
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,6 +93,7 @@ func TestPeerTerminals(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		ports[i], dirs[i] = testkit.FreePort(t), t.TempDir()
 	}
+	t.Cleanup(func() { showPeerLogs(t, dirs) })
 
 	// Demo 1: peer 1 alone leads; peers 2 and 3 join through it; each
 	// types a line and every terminal shows the same three lines.
@@ -175,6 +178,23 @@ func TestPeerTerminals(t *testing.T) {
 		}, "peer %d still lists peer_3 after it left: %s", i, lazyText{&last})
 	}
 	say(1, "Goodbye peer 3", 1, 2)
+}
+
+// showPeerLogs shows the end of each peer's full log (peer.log in its
+// data directory) when the test failed or ORDO_TEST_LOG is set.
+func showPeerLogs(t *testing.T, dirs map[int]string) {
+	if !t.Failed() && os.Getenv(testkit.LogEnv) == "" {
+		return
+	}
+	for i := 1; i <= len(dirs); i++ {
+		b, err := os.ReadFile(filepath.Join(dirs[i], "peer.log"))
+		if err != nil {
+			t.Logf("peer %d: %v", i, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		t.Logf("peer %d, the end of peer.log:\n%s", i, strings.Join(lines[max(0, len(lines)-80):], "\n"))
+	}
 }
 
 // Client-server mode: three `ordo node`s, `ordo chat` terminals on two of
