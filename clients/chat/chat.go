@@ -58,13 +58,17 @@ type Config struct {
 
 // Session is one chat terminal's state; it implements terminal.App.
 type Session struct {
-	cfg      Config
-	fo       *clients.Failover
-	lastSeq  atomic.Uint64 // the last seq shown
-	left     atomic.Bool
-	mu       sync.Mutex
-	out      terminal.Output // set by Run, for the failover's events
-	pendingE []string        // events before Run
+	cfg     Config
+	fo      *clients.Failover
+	lastSeq atomic.Uint64 // the last seq shown
+	left    atomic.Bool
+	online  atomic.Bool // Follow reaches a node
+
+	mu         sync.Mutex
+	out        terminal.Output // set by Run, for the failover's events
+	pendingE   []string        // events before Run
+	leader     *clients.Client // asked for the members' states (status.go)
+	leaderAddr string
 }
 
 // New prepares a session; nothing connects before Run.
@@ -140,12 +144,14 @@ func (s *Session) onEvent(e clients.Event) {
 	var text string
 	switch e.Kind {
 	case clients.Connected:
+		s.online.Store(true)
 		if e.After == 0 {
 			text = fmt.Sprintf("Connected to %s as %s", e.Addr, s.cfg.Name)
 		} else {
 			text = fmt.Sprintf("Connected to %s; resuming after seq=%d", e.Addr, e.After)
 		}
 	case clients.Lost:
+		s.online.Store(false)
 		text = fmt.Sprintf("Lost connection to %s (%v); trying %s", e.Addr, short(e.Err), e.Next)
 	default:
 		return
@@ -181,6 +187,9 @@ func (s *Session) Input(ctx context.Context, line string, out terminal.Output) {
 		return
 	}
 	line = strings.TrimPrefix(line, "/") // "//x" publishes "/x"
+	if !s.online.Load() {
+		out.Print(terminal.Notice, fmt.Sprintf("No node answers right now: trying for up to %s to send %q...", s.cfg.PublishTimeout, line))
+	}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
 	defer cancel()
 	_, err := s.fo.Publish(pctx, s.cfg.Channel, line)

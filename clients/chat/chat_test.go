@@ -65,7 +65,7 @@ func TestStatusLines(t *testing.T) {
 		"member_2": "addr=127.0.0.1:6002 role=follower state=voter lag=-1",
 		"member_3": "addr=127.0.0.1:6003 role=leader state=voter lag=-1",
 	}
-	got := strings.Join(s.statusLines(st), "\n")
+	got := strings.Join(s.statusLines(st, view{members: members(st), leader: "peer_3", live: true}), "\n")
 	for _, want := range []string{
 		"Node: peer_2 at 127.0.0.1:6002\nRole: FOLLOWER\nLeader: peer_3 (127.0.0.1:6003)\nTerm: 3\nLast seq: 5 (committed: 5; shown here: 0)",
 		"Members (3):\n  peer_1   127.0.0.1:6001        follower unreachable\n  peer_2   127.0.0.1:6002        follower voter        (this node)\n  peer_3",
@@ -74,7 +74,13 @@ func TestStatusLines(t *testing.T) {
 			t.Fatalf("/status:\n%s\nlacks:\n%s", got, want)
 		}
 	}
-	if bar := s.statusBar(st); bar != "FOLLOWER | term 3 | leader peer_3 | 2/3 members up | seq 0" {
+	if !strings.Contains(got, "(states as the leader peer_3 sees them)") {
+		t.Fatalf("/status does not say whose view the states are:\n%s", got)
+	}
+	if bar := s.statusBar(st, view{members: members(st), live: true}); bar != "FOLLOWER | term 3 | leader peer_3 | 2/3 members up | seq 0" {
 		t.Fatalf("status bar %q", bar)
+	}
+	if bar := s.statusBar(st, view{members: members(st)}); !strings.Contains(bar, "| 3 members |") {
+		t.Fatalf("without the leader's view the bar cannot count members up: %q", bar)
 	}
 }

@@ -42,12 +42,19 @@ func waitConversation(t *testing.T, p *pane, want []chatLine) {
 }
 
 // statusCmd types /status and returns its output once complete (the
-// member list has the count of lines it announces).
+// member list has the count of lines it announces). Each call types
+// "/status #k" (the terminal echoes a command with its arguments, which
+// /status ignores) so that its output is told apart from earlier ones.
 func statusCmd(t *testing.T, p *pane) string {
 	t.Helper()
-	p.typeLine("/status")
+	statusCalls++
+	echo := fmt.Sprintf("> /status #%d", statusCalls)
+	p.typeLine(echo[2:])
 	s := p.waitScreen(screenWait, "/status output", func(s string) bool {
-		out := since(s, "> /status")
+		if !strings.Contains(s, echo) {
+			return false
+		}
+		out := since(s, echo)
 		i := strings.Index(out, "Members (")
 		if i < 0 {
 			return false
@@ -55,8 +62,10 @@ func statusCmd(t *testing.T, p *pane) string {
 		n, err := strconv.Atoi(out[i+len("Members (") : i+strings.Index(out[i:], ")")])
 		return err == nil && strings.Count(out[i:], "\n  ") >= n
 	})
-	return since(s, "> /status")
+	return since(s, echo)
 }
+
+var statusCalls int
 
 func mustContain(t *testing.T, what, text string, parts ...string) {
 	t.Helper()
@@ -136,6 +145,12 @@ func TestPeerTerminals(t *testing.T) {
 	if st := peers[3].waitExit(screenWait); st != 0 {
 		t.Fatalf("peer 3 exited with status %d after Ctrl+C", st)
 	}
+	// The status bar counts members up as the leader sees them, on a
+	// follower too; /status shows the state.
+	peers[2].waitText(screenWait, "| FOLLOWER | term 1 | leader peer_1 | 2/3 members up |")
+	testkit.Eventually(t, screenWait, func() bool {
+		return strings.Contains(memberRow(statusCmd(t, peers[2]), "peer_3"), "unreachable")
+	}, "peer 2's /status never showed peer_3 unreachable")
 	say(1, "While peer 3 is away (1)", 1, 2)
 	say(2, "While peer 3 is away (2)", 1, 2)
 	peers[3].restart(args(3)...)
