@@ -177,9 +177,11 @@ func (f *Failover) Close() error {
 
 // NotDelivered reports whether a PUBLISH error means the message was
 // certainly not delivered, so that sending it again cannot duplicate it:
-// the connection could not be opened, or the node answered CLUSTERDOWN
-// (it reaches no leader and sequenced nothing). A broken connection or a
-// TRYAGAIN leaves the outcome unknown: the message may still appear.
+// the connection could not be opened, the node answered CLUSTERDOWN (it
+// reached no leader and sequenced nothing), or TRYAGAIN saying the
+// publish "was not sequenced" (a leader change dropped it). A broken
+// connection or any other TRYAGAIN ("may or may not be delivered")
+// leaves the outcome unknown: the message may still appear.
 func NotDelivered(err error) bool {
 	if err == nil {
 		return false
@@ -188,7 +190,10 @@ func NotDelivered(err error) bool {
 	if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, syscall.ECONNREFUSED) {
 		return true
 	}
-	return strings.HasPrefix(err.Error(), "CLUSTERDOWN ")
+	// Both kinds of TRYAGAIN share the code; only the text tells the
+	// certain one (broker/replica.ErrNotSequenced) apart.
+	msg := err.Error()
+	return strings.HasPrefix(msg, "CLUSTERDOWN ") || strings.HasPrefix(msg, "TRYAGAIN publish was not sequenced")
 }
 
 // backoff waits before round k of retries (k >= 1), or returns ctx's
@@ -220,8 +225,9 @@ func (f *Failover) Publish(ctx context.Context, channel, payload string) (int64,
 		if err == nil || !NotDelivered(err) {
 			return n, err
 		}
+		var op *net.OpError
 		switch {
-		case strings.HasPrefix(err.Error(), "CLUSTERDOWN "):
+		case !errors.As(err, &op) && !errors.Is(err, syscall.ECONNREFUSED):
 			// The node is up but reaches no leader (an election is
 			// under way, or it is cut off): wait and ask it again.
 			err = backoffOr(ctx, round, err)

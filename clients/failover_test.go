@@ -157,6 +157,7 @@ func TestNotDelivered(t *testing.T) {
 	}
 	for _, e := range []error{
 		errors.New("CLUSTERDOWN no leader: this node cannot reach a majority of the cluster; retry shortly"),
+		errors.New("TRYAGAIN publish was not sequenced (leader changed); retry it"),
 	} {
 		if !NotDelivered(e) {
 			t.Fatalf("%v: want not delivered", e)
