@@ -37,7 +37,14 @@ func newTmux(t *testing.T) *tmuxServer {
 	}
 	name := regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-")
 	s := &tmuxServer{t: t, socket: fmt.Sprintf("ordo-test-%d-%s", os.Getpid(), name)}
-	t.Cleanup(func() { s.run("kill-server") })
+	t.Cleanup(func() {
+		// The server does not always remove its socket file: do.
+		path, err := s.run("display-message", "-p", "#{socket_path}")
+		s.run("kill-server")
+		if path = strings.TrimSpace(path); err == nil && strings.Contains(path, s.socket) {
+			os.Remove(path)
+		}
+	})
 	return s
 }
 
