@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use, when missing.
 set -euo pipefail
-pkgs=(redis-server redis-tools python3-redis ruby-redis node-redis)
+pkgs=(redis-server redis-tools python3-redis ruby-redis node-redis tmux)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -154,6 +154,22 @@ func (s *Server) Shutdown() error {
 	return s.Close()
 }
 
+// ErrLastVoter is returned by Leave on the cluster's only voter: there
+// is no one to hand the cluster to (stop it instead; its log stays).
+var ErrLastVoter = replica.ErrLastVoter
+
+// Leave removes this node from the cluster gracefully, as CLUSTER LEAVE
+// does, for a program that runs the node in-process (ordo peer's /quit):
+// a leader first hands its leadership over, then the removal is
+// committed. The node keeps serving clients until Close.
+func (s *Server) Leave() error {
+	if err := s.replica.Leave(s.leaveTimeout()); err != nil {
+		return err
+	}
+	s.log.Logf(logging.Info, "membership", "Left the cluster")
+	return nil
+}
+
 // leaveTimeout bounds a graceful leave: a hand-over and a commit.
 func (s *Server) leaveTimeout() time.Duration { return 4*s.cfg.LeaderTimeout + 5*time.Second }
 

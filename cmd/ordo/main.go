@@ -1,4 +1,5 @@
-// Command ordo runs a node of the ordo broker (`ordo node`), the load
+// Command ordo runs a node of the ordo broker (`ordo node`), a node with
+// its chat terminal (`ordo peer`), a chat client (`ordo chat`), the load
 // generator (`ordo bench`) or the local scale test (`ordo scale-test`).
 package main
 
@@ -27,6 +28,8 @@ func main() {
 		Version: broker.Version,
 		Commands: []*cli.Command{
 			nodeCommand(),
+			peerCommand(),
+			chatCommand(),
 			benchCommand(),
 			scaleTestCommand(),
 		},
