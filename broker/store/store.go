@@ -435,7 +435,9 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 			if err != nil {
 				return &wal.CorruptError{Index: i, Reason: err.Error()}
 			}
-			loaded++
+			if e.Type == consensus.EntryNormal {
+				loaded++ // (membership entries are not messages)
+			}
 			s.runs.note(&e)
 			if e.Origin == self && e.ReqID > s.maxOwnReqID {
 				s.maxOwnReqID = e.ReqID
