@@ -1,5 +1,6 @@
 // Command ordo runs a node of the ordo broker (`ordo node`), the load
-// generator (`ordo bench`) or the local scale test (`ordo scale-test`).
+// generator (`ordo bench`), the local scale test (`ordo scale-test`), a
+// health check (`ordo ping`) or the offline log reader (`ordo log`).
 package main
 
 import (
@@ -29,6 +30,8 @@ func main() {
 			nodeCommand(),
 			benchCommand(),
 			scaleTestCommand(),
+			pingCommand(),
+			logCommand(),
 		},
 	}
 	if err := app.RunContext(ctx, os.Args); err != nil {
