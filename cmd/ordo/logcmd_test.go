@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,7 +82,7 @@ func TestLogCommandPrintsStoppedNode(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "in use by a running ordo node: stop the node first") {
 		t.Fatalf("ordo log on a running node's directory: exit %d, stderr %q; want exit 1 and a refusal", code, stderr)
 	}
-	c.Proc(1).Signal(15) // SIGTERM: a clean stop (node 2 keeps running; it does not matter)
+	c.Proc(1).Signal(syscall.SIGTERM) // a clean stop (node 2 keeps running; it does not matter)
 	if code := c.Proc(1).ExitCode(20 * time.Second); code != 0 {
 		t.Fatalf("node 1 exited with %d", code)
 	}
