@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -51,6 +52,11 @@ type Config struct {
 	// LeaveOnShutdown: on SIGTERM/SIGINT, leave the cluster (the removal
 	// committed) before exiting, rather than just handing leadership over.
 	LeaveOnShutdown bool
+	// PrintChannels: the node prints every delivered message of these
+	// channels to PrintTo (default stdout) as "[seq=N] sender: payload",
+	// so a node's terminal shows the conversation (the guide's CS-1).
+	PrintChannels []string
+	PrintTo       io.Writer
 
 	// NoSync acknowledges publishes before they are fsynced ("fast" mode):
 	// a crash of every node at once can then lose acknowledged messages.
@@ -458,6 +464,18 @@ var options = []Option{
 			return int(n), err
 		}).
 		report(func(c *Config) string { return itoa(c.SegmentBytes) }, "ordo-segment-size"),
+	{Key: "print_channels", Kind: KindString, Usage: "print every delivered message of these channels (comma-separated, e.g. chat) to stdout as [seq=N] sender: payload",
+		set: func(c *Config, v string) error {
+			c.PrintChannels = nil
+			for _, ch := range strings.Split(v, ",") {
+				if ch = strings.TrimSpace(ch); ch != "" {
+					c.PrintChannels = append(c.PrintChannels, ch)
+				}
+			}
+			return nil
+		},
+		get:       func(c *Config) string { return strings.Join(c.PrintChannels, ",") },
+		ConfigGet: []string{"ordo-print-channels"}},
 	option("rejoin_empty", KindBool, "false", "this node's disk was replaced or wiped: take no part in elections until the leader has refilled its log",
 		func(c *Config) *bool { return &c.RejoinEmpty }, parseBool).noFill().
 		report(func(c *Config) string { return yesNo(c.RejoinEmpty) }, "ordo-rejoin-empty"),

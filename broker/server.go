@@ -67,7 +67,12 @@ func New(cfg Config) (*Server, error) {
 		runID:    newRunID(),
 		log:      logging.Node{L: cfg.Logger, ID: cfg.ID},
 	}
-	rep, err := replica.Open(cfg.replicaConfig(s.log), s.reg)
+	s.log.Logf(logging.Info, "node", "Starting node %d (ordo %s, data in %s)", cfg.ID, Version, cfg.DataDir)
+	var app replica.Applier = s.reg
+	if len(cfg.PrintChannels) > 0 {
+		app = newPrinter(cfg.PrintChannels, cfg.PrintTo, s.reg)
+	}
+	rep, err := replica.Open(cfg.replicaConfig(s.log), app)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +152,22 @@ func (s *Server) Shutdown() error {
 		s.replica.HandOff(2 * s.cfg.LeaderTimeout)
 	}
 	return s.Close()
+}
+
+// ErrLastVoter is returned by Leave on the cluster's only voter: there
+// is no one to hand the cluster to (stop it instead; its log stays).
+var ErrLastVoter = replica.ErrLastVoter
+
+// Leave removes this node from the cluster gracefully, as CLUSTER LEAVE
+// does, for a program that runs the node in-process (ordo peer's /quit):
+// a leader first hands its leadership over, then the removal is
+// committed. The node keeps serving clients until Close.
+func (s *Server) Leave() error {
+	if err := s.replica.Leave(s.leaveTimeout()); err != nil {
+		return err
+	}
+	s.log.Logf(logging.Info, "membership", "Left the cluster")
+	return nil
 }
 
 // leaveTimeout bounds a graceful leave: a hand-over and a commit.

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -20,17 +21,49 @@ import (
 
 // Client talks to one ordo node.
 type Client struct {
-	rdb *redis.Client
+	rdb  *redis.Client
+	addr string
+}
+
+// Options tune a Client. The zero value is New's behaviour.
+type Options struct {
+	// Name is sent as CLIENT SETNAME on every connection; ordo records it
+	// as the sender of every message published through the client.
+	Name string
+	// DialTimeout bounds one connection attempt (default 5s).
+	DialTimeout time.Duration
+	// NoRetry turns off go-redis's automatic retry of a command whose
+	// connection broke. A PUBLISH retried that way after the node received
+	// it is published twice; Failover's clients set it and retry only
+	// what certainly was not delivered (see NotDelivered).
+	NoRetry bool
 }
 
 // New connects lazily to addr (host:port).
-func New(addr string) *Client {
-	return &Client{rdb: redis.NewClient(&redis.Options{
+func New(addr string) *Client { return NewWithOptions(addr, Options{}) }
+
+// NewWithOptions connects lazily to addr (host:port).
+func NewWithOptions(addr string, o Options) *Client {
+	ro := &redis.Options{
 		Addr:            addr,
 		Protocol:        2,
 		DisableIdentity: true,
-	})}
+		ClientName:      o.Name,
+		DialTimeout:     o.DialTimeout,
+	}
+	if o.NoRetry {
+		// One dial attempt, no command retry: the caller decides. Reads
+		// wait longer than the node's own publish timeout (5s by
+		// default), so a slow commit is answered by the node rather than
+		// cut by the client, and a deadline on ctx is obeyed.
+		ro.MaxRetries, ro.DialerRetries = -1, 1
+		ro.ReadTimeout, ro.ContextTimeoutEnabled = 15*time.Second, true
+	}
+	return &Client{rdb: redis.NewClient(ro), addr: addr}
 }
+
+// Addr is the node's address.
+func (c *Client) Addr() string { return c.addr }
 
 // Redis exposes the underlying go-redis client.
 func (c *Client) Redis() *redis.Client { return c.rdb }
@@ -60,6 +93,12 @@ type Message struct {
 // after a disconnect, call it again with the last Seq seen.
 func (c *Client) Follow(ctx context.Context, channel string, after uint64, fn func(Message) error) error {
 	for {
+		// go-redis does not interrupt a blocked read when ctx is
+		// cancelled: the check here ends the loop at the next round (or
+		// Close the client to end it at once).
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		res, err := c.rdb.XRead(ctx, &redis.XReadArgs{
 			Streams: []string{channel, fmt.Sprintf("%d-0", after)},
 			Count:   1000,
@@ -115,4 +154,15 @@ func (c *Client) Status(ctx context.Context) (map[string]string, error) {
 		out[v[i]] = v[i+1]
 	}
 	return out, nil
+}
+
+// SetLibraryLog sends go-redis's own log lines (connection-pool and dial
+// trouble, written to stderr by default) to w, for the whole process: a
+// full-screen terminal must not have them written over its screen.
+func SetLibraryLog(w io.Writer) { redis.SetLogger(libraryLog{w}) }
+
+type libraryLog struct{ w io.Writer }
+
+func (l libraryLog) Printf(_ context.Context, format string, v ...any) {
+	fmt.Fprintf(l.w, "go-redis: "+strings.TrimSuffix(format, "\n")+"\n", v...)
 }

@@ -212,6 +212,7 @@ func (n *Node) becomeCandidate() {
 	n.phaseElapsed = 0
 	n.setLead(0)
 	n.logf(LevelInfo, compElection, "Starting election for term %d", n.term)
+	n.logf(LevelInfo, compElection, "Becoming coordinator for term %d", n.term)
 	n.votes = map[NodeID]vote{n.id: {granted: true, acceptedTerm: n.acceptedTerm,
 		lastIndex: n.log.lastIndex(), lastTerm: n.log.lastTerm()}}
 	for _, id := range n.voters() {
@@ -227,7 +228,10 @@ func (n *Node) becomeCandidate() {
 func (n *Node) handleCoordinator(m Message) {
 	n.logf(LevelInfo, compElection, "Received COORDINATOR from node_%d", m.From)
 	switch {
-	case n.role != Follower || (n.vote != 0 && n.vote != m.From):
+	case n.role != Follower:
+		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: this node is itself %s in term %d",
+			m.From, map[Role]string{Candidate: "a coordinator", Leader: "the leader"}[n.role], n.term)
+	case n.vote != 0 && n.vote != m.From:
 		n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d: already acknowledged node_%d in term %d",
 			m.From, n.vote, n.term)
 	case n.inLease() && n.lead != m.From && !m.Transfer:

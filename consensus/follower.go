@@ -27,7 +27,7 @@ func (n *Node) handleHeartbeat(m Message) {
 	if m.Commit > last && n.catchupLogged != last+1 {
 		// The leader believes we hold more than we do (our log regressed).
 		n.catchupLogged = last + 1
-		n.logf(LevelInfo, compStorage, "Requesting catch-up from seq_no=%d", last+1)
+		n.logf(LevelInfo, compOrdering, "Requesting catch-up from seq_no=%d", n.log.conf.seq(last)+1)
 	}
 	n.send(Message{To: m.From, Type: MsgHeartbeatResp, Index: last, AcceptedTerm: n.acceptedTerm, Repair: n.repairToken})
 	n.maybeRepaired()
@@ -53,6 +53,13 @@ func (n *Node) handleAppend(m Message) {
 	n.resetElectionTimer()
 	n.phase = phaseFollow
 	n.noteRepair(m)
+	if last := n.log.lastIndex(); m.Commit > last && n.catchupTerm != n.term {
+		// First contact with this term's leader (a rejoin, a failover)
+		// and it has committed what this log lacks: say where catch-up
+		// starts, once, as the guide shows it.
+		n.catchupTerm, n.catchupLogged = n.term, last+1
+		n.logf(LevelInfo, compOrdering, "Requesting catch-up from seq_no=%d", n.log.conf.seq(last)+1)
+	}
 	prev, prevTerm, ents := m.Index, m.LogTerm, m.Entries
 	unsynced := n.acceptedTerm < n.term
 	if unsynced {
@@ -101,7 +108,7 @@ func (n *Node) rejectAppend(m Message) {
 		n.holdBack(m)
 		if n.catchupLogged != last+1 {
 			n.catchupLogged = last + 1
-			n.logf(LevelInfo, compStorage, "Requesting catch-up from seq_no=%d", last+1)
+			n.logf(LevelInfo, compOrdering, "Requesting catch-up from seq_no=%d", n.log.conf.seq(last)+1)
 		}
 	}
 	hint, hintTerm := n.log.findConflictByTerm(min(m.Index, last), m.LogTerm)
@@ -169,6 +176,9 @@ func (n *Node) processHeld() {
 		}
 		n.held = n.held[1:]
 		if h.Term == n.term && h.From == n.lead && n.role == Follower {
+			if len(h.Entries) > 0 && h.Entries[len(h.Entries)-1].Index > n.log.lastIndex() {
+				n.logf(LevelDebug, compOrdering, "Delivering seq_no=%d from buffer", n.log.conf.seq(max(h.Entries[0].Index, n.log.lastIndex()+1)))
+			}
 			n.handleAppend(h)
 		}
 	}

@@ -36,7 +36,7 @@ func (n *Node) becomeLeader() {
 	n.electionElapsed = 0
 	n.heartbeatElapsed = 0
 	n.leaderElapsed = 0
-	n.logf(LevelInfo, compElection, "Became LEADER for term %d", n.term)
+	n.logf(LevelInfo, compNode, "Became LEADER for term %d", n.term)
 	if len(n.voters()) == 1 && n.mustReach > 0 {
 		n.logf(LevelWarn, compStorage, "Single-member cluster cannot repair its log; entries up to seq_no=%d are lost", n.mustReach)
 		n.mustReach, n.repairToken = 0, 0

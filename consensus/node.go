@@ -188,6 +188,7 @@ type Node struct {
 	leadPre          bool      // the leader's last MsgApp/MsgHeartbeat said it sequenced nothing (formation)
 	processingHeld   bool
 	catchupLogged    uint64
+	catchupTerm      uint64 // term whose leader's first append was checked for catch-up
 
 	// Repair of a log that lost entries it does not know (MustReach =
 	// math.MaxUint64): this incarnation's token, and the target the leader
@@ -430,7 +431,7 @@ func (n *Node) Step(m Message) error {
 	}
 	switch {
 	case m.Term > n.term:
-		if m.Type == MsgCoordinator && n.inLease() && !n.yieldsTo(m.From) && !m.Transfer {
+		if m.Type == MsgCoordinator && n.inLease() && !n.yieldsTo(m.From) && !m.Transfer && m.From != n.lead {
 			// Stickiness: do not let a rival depose a live leader, and do
 			// not even adopt its term.
 			n.logf(LevelInfo, compElection, "Refused COORDINATOR from node_%d for term %d: leader node_%d is alive",
@@ -765,7 +766,7 @@ func (n *Node) setLead(lead NodeID) {
 		n.leadPre = false
 		n.held = nil
 		if lead != 0 && lead != n.id {
-			n.logf(LevelInfo, compElection, "New coordinator: node_%d, term=%d", lead, n.term)
+			n.logf(LevelInfo, compNode, "New coordinator: node_%d, term=%d", lead, n.term)
 		}
 	}
 	if lead == 0 || lead == n.id || (lead == n.fwdLead && n.term == n.fwdTerm) {

@@ -56,7 +56,7 @@ func TestRegressedFollowerIsRefilled(t *testing.T) {
 	if nd := c.n(1).node; nd.mustReach != 0 || c.n(1).disk.hs.MustReach != 0 {
 		t.Fatalf("node 1 still must reach %d", nd.mustReach)
 	}
-	if !strings.Contains(c.logText(), "storage.1 Requesting catch-up from seq_no=31") {
+	if !strings.Contains(c.logText(), "ordering.1 Requesting catch-up from seq_no=31") {
 		t.Errorf("log lacks the catch-up request")
 	}
 	c.proposeAndCommit(1, 3)

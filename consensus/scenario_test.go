@@ -74,8 +74,8 @@ func TestElectsHighestID(t *testing.T) {
 			t.Errorf("%d nodes: term = %d, want 1", size, term)
 		}
 		for _, want := range []string{"failure.1 Leader timeout!", "election." + utoa(size) + " Starting election for term 1",
-			"election.1 Received COORDINATOR from node_" + utoa(size), "election." + utoa(size) + " Became LEADER for term 1",
-			"election.1 New coordinator: node_" + utoa(size) + ", term=1"} {
+			"election.1 Received COORDINATOR from node_" + utoa(size), "node." + utoa(size) + " Became LEADER for term 1",
+			"node.1 New coordinator: node_" + utoa(size) + ", term=1"} {
 			if !strings.Contains(c.logText(), want) {
 				t.Errorf("%d nodes: log lacks %q", size, want)
 			}
@@ -394,7 +394,7 @@ func TestCatchUpFarBehindFollowerInBatches(t *testing.T) {
 	if maxInflight < 2 {
 		t.Errorf("no pipelining: at most %d messages in flight to node 1", maxInflight)
 	}
-	if !strings.Contains(c.logText(), "storage.1 Requesting catch-up from seq_no=1") {
+	if !strings.Contains(c.logText(), "ordering.1 Requesting catch-up from seq_no=1") {
 		t.Errorf("log lacks the catch-up request\n%s", c.logText())
 	}
 	t.Logf("catch-up: %d entries in %d messages, up to %d in flight", ents, msgs, maxInflight)

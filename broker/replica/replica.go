@@ -295,7 +295,8 @@ func (r *Replica) open() error {
 		return fmt.Errorf("load log: %w", err)
 	}
 	r.log.Logf(logging.Info, "storage", "Loaded %d messages from log", loaded)
-	r.log.Logf(logging.Info, "storage", "Set last_seq=%d, next_expected=%d", l.LastIndex(), l.LastIndex()+1)
+	last := st.SeqOf(l.LastIndex())
+	r.log.Logf(logging.Info, "ordering", "Set last_seq=%d, next_expected=%d", last, last+1)
 	hbTicks := max(int(cfg.HeartbeatInterval/tick), 1)
 	elTicks := max(int(cfg.LeaderTimeout/tick), hbTicks+1)
 	core, err := consensus.NewNode(consensus.Config{

@@ -1,4 +1,5 @@
-// Command ordo runs a node of the ordo broker (`ordo node`), the load
+// Command ordo runs a node of the ordo broker (`ordo node`), a node with
+// its chat terminal (`ordo peer`), a chat client (`ordo chat`), the load
 // generator (`ordo bench`), the local scale test (`ordo scale-test`), a
 // health check (`ordo ping`) or the offline log reader (`ordo log`).
 package main
@@ -28,6 +29,8 @@ func main() {
 		Version: broker.Version,
 		Commands: []*cli.Command{
 			nodeCommand(),
+			peerCommand(),
+			chatCommand(),
 			benchCommand(),
 			scaleTestCommand(),
 			pingCommand(),
