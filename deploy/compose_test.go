@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -45,6 +46,12 @@ func TestComposeCluster(t *testing.T) {
 		if got := sub.Read().Strings(); !slices.Equal(got, []string{"message", "chat", p}) {
 			t.Fatalf("node 1's subscriber got %q, want message %q published on node 2", got, p)
 		}
+	}
+
+	// Every node prints the conversation (print_channels: chat), as the
+	// guide's nodes do.
+	for i := 1; i <= 3; i++ {
+		c.waitPrinted(i, acked...)
 	}
 
 	// A running node's data is refused to `ordo log`, across containers.
@@ -282,4 +289,26 @@ func (c *composeCluster) waitSameHistory(acked []string) testkit.History {
 		}
 	}
 	return h
+}
+
+// waitPrinted waits until node i has printed every payload to its
+// stdout as the guide's nodes do: "[seq=N] sender: payload".
+func (c *composeCluster) waitPrinted(i int, payloads ...string) {
+	c.t.Helper()
+	var missing string
+	testkit.Eventually(c.t, 30*time.Second, func() bool {
+		out, err := run(30*time.Second, nil, "docker", "logs", c.container(i))
+		if err != nil {
+			missing = err.Error()
+			return false
+		}
+		for _, p := range payloads {
+			re := regexp.MustCompile(`(?m)^\[seq=\d+\] \S+: ` + regexp.QuoteMeta(p) + `$`)
+			if !re.MatchString(out) {
+				missing = p
+				return false
+			}
+		}
+		return true
+	}, "node %d did not print [seq=N] sender: %s (print_channels: chat)", i, missing)
 }
