@@ -54,8 +54,11 @@ func dockerAnswers() (bool, string) {
 	if _, err := exec.LookPath("docker"); err != nil {
 		return false, "no docker command on PATH"
 	}
-	if _, err := run(30*time.Second, nil, "docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
-		return false, "docker info failed: " + firstLine(err.Error())
+	if out, err := run(30*time.Second, nil, "docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
+		if strings.TrimSpace(out) == "" {
+			out = err.Error()
+		}
+		return false, "docker info failed: " + firstLine(out)
 	}
 	return true, ""
 }
