@@ -2,7 +2,7 @@
 GO ?= go
 SIM_SCHEDULES ?= 200000
 
-.PHONY: build run test test-short sim bench scale-test deps vet cluster clean
+.PHONY: build run test test-short sim bench scale-test deps vet cluster image compose compose-down clean
 
 build:
 	$(GO) build -o bin/ordo ./cmd/ordo
@@ -54,6 +54,24 @@ scale-test: build
 # A local three-node cluster (configs/node{1,2,3}_local.yml), foreground.
 cluster: build
 	./deploy/local-cluster.sh
+
+# The Docker image (deploy/Dockerfile): the static binary, built here with
+# CGO_ENABLED=0 into bin/docker/, on an empty base (FROM scratch).
+IMAGE ?= ordo:latest
+COMPOSE ?= docker-compose -f deploy/docker-compose.yml
+
+image:
+	GO="$(GO)" ./deploy/build-image.sh $(IMAGE)
+
+# The three-node cluster in Docker (README.md, "Docker Compose"): containers
+# chat_node1..3 on host ports 5001-5003, one data volume each.
+compose: image
+	ORDO_IMAGE=$(IMAGE) $(COMPOSE) up -d
+
+# Removes the containers and keeps the data volumes (`$(COMPOSE) down -v`
+# drops them too).
+compose-down:
+	$(COMPOSE) down
 
 clean:
 	rm -rf bin data

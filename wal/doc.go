@@ -44,6 +44,9 @@
 //     repairs whatever the failure left behind.
 //   - The first index survives restart: TruncateFront, ApplyRetention and
 //     Reset are persisted before they return.
+//   - Inspect reads a log directory without opening it: it verifies every
+//     record, goes on past damage and changes nothing (no repair), for
+//     looking at a stopped node's log.
 //
 // All methods are safe for concurrent use. One mutex serialises them (tidwall
 // reads of old segments are not safe concurrently, upstream issue #34), so a

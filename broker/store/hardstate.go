@@ -112,10 +112,24 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("data directory %s is in use by another ordo process (%v); give each node its own --data-dir", dir, err)
+		msg := fmt.Sprintf("data directory %s is in use by another ordo process (%v); give each node its own --data-dir", dir, err)
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, inUseError(msg)
+		}
+		return nil, errors.New(msg)
 	}
 	return f, nil
 }
+
+// ErrInUse matches (errors.Is) Lock's error when another process holds
+// the directory, so a caller can tell "a node is running" from other
+// failures.
+var ErrInUse = errors.New("data directory in use")
+
+type inUseError string
+
+func (e inUseError) Error() string        { return string(e) }
+func (e inUseError) Is(target error) bool { return target == ErrInUse }
 
 // syncDir fsyncs a directory (making renames and creations in it durable).
 func syncDir(dir string) error {

@@ -1,6 +1,7 @@
 // Command ordo runs a node of the ordo broker (`ordo node`), a node with
 // its chat terminal (`ordo peer`), a chat client (`ordo chat`), the load
-// generator (`ordo bench`) or the local scale test (`ordo scale-test`).
+// generator (`ordo bench`), the local scale test (`ordo scale-test`), a
+// health check (`ordo ping`) or the offline log reader (`ordo log`).
 package main
 
 import (
@@ -32,6 +33,8 @@ func main() {
 			chatCommand(),
 			benchCommand(),
 			scaleTestCommand(),
+			pingCommand(),
+			logCommand(),
 		},
 	}
 	if err := app.RunContext(ctx, os.Args); err != nil {
