@@ -72,7 +72,15 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.PrintChannels) > 0 {
 		app = newPrinter(cfg.PrintChannels, cfg.PrintTo, s.reg)
 	}
-	rep, err := replica.Open(cfg.replicaConfig(s.log), app)
+	rc := cfg.replicaConfig(s.log)
+	if cfg.Port != 0 {
+		// Known before the listener: a node that forms a cluster records
+		// its own address in the first configuration, so members that
+		// join later can reach it after a restart. (Port 0 is resolved
+		// in Serve; callers that listen first set Port to the real one.)
+		rc.Addr = cfg.advertised("")
+	}
+	rep, err := replica.Open(rc, app)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +157,7 @@ func (s *Server) Shutdown() error {
 			s.log.Logf(logging.Info, "membership", "Left the cluster")
 		}
 	} else {
-		s.replica.HandOff(2 * s.cfg.LeaderTimeout)
+		s.replica.HandOff(min(s.cfg.LeaderTimeout, time.Second))
 	}
 	return s.Close()
 }

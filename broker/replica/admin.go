@@ -197,7 +197,10 @@ func (r *Replica) Leave(limit time.Duration) error {
 
 // HandOff transfers leadership before this node stops, so the cluster
 // does not wait a leader timeout (a rolling restart). It returns at once
-// if this node does not lead or is the only voter.
+// if this node does not lead or is the only voter, and gives up after
+// limit: a transfer takes milliseconds, and one that does not complete
+// (its target stopped too, as when a whole cluster is shut down) must not
+// hold the shutdown for election timeouts.
 func (r *Replica) HandOff(limit time.Duration) {
 	if st, _ := r.Status(); st.Role != consensus.Leader {
 		return

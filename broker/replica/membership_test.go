@@ -26,9 +26,13 @@ func (f applierFunc) Deliver(m *store.Message) int { return f(m) }
 
 // How a start enters a cluster, and where its cluster id comes from.
 func TestBootstrapRules(t *testing.T) {
-	// Alone, empty: a new cluster with a random id, kept across restarts.
+	// Alone, empty: a new cluster with a random id, kept across restarts;
+	// its address is in the first configuration (joiners learn it there).
 	d := store.NewMemDisk()
-	r := openOn(t, d, Config{ID: 1})
+	r := openOn(t, d, Config{ID: 1, Addr: "127.0.0.1:7001"})
+	if inForce, _ := r.core.Membership(); inForce.Addrs[1] != "127.0.0.1:7001" {
+		t.Fatalf("founder's configuration lacks its address: %+v", inForce)
+	}
 	id := r.ClusterID()
 	if len(id) != 16 || r.joining() {
 		t.Fatalf("lone node: cluster id %q, joining %v", id, r.joining())
@@ -75,5 +79,28 @@ func TestBootstrapRules(t *testing.T) {
 	}
 	if got := r.Addr(1); got != "127.0.0.1:1" {
 		t.Fatalf("address of member 1 from the stored configuration: %q", got)
+	}
+}
+
+// The commit index a node saves without fsync, rate-limited, is written
+// at shutdown rather than dropped: the state file must not stay behind
+// (restart indexing and `ordo log` read it).
+func TestCommitIndexSavedAtShutdown(t *testing.T) {
+	d := store.NewMemDisk()
+	r := openOn(t, d, Config{ID: 1})
+	r.Start(nil)
+	r.WaitReady(5 * time.Second)
+	for i := 0; i < 3; i++ {
+		done := make(chan Result, 1)
+		r.Publish(store.Message{Channel: []byte("c"), Payload: []byte{byte(i)}}, func(res Result) { done <- res })
+		if res := <-done; res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if hs, _ := d.LoadState(); hs.Commit != 3 {
+		t.Fatalf("state file commit %d after 3 acknowledged publishes and a clean stop", hs.Commit)
 	}
 }

@@ -126,13 +126,29 @@ func (r *Replica) saveHardState(h *consensus.HardState, cs *consensus.ConfState)
 		}
 	}
 	if !critical && hs.Commit >= r.hs.Commit && r.now().Sub(r.hsSaved) <= 100*time.Millisecond {
+		r.hsLagging = &hs // saved later (flushState), not dropped
 		return nil
 	}
 	if err := r.disk.SaveState(hs, critical && !r.cfg.NoSync); err != nil {
 		return err
 	}
-	r.hs, r.hsSaved = hs, r.now()
+	r.hs, r.hsSaved, r.hsLagging = hs, r.now(), nil
 	return nil
+}
+
+// flushState writes a commit index that saveHardState held back (it
+// rate-limits commit-only changes), so the state file does not stay
+// behind for good: every second while idle, and at shutdown. Only when
+// no Ready is being persisted (the storage goroutine writes the file).
+func (r *Replica) flushState() {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	if hs := r.hsLagging; hs != nil {
+		hs.BaseIndex, hs.BaseTerm, hs.ClusterID, hs.Joining, hs.Conf = r.hs.BaseIndex, r.hs.BaseTerm, r.hs.ClusterID, r.hs.Joining, r.hs.Conf
+		if r.disk.SaveState(*hs, false) == nil {
+			r.hs, r.hsSaved, r.hsLagging = *hs, r.now(), nil
+		}
+	}
 }
 
 // saveState replaces the whole state file content.

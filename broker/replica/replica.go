@@ -113,11 +113,12 @@ type Replica struct {
 	log   logging.Node
 	stats Stats
 
-	disk    store.Disk
-	storeP  atomic.Pointer[store.Store] // replaced when the log is reopened
-	core    *consensus.Node
-	hs      store.DiskState
-	hsSaved time.Time
+	disk      store.Disk
+	storeP    atomic.Pointer[store.Store] // replaced when the log is reopened
+	core      *consensus.Node
+	hs        store.DiskState
+	hsSaved   time.Time
+	hsLagging *store.DiskState // a commit-only change not written yet (see flushState)
 
 	proposals chan *pubReq
 	inbox     chan consensus.Message
@@ -387,6 +388,7 @@ func (r *Replica) Stop() error {
 		if r.started.Load() {
 			select {
 			case <-r.donec:
+				r.flushState() // (the loop and the storage goroutine are done)
 			case <-time.After(10 * time.Second):
 			}
 		}
@@ -492,8 +494,11 @@ func (r *Replica) onRetry(now time.Time) {
 	case r.inflight != nil:
 		// Retention and the hard state it records wait for the storage
 		// goroutine: both write the state file.
-	case r.cfg.RetainBytes > 0 || r.cfg.RetainAge > 0:
-		r.retain(now)
+	default:
+		r.flushState()
+		if r.cfg.RetainBytes > 0 || r.cfg.RetainAge > 0 {
+			r.retain(now)
+		}
 	}
 }
 

@@ -72,6 +72,7 @@ func runNode(ctx context.Context, cfg broker.Config) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("cannot serve on %s: %v", addr, err), 1)
 	}
+	cfg.Port = ln.Addr().(*net.TCPAddr).Port // (--port 0: the one chosen)
 	if os.Getenv("GOGC") == "" {
 		// The broker allocates per message and holds little long-lived
 		// data: trading some memory for less GC work measured ~+15%

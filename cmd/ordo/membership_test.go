@@ -466,3 +466,31 @@ func TestJoinWithTakenIDIsRefused(t *testing.T) {
 	c.Proc(1).WaitLog("Refused JOIN of node_2")
 	waitVoters(t, c, 1, 1, 2)
 }
+
+// The founder's address is part of the first configuration: a node that
+// joined through another seed and restarted knows how to reach node 1
+// from the configuration alone (not only because node 1 dialled it).
+func TestFounderAddressInConfiguration(t *testing.T) {
+	c := testkit.NewJoinedCluster(t, 3)
+	c.Start(1)
+	c.WaitLeader(1)
+	c.Start(2)
+	waitVoters(t, c, 1, 1, 2)
+	c.Seed = 2 // node 3 joins through node 2, not the founder
+	c.Start(3)
+	waitVoters(t, c, 1, 1, 2, 3)
+	publishOK(t, c.Addr(1), "founder", "one")
+	c.Proc(3).Kill()
+	c.Start(3)
+	c.Proc(2).Kill() // 1 and 3 are a majority only if 3 can reach 1
+	leader := c.WaitLeader(1, 3)
+	publishOK(t, c.Addr(3), "founder", "two")
+	h := c.WaitSameHistory("founder", 1, 3)
+	if len(h.Seqs) != 2 || leader == 0 {
+		t.Fatalf("history %v", h.Payloads)
+	}
+	ms, err := membersOf(c.Addr(3))
+	if err != nil || len(ms) != 3 || ms[0].addr != c.Addr(1) {
+		t.Fatalf("node 3's members: %+v, %v", ms, err)
+	}
+}

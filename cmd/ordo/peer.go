@@ -86,6 +86,7 @@ func runPeer(ctx context.Context, cfg broker.Config, o peerOptions) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("ordo peer: cannot serve on %s:%d: %v", cfg.Host, cfg.Port, err), 1)
 	}
+	cfg.Port = ln.Addr().(*net.TCPAddr).Port // (--port 0: the one chosen)
 	srv, err := broker.New(cfg)
 	if err != nil {
 		ln.Close()
