@@ -1,35 +1,16 @@
 package broker
 
 import (
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ordo-broker/ordo/clients/testkit"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // print_channels: the node's terminal shows its channels' conversation,
 // in order, one line per message, and nothing of other channels.
 func TestPrintChannelsShowsTheConversation(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	s := startServer(t, func(c *Config) { c.PrintChannels, c.PrintTo = []string{"chat"}, out })
 	c := testkit.Dial(t, s.Addr().String())
 	c.Do("CLIENT", "SETNAME", "client_101")

@@ -13,27 +13,10 @@ import (
 	"time"
 
 	"github.com/ordo-broker/ordo/broker/logging"
+	"github.com/ordo-broker/ordo/clients/testkit"
 	"github.com/ordo-broker/ordo/consensus"
 	"github.com/tidwall/redcon"
 )
-
-// lockedBuffer is a log destination safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // collector is a Handler that records what reached it.
 type collector struct {
@@ -275,7 +258,7 @@ func TestHandshakeToWrongNodeIsRefused(t *testing.T) {
 func TestHandshakeAcrossClustersIsRefusedBothWays(t *testing.T) {
 	h := newCollector()
 	h.cluster = "aaaa"
-	logs := &lockedBuffer{}
+	logs := &testkit.Buffer{}
 	addr, done := responderLogging(t, 3, "s", h, logs)
 	c := dialRaw(t, addr)
 	err := dialHandshake(c, []byte("s"), 1, 3, "bbbb", "")

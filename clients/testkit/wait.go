@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -69,4 +70,23 @@ func EventuallyNoError(t testing.TB, timeout time.Duration, f func() error, form
 	if err := poll(timeout, func() bool { last = f(); return last == nil }); err != nil {
 		t.Fatalf(format+": %v (%v)", append(args, last, err)...)
 	}
+}
+
+// Buffer is a bytes.Buffer safe for concurrent writers and readers: a log
+// or output destination that a test reads while a node writes to it.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

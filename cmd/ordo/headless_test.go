@@ -21,21 +21,9 @@ type headlessProc struct {
 	stdin  io.WriteCloser
 	mu     sync.Mutex
 	stdout bytes.Buffer
-	stderr syncBuffer
+	stderr testkit.Buffer
 	done   chan error
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func headless(t *testing.T, args ...string) *headlessProc {
 	t.Helper()

@@ -85,6 +85,18 @@ func waitVoters(t *testing.T, c *testkit.Cluster, i int, want ...int) {
 	}, "node %d never listed voters %v (last: %+v)", i, want, last)
 }
 
+// growByJoins starts node 1 alone and nodes 2..n one by one through
+// their seed, each a voter before the next starts.
+func growByJoins(t *testing.T, c *testkit.Cluster, n int) {
+	t.Helper()
+	c.Start(1)
+	c.WaitLeader(1)
+	for i := 2; i <= n; i++ {
+		c.Start(i)
+		waitVoters(t, c, 1, c.All()[:i]...)
+	}
+}
+
 func publishOK(t *testing.T, addr, channel, payload string) {
 	t.Helper()
 	r := testkit.Dial(t, addr)
@@ -99,12 +111,7 @@ func publishOK(t *testing.T, addr, channel, payload string) {
 // number (the first message is seq 1), and all three hold one history.
 func TestJoinThroughSeed(t *testing.T) {
 	c := testkit.NewJoinedCluster(t, 3)
-	c.Start(1)
-	c.WaitLeader(1)
-	c.Start(2)
-	waitVoters(t, c, 1, 1, 2)
-	c.Start(3)
-	waitVoters(t, c, 1, 1, 2, 3)
+	growByJoins(t, c, 3)
 	for _, i := range []int{2, 3} {
 		p := c.Proc(i)
 		p.WaitLog(fmt.Sprintf("membership.%d - INFO - Attempting to join via node_1 at %s", i, c.Addr(1)))
@@ -229,12 +236,7 @@ func TestJoinUnderLoadThenRemoveDeadMember(t *testing.T) {
 // it comes back through the members it knows, and catches up.
 func TestRestartWithSeedDown(t *testing.T) {
 	c := testkit.NewJoinedCluster(t, 3)
-	c.Start(1)
-	c.WaitLeader(1)
-	c.Start(2)
-	waitVoters(t, c, 1, 1, 2)
-	c.Start(3)
-	waitVoters(t, c, 1, 1, 2, 3)
+	growByJoins(t, c, 3)
 	publishOK(t, c.Addr(1), "demo3", "before")
 	c.Proc(3).Kill()
 	publishOK(t, c.Addr(2), "demo3", "while-3-down")
@@ -252,12 +254,7 @@ func TestRestartWithSeedDown(t *testing.T) {
 // continue where they were.
 func TestJoinedClusterSurvivesFullRestart(t *testing.T) {
 	c := testkit.NewJoinedCluster(t, 3)
-	c.Start(1)
-	c.WaitLeader(1)
-	c.Start(2)
-	waitVoters(t, c, 1, 1, 2)
-	c.Start(3)
-	waitVoters(t, c, 1, 1, 2, 3)
+	growByJoins(t, c, 3)
 	for k := 1; k <= 3; k++ {
 		publishOK(t, c.Addr(1+k%3), "full", fmt.Sprint(k))
 	}
@@ -392,12 +389,7 @@ func TestRollingRestartHandsOverWithoutUnavailability(t *testing.T) {
 // leaves the same way.
 func TestLeave(t *testing.T) {
 	c := testkit.NewJoinedCluster(t, 4)
-	c.Start(1)
-	c.WaitLeader(1)
-	for i := 2; i <= 4; i++ {
-		c.Start(i)
-		waitVoters(t, c, 1, c.All()[:i]...)
-	}
+	growByJoins(t, c, 4)
 	r := testkit.Dial(t, c.Addr(1))
 	if v := r.Do("CLUSTER", "LEAVE"); v.Err() != nil {
 		t.Fatalf("CLUSTER LEAVE: %v", v)
