@@ -145,3 +145,25 @@ func TestHeadless(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// Words that name keys ("down", "left"...) and arrive as one burst of
+// runes are text, not cursor movement.
+func TestInputKeepsKeyNamedWords(t *testing.T) {
+	var submitted []string
+	m := newModel(Options{Title: "client_1"}, newQueue(), context.Background(), func(l string) bool {
+		submitted = append(submitted, l)
+		return true
+	})
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 20})
+	const text = "While node_3 is down: up left right home end delete tab backspace ctrl+a"
+	for i, w := range strings.Split(text, " ") {
+		if i > 0 {
+			m.Update(tea.KeyMsg{Type: tea.KeySpace, Runes: []rune{' '}})
+		}
+		m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(w)})
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+	if len(submitted) != 1 || submitted[0] != text {
+		t.Fatalf("submitted %q, want %q", submitted, text)
+	}
+}

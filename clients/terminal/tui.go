@@ -154,6 +154,15 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 	}
+	// Characters that arrive together (typed fast, over a slow link, sent
+	// by tmux send-keys) come as one key named by the text, and the input
+	// line compares key names with its bindings: a word "down", "up",
+	// "left", "right", "home", "end" or "delete" acted as that key and
+	// vanished. Text is text: marked pasted, it matches no binding.
+	if k, ok := msg.(tea.KeyMsg); ok && k.Type == tea.KeyRunes && len(k.Runes) > 1 && !k.Alt {
+		k.Paste = true
+		msg = k
+	}
 	var cmd tea.Cmd
 	m.in, cmd = m.in.Update(msg)
 	return m, cmd
