@@ -151,7 +151,7 @@ func (n *Node) holdBack(m Message) {
 		return
 	}
 	n.logf(LevelDebug, compOrdering, "Buffered out-of-order message seq_no=%d (expected %d)",
-		m.Entries[0].Index, n.log.lastIndex()+1)
+		n.log.conf.seq(m.Entries[0].Index), n.log.conf.seq(n.log.lastIndex())+1)
 	i, _ := slices.BinarySearchFunc(n.held, m.Index, func(h Message, idx uint64) int { return cmpU64(h.Index, idx) })
 	if len(n.held) >= n.cfg.MaxInflight {
 		if i == len(n.held) {
