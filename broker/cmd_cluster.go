@@ -51,11 +51,13 @@ func memberState(m replica.Member) string {
 	return "learner"
 }
 
-func memberLag(m replica.Member) string {
+// memberLag is how far behind the leader a member is (-1: unknown here,
+// only the leader knows).
+func memberLag(m replica.Member) int64 {
 	if !m.Known {
-		return "-1"
+		return -1
 	}
-	return strconv.FormatUint(m.Lag, 10)
+	return int64(m.Lag)
 }
 
 func cmdClusterMembers(c *client, _ [][]byte) {
@@ -72,8 +74,7 @@ func cmdClusterMembers(c *client, _ [][]byte) {
 		c.w.BulkString("state")
 		c.w.BulkString(memberState(m))
 		c.w.BulkString("lag")
-		lag, _ := strconv.ParseInt(memberLag(m), 10, 64)
-		c.w.Int(lag)
+		c.w.Int(memberLag(m))
 		c.w.BulkString("self")
 		c.w.Int(map[bool]int64{false: 0, true: 1}[m.Self])
 	}

@@ -61,7 +61,7 @@ func (s *Server) statusFields() []string {
 	kv = append(kv, "members", strings.Join(ids, ","))
 	for _, m := range members {
 		kv = append(kv, fmt.Sprintf("member_%d", m.ID),
-			fmt.Sprintf("addr=%s role=%s state=%s lag=%s", m.Addr, memberRole(m), memberState(m), memberLag(m)))
+			fmt.Sprintf("addr=%s role=%s state=%s lag=%d", m.Addr, memberRole(m), memberState(m), memberLag(m)))
 	}
 	if broken != nil {
 		kv = append(kv, "storage_error", broken.Error())

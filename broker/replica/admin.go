@@ -11,6 +11,7 @@ import (
 	"github.com/ordo-broker/ordo/consensus"
 )
 
+// The membership operations an operator runs (CLUSTER MEMBERS, LEAVE,
 // REMOVE, STEPDOWN; SIGTERM's hand-off): each waits, bounded, for its
 // effect.
 
