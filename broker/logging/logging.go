@@ -28,7 +28,8 @@ const (
 //	2024-10-21 12:34:56,789 - storage.1 - INFO - Loaded 10 messages from log
 //
 // or one JSON object per line (format "json").
-func NewLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+// level may be a *slog.LevelVar, to change it while the node runs.
+func NewLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 	}
@@ -52,12 +53,12 @@ func ParseLevel(s string) (slog.Level, error) {
 
 type lineHandler struct {
 	w     io.Writer
-	level slog.Level
+	level slog.Leveler
 	mu    *sync.Mutex
 	attrs []slog.Attr
 }
 
-func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
 
 func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	component := "node"

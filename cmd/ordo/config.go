@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -44,6 +45,10 @@ func nodeFlags() []cli.Flag {
 	}
 	return flags
 }
+
+// logLevel is the node's log level: SIGHUP rereads the configuration and
+// changes it while the node runs.
+var logLevel slog.LevelVar
 
 // configFromCLI builds the node configuration from four layers, each
 // overriding the one before: defaults, the YAML file, ORDO_* variables,
@@ -86,12 +91,13 @@ func configFromCLI(c *cli.Context) (broker.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	cfg.Logger = logging.NewLogger(os.Stderr, cfg.LogFormat, level)
+	cfg.Logger = logging.NewLogger(os.Stderr, cfg.LogFormat, &logLevel)
 	// Refuse an impossible combination (heartbeat >= leader timeout, a
 	// cluster without a secret...) before anything listens or opens files.
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
+	logLevel.Set(level)
 	return cfg, nil
 }
 

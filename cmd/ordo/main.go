@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/ordo-broker/ordo/broker"
+	"github.com/ordo-broker/ordo/broker/logging"
 	"github.com/urfave/cli/v2"
 )
 
@@ -58,12 +59,20 @@ func nodeCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit("ordo node: "+err.Error(), 2)
 			}
-			return runNode(c.Context, cfg)
+			reload := func() error { _, err := configFromCLI(c); return err }
+			return runNode(c.Context, cfg, reload)
 		},
 	}
 }
 
-func runNode(ctx context.Context, cfg broker.Config) error {
+// runNode serves until the context ends (SIGTERM, SIGINT: a graceful
+// stop) or the server fails. SIGHUP rereads the configuration (file,
+// variables, flags) and applies what can change while running, the log
+// level; it never stops the node.
+func runNode(ctx context.Context, cfg broker.Config, reload func() error) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// Listen before broker.New opens (and locks) the data directory: a
 	// port in use then fails at once, with nothing on disk touched,
 	// rather than after recovering the log.
@@ -96,16 +105,25 @@ func runNode(ctx context.Context, cfg broker.Config) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		srv.Close()
-		if err != nil {
-			return cli.Exit(err.Error(), 1)
+	log := logging.Node{L: cfg.Logger, ID: cfg.ID}
+	for {
+		select {
+		case <-hup:
+			if err := reload(); err != nil {
+				log.Logf(logging.Warn, "node", "SIGHUP: configuration not reloaded: %v", err)
+			} else {
+				log.Logf(logging.Info, "node", "SIGHUP: configuration reloaded; log level %s", logLevel.Level())
+			}
+		case err := <-errc:
+			srv.Close()
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			return nil
+		case <-ctx.Done():
+			// SIGTERM or SIGINT: a leader hands over first (and with
+			// --leave-on-shutdown the node leaves the cluster).
+			return srv.Shutdown()
 		}
-		return nil
-	case <-ctx.Done():
-		// SIGTERM or SIGINT: a leader hands over first (and with
-		// --leave-on-shutdown the node leaves the cluster).
-		return srv.Shutdown()
 	}
 }
