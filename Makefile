@@ -5,7 +5,8 @@ SIM_SCHEDULES ?= 200000
 .PHONY: build run test test-short sim bench scale-test deps vet cluster image compose compose-down clean
 
 build:
-	$(GO) build -o bin/ordo ./cmd/ordo
+	# -buildvcs=auto: `ordo version` names the commit (GOFLAGS may turn stamping off)
+	$(GO) build -buildvcs=auto -o bin/ordo ./cmd/ordo
 
 run: build
 	./bin/ordo node

@@ -67,7 +67,7 @@ func New(cfg Config) (*Server, error) {
 		runID:    newRunID(),
 		log:      logging.Node{L: cfg.Logger, ID: cfg.ID},
 	}
-	s.log.Logf(logging.Info, "node", "Starting node %d (ordo %s, data in %s)", cfg.ID, Version, cfg.DataDir)
+	s.log.Logf(logging.Info, "node", "Starting node %d (ordo %s, commit %s, data in %s)", cfg.ID, Version, Commit(), cfg.DataDir)
 	var app replica.Applier = s.reg
 	if len(cfg.PrintChannels) > 0 {
 		app = newPrinter(cfg.PrintChannels, cfg.PrintTo, s.reg)

@@ -15,6 +15,6 @@ mkdir -p "$ctx"
 rm -rf "$ctx/ordo" "$ctx/data"
 # The image's /data (owned by the node's user through COPY --chown).
 mkdir "$ctx/data"
-CGO_ENABLED=0 "${GO:-go}" build -trimpath -ldflags='-s -w' -o "$ctx/ordo" ./cmd/ordo
+CGO_ENABLED=0 "${GO:-go}" build -buildvcs=auto -trimpath -ldflags='-s -w' -o "$ctx/ordo" ./cmd/ordo
 docker build --quiet -f deploy/Dockerfile -t "$tag" "$ctx" >/dev/null
 echo "built image $tag"

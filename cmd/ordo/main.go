@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
@@ -34,6 +35,14 @@ func main() {
 			chatCommand(),
 			benchCommand(),
 			scaleTestCommand(),
+			{
+				Name:  "version",
+				Usage: "print the version, the commit it was built from and the Go version",
+				Action: func(*cli.Context) error {
+					fmt.Printf("ordo %s (commit %s, %s)\n", broker.Version, broker.Commit(), runtime.Version())
+					return nil
+				},
+			},
 			pingCommand(),
 			logCommand(),
 		},
