@@ -585,7 +585,13 @@ func (n *Node) handleForward(m Message) {
 	full := !n.sequencing() && len(n.queued)+len(ps) > n.cfg.MaxPending
 	if tracked {
 		prev := m.Index
-		if full || (prev != 0 && prev > n.fwdRecv[o] && prev > n.log.reqs.max[o]) {
+		// The log vouches for the stream's earlier batches only once it is
+		// this term's history: while synchronising, a divergent tail that
+		// holds them may still be truncated (found by a sweep, seed
+		// 609689: a batch replayed at election was let through on such a
+		// tail, and a later proposal superseded an earlier one).
+		inLog := n.sequencing() && prev <= n.log.reqs.max[o]
+		if full || (prev != 0 && prev > n.fwdRecv[o] && !inLog) {
 			// An earlier batch of the stream is missing (or cannot be
 			// queued): appending these would let them overtake it.
 			if !n.fwdRefused[o] {

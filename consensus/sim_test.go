@@ -515,9 +515,10 @@ func (c *cluster) converged() string {
 // TestSimFoundSeeds replays schedules that longer sweeps found failing
 // once, so their fixes stay fixed in every run: 203018 (a removed node
 // with a lagging log held lower IDs back: leaderless), 413751 (Seq off by
-// one after a log restart and a crash).
+// one after a log restart and a crash), 609689 (a forward replayed at
+// election passed on a log tail the synchronisation then truncated).
 func TestSimFoundSeeds(t *testing.T) {
-	for _, seed := range []int64{203018, 413751} {
+	for _, seed := range []int64{203018, 413751, 609689} {
 		runSchedule(t, seed, 500, false)
 	}
 }
