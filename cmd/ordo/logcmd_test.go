@@ -146,21 +146,7 @@ func TestLogCommandPrintsStoppedNode(t *testing.T) {
 // message is still printed; a torn tail is reported as what a node cuts,
 // and nothing is changed on disk.
 func TestLogCommandReportsDamage(t *testing.T) {
-	dir, port := t.TempDir(), testkit.FreePort(t)
-	p := startOrdo(t, port, nil, nodeArgs(port, dir)...)
-	c := testkit.Dial(t, p.Addr)
-	for i := 1; i <= 100; i++ {
-		if v := c.Do("PUBLISH", "f", fmt.Sprintf("payload-%03d", i)); v.Err() != nil {
-			t.Fatal(v.Err())
-		}
-	}
-	p.Kill()
-	seg := lastSegment(t, dir)
-	b, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := strings.Index(string(b), "payload-050")
+	dir, _, seg, b, at := hundredThenKilled(t)
 	b[at+8] ^= 0x01 // "payload-150" on disk: only the checksum can tell
 	// And half a frame at the end: a write cut short.
 	b = append(b, 0x40, 0x01, 0x02)

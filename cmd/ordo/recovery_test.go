@@ -162,10 +162,12 @@ func payloads(from, to int) (seqs []uint64, pls []string) {
 	return seqs, pls
 }
 
-// A flipped bit in the middle of the log is detected and reported; the
-// damaged message is never served, every other one still is, exactly.
-func TestFlippedBitIsDetectedNotServed(t *testing.T) {
-	dir, port := t.TempDir(), testkit.FreePort(t)
+// hundredThenKilled runs a node, publishes payload-001..100 on channel
+// f, kills it, and returns its data directory and port, its last log
+// segment with the segment's bytes, and where payload-050 is in them.
+func hundredThenKilled(t *testing.T) (dir string, port int, seg string, b []byte, at int) {
+	t.Helper()
+	dir, port = t.TempDir(), testkit.FreePort(t)
 	p := startOrdo(t, port, nil, nodeArgs(port, dir)...)
 	c := testkit.Dial(t, p.Addr)
 	for i := 1; i <= 100; i++ {
@@ -174,15 +176,22 @@ func TestFlippedBitIsDetectedNotServed(t *testing.T) {
 		}
 	}
 	p.Kill()
-	seg := lastSegment(t, dir)
+	seg = lastSegment(t, dir)
 	b, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := strings.Index(string(b), "payload-050")
+	at = strings.Index(string(b), "payload-050")
 	if at < 0 || strings.Count(string(b), "payload-050") != 1 {
 		t.Fatal("record 50 not found exactly once in the segment")
 	}
+	return dir, port, seg, b, at
+}
+
+// A flipped bit in the middle of the log is detected and reported; the
+// damaged message is never served, every other one still is, exactly.
+func TestFlippedBitIsDetectedNotServed(t *testing.T) {
+	dir, port, seg, b, at := hundredThenKilled(t)
 	// '0' (0x30) becomes '1': on disk the payload now reads "payload-150",
 	// a plausible message that only the checksum can tell from the real one.
 	b[at+8] ^= 0x01
@@ -190,7 +199,7 @@ func TestFlippedBitIsDetectedNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p = startOrdo(t, port, nil, nodeArgs(port, dir)...)
+	p := startOrdo(t, port, nil, nodeArgs(port, dir)...)
 	p.WaitLog("Corrupt record at seq_no=50")
 	rc := testkit.Dial(t, p.Addr)
 	v := rc.Do("XRANGE", "f", "-", "+")
