@@ -38,6 +38,20 @@ func newTmux(t *testing.T) *tmuxServer {
 	name := regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-")
 	s := &tmuxServer{t: t, socket: fmt.Sprintf("ordo-test-%d-%s", os.Getpid(), name)}
 	t.Cleanup(func() {
+		// The programs in the panes first: kill-server only hangs up
+		// their terminals, and a node takes SIGHUP as "reload", not
+		// "exit" (Redis's convention), so it would outlive the test.
+		if out, err := s.run("list-panes", "-a", "-F", "#{pane_pid}"); err == nil {
+			for _, f := range strings.Fields(out) {
+				sh, _ := strconv.Atoi(f)
+				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", sh, sh))
+				for _, c := range strings.Fields(string(b)) {
+					if pid, err := strconv.Atoi(c); err == nil {
+						syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+			}
+		}
 		// The server does not always remove its socket file: do.
 		path, err := s.run("display-message", "-p", "#{socket_path}")
 		s.run("kill-server")
