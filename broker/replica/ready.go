@@ -22,6 +22,7 @@ func (r *Replica) handleReady() {
 			// Links to a member added (or away from one removed) as soon
 			// as the change is in the log: that is when it takes effect.
 			r.updateStatus()
+			r.updateConf()
 			r.refreshPeers()
 		}
 		if rd.HardState == nil && rd.ConfState == nil && rd.TruncateFrom == 0 && rd.ResetLog == 0 && len(rd.Entries) == 0 {

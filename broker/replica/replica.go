@@ -342,6 +342,7 @@ func (r *Replica) open() error {
 	// new publish for a retry of an old one and drop it.
 	r.reqID = max(r.reqID, st.MaxOwnReqID(), uint64(r.now().UnixNano()))
 	r.updateStatus()
+	r.updateConf()
 	return nil
 }
 
@@ -480,6 +481,7 @@ func (r *Replica) onTick(now time.Time) {
 	}
 	if r.ticks++; r.ticks%10 == 0 {
 		r.updateStatus() // members' match and lag
+		r.updateConf()
 		r.refreshPeers()
 	}
 	r.driveMembership(now)
@@ -532,9 +534,18 @@ func (r *Replica) Status() (consensus.Status, error) {
 
 func (r *Replica) updateStatus() {
 	st := r.core.Status()
-	inForce, committed := r.core.Membership()
 	r.statusMu.Lock()
 	r.status, r.statusBroken = st, r.broken
+	r.statusMu.Unlock()
+}
+
+// updateConf refreshes the configurations Members, Addr and refreshPeers
+// read. Only where they may have changed (a Ready that touches them, a
+// reopen, the periodic refresh): cloning them on every commit would put
+// allocations on the publish path.
+func (r *Replica) updateConf() {
+	inForce, committed := r.core.Membership()
+	r.statusMu.Lock()
 	r.conf = [2]consensus.ConfState{inForce, committed}
 	r.statusMu.Unlock()
 }

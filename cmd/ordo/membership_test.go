@@ -462,6 +462,8 @@ func TestJoinWithTakenIDIsRefused(t *testing.T) {
 // The founder's address is part of the first configuration: a node that
 // joined through another seed and restarted knows how to reach node 1
 // from the configuration alone (not only because node 1 dialled it).
+// End to end: node 1 may also become reachable because it dials node 3,
+// so TestBootstrapRules (broker/replica) pins the address itself.
 func TestFounderAddressInConfiguration(t *testing.T) {
 	c := testkit.NewJoinedCluster(t, 3)
 	c.Start(1)
