@@ -17,6 +17,9 @@ import (
 //	CLUSTER LEAVE            this node leaves (a leader hands over first), then exits
 //	CLUSTER REMOVE <id>      remove a member (e.g. a dead one) by id
 //	CLUSTER STEPDOWN [<id>]  the leader hands leadership to <id> (default: the most up-to-date voter)
+//
+// and Redis Cluster's topology commands for cluster-aware clients
+// (cmd_cluster_slots.go).
 var clusterHelp = []string{
 	"CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 	"MEMBERS",
@@ -30,6 +33,22 @@ var clusterHelp = []string{
 	"    Remove member <id> (for instance a dead one) from the cluster.",
 	"STEPDOWN [<id>]",
 	"    Hand leadership over to member <id> (default: the most up-to-date voter).",
+	"INFO",
+	"    Return information about the cluster.",
+	"KEYSLOT <key>",
+	"    Return the hash slot for <key>.",
+	"MYID",
+	"    Return the node id.",
+	"NODES",
+	"    Return cluster configuration seen by node. Output format:",
+	"    <id> <ip:port> <flags> <master> <pings> <pongs> <epoch> <link> <slot> ...",
+	"SLOTS",
+	"    Return information about slots range mappings. Each range is made of:",
+	"    start, end, master and replicas IP addresses, ports and ids",
+	"SHARDS",
+	"    Return information about slot range mappings and the nodes associated with them.",
+	"    (ordo is one shard: the leader is the master of all slots, the other",
+	"    members are its replicas.)",
 	"HELP",
 	"    Print this help.",
 }

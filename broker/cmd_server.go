@@ -170,7 +170,9 @@ func (s *Server) infoSection(name string) string {
 		line("master_repl_offset", st.CommitSeq)
 	case "cluster":
 		b.WriteString("# Cluster\r\n")
-		line("cluster_enabled", 0)
+		// 1: ordo answers Redis Cluster's topology commands, and redis-py's
+		// RedisCluster refuses a node that says 0.
+		line("cluster_enabled", 1)
 		kv := s.statusFields()
 		for i := 0; i+1 < len(kv); i += 2 {
 			line("ordo_"+kv[i], kv[i+1])
@@ -231,7 +233,7 @@ func (s *Server) configParams() map[string]string {
 		"save":                       "",
 		"databases":                  "16",
 		"timeout":                    "0",
-		"cluster-enabled":            "no",
+		"cluster-enabled":            "yes",
 	}
 	for _, o := range options {
 		if o.get == nil {
