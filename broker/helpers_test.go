@@ -93,9 +93,10 @@ func (rc *respConn) expectClosed() { rc.t.Helper(); rc.ExpectClosed() }
 func readReply(r *bufio.Reader) ([]byte, error) { return resp.ReadRaw(r, nil) }
 
 // redisServer starts a real redis-server (the reference the differential
-// tests compare against) on a random port. CI installs it (.ci/deps.sh); a
-// machine without it fails the test rather than skipping it silently.
-func redisServer(t testing.TB) string {
+// tests compare against) on a random port, with extra arguments if given.
+// CI installs it (.ci/deps.sh); a machine without it fails the test rather
+// than skipping it silently.
+func redisServer(t testing.TB, extra ...string) string {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -108,6 +109,7 @@ func redisServer(t testing.TB) string {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	cmd := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	cmd.Args = append(cmd.Args, extra...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

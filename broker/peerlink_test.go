@@ -14,7 +14,14 @@ import (
 // with a cluster secret) and returns both servers once a leader is known.
 func startPair(t *testing.T, mod func(*Config)) (*Server, *Server) {
 	t.Helper()
-	var lns [2]net.Listener
+	srvs := startMembers(t, 2, mod)
+	return srvs[0], srvs[1]
+}
+
+// startMembers runs an n-member cluster in this process, as startPair.
+func startMembers(t *testing.T, n int, mod func(*Config)) []*Server {
+	t.Helper()
+	lns := make([]net.Listener, n)
 	var peers []Peer
 	for i := range lns {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -24,7 +31,7 @@ func startPair(t *testing.T, mod func(*Config)) (*Server, *Server) {
 		lns[i] = ln
 		peers = append(peers, Peer{ID: uint64(i + 1), Addr: ln.Addr().String()})
 	}
-	var srvs [2]*Server
+	srvs := make([]*Server, n)
 	for i := range srvs {
 		cfg := Config{ID: uint64(i + 1), DataDir: t.TempDir(), Peers: peers, ClusterSecret: []byte("pair-secret")}
 		if mod != nil {
@@ -41,7 +48,7 @@ func startPair(t *testing.T, mod func(*Config)) (*Server, *Server) {
 	for _, s := range srvs {
 		waitLeader(t, s)
 	}
-	return srvs[0], srvs[1]
+	return srvs
 }
 
 // Peer links are not clients: with maxclients 1 a client still gets in,
