@@ -101,6 +101,18 @@ func TestGoRedisClusterClientFailover(t *testing.T) {
 	if err := uc.Publish(ctx, "gr", "-1").Err(); err != nil {
 		t.Fatalf("PUBLISH through a UniversalClient: %v", err)
 	}
+	// Shard channels are routed by slot, to the leader.
+	ss := uc.SSubscribe(ctx, "{s}gr")
+	if _, err := ss.Receive(ctx); err != nil {
+		t.Fatalf("SSUBSCRIBE through a UniversalClient: %v", err)
+	}
+	if n, err := uc.SPublish(ctx, "{s}gr", "shard").Result(); err != nil || n != 1 {
+		t.Fatalf("SPUBLISH through a UniversalClient: %d, %v (want 1 receiver: the subscription is on the same node)", n, err)
+	}
+	if m, err := ss.ReceiveMessage(ctx); err != nil || m.Payload != "shard" {
+		t.Fatalf("SSUBSCRIBE delivery: %+v, %v", m, err)
+	}
+	ss.Close()
 	uc.Close()
 
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ClusterStateReloadInterval: time.Second})
