@@ -39,7 +39,7 @@ type clusterNode struct {
 	master bool
 	self   bool
 	failed bool   // unreachable, as far as the leader knows
-	offset uint64 // replication offset: the sequence number it has
+	offset uint64 // replication offset: the sequence number it has reached (about: lag counts log entries)
 }
 
 // clusterView is the topology one CLUSTER reply shows.
