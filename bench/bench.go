@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +65,13 @@ type Result struct {
 	// Samples are the run cut into Interval-long slices, in order; the last
 	// one may be shorter.
 	Samples []Sample `json:"samples"`
+}
+
+// WithDefaults returns o with every unset option at its default: what Run
+// will actually do.
+func (o Options) WithDefaults() Options {
+	o.defaults()
+	return o
 }
 
 func (o *Options) defaults() {
@@ -306,11 +312,4 @@ func (s *subscriber) run() {
 		}
 		s.count.Add(1)
 	}
-}
-
-// Median returns the run with the median publish rate.
-func Median(rs []Result) Result {
-	sorted := append([]Result(nil), rs...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].PublishRate < sorted[j].PublishRate })
-	return sorted[len(sorted)/2]
 }
