@@ -77,13 +77,14 @@ func startSampler(start time.Time, o Options, published, errs *atomic.Int64, ack
 		ackTotal: newHist(), delTotal: newHist(), ackIv: newHist(), delIv: newHist(),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	go s.loop()
+	// The ticker starts now, not when the goroutine gets to run, so that
+	// the samples fall on whole intervals from the start.
+	go s.loop(time.NewTicker(o.Interval))
 	return s
 }
 
-func (s *sampler) loop() {
+func (s *sampler) loop(t *time.Ticker) {
 	defer close(s.done)
-	t := time.NewTicker(s.o.Interval)
 	defer t.Stop()
 	for {
 		select {
