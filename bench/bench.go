@@ -8,10 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,36 +17,61 @@ import (
 	"github.com/ordo-broker/ordo/clients/resp"
 )
 
-// Options configure a run.
+// Options configure a run. The JSON names are those of the "params"
+// object that `ordo bench --json` writes for every run.
 type Options struct {
-	Addrs       []string      // servers; publishers and subscribers are spread over them
-	Clients     int           // publisher connections
-	Pipeline    int           // PUBLISHes in flight per connection
-	Subscribers int           // subscriber connections
-	Size        int           // payload bytes (at least 16)
-	Channel     string        // channel published to
-	Duration    time.Duration // how long publishers run
-	Messages    int64         // stop after this many publishes (0 = no limit)
-	Drain       time.Duration // how long to wait for deliveries after publishing stops
+	Addrs       []string      `json:"addrs"`       // servers; publishers and subscribers are spread over them
+	Clients     int           `json:"clients"`     // publisher connections
+	Pipeline    int           `json:"pipeline"`    // PUBLISHes in flight per connection
+	Subscribers int           `json:"subscribers"` // subscriber connections
+	Size        int           `json:"size"`        // payload bytes (at least 16)
+	Channel     string        `json:"channel"`     // channel published to
+	Duration    time.Duration `json:"duration_ns"` // how long publishers run
+	Messages    int64         `json:"messages"`    // stop after this many publishes (0 = no limit)
+	Drain       time.Duration `json:"drain_ns"`    // how long to wait for deliveries after publishing stops
+	Interval    time.Duration `json:"interval_ns"` // how often a Sample is taken (default 1s)
+
+	// OnSample, if set, is called with every Sample as it is taken (from
+	// the sampling goroutine, so it must return quickly): this is how a
+	// caller shows progress.
+	OnSample func(Sample) `json:"-"`
 }
 
-// Result is what a run measured.
+// Result is what a run measured. Rates are per second of the publishing
+// phase (deliveries: from the start to the last delivery); MB are 10^6
+// payload bytes; Delivered and Expected count every subscriber's copy.
 type Result struct {
 	Published     int64         `json:"published"`
 	Errors        int64         `json:"errors"`
 	FirstError    string        `json:"first_error,omitempty"`
 	Elapsed       time.Duration `json:"elapsed_ns"`
 	PublishRate   float64       `json:"publish_per_sec"`
+	PublishMBps   float64       `json:"publish_mb_per_sec"`
 	AckP50        time.Duration `json:"ack_p50_ns"`
+	AckP90        time.Duration `json:"ack_p90_ns"`
 	AckP99        time.Duration `json:"ack_p99_ns"`
 	AckP999       time.Duration `json:"ack_p999_ns"`
 	AckMax        time.Duration `json:"ack_max_ns"`
 	Delivered     int64         `json:"delivered"`
 	Expected      int64         `json:"expected"`
+	DeliveryRate  float64       `json:"deliver_per_sec"`
+	DeliveryMBps  float64       `json:"deliver_mb_per_sec"`
 	DeliveryP50   time.Duration `json:"delivery_p50_ns"`
+	DeliveryP90   time.Duration `json:"delivery_p90_ns"`
 	DeliveryP99   time.Duration `json:"delivery_p99_ns"`
+	DeliveryP999  time.Duration `json:"delivery_p999_ns"`
 	DeliveryMax   time.Duration `json:"delivery_max_ns"`
 	OrderViolated int64         `json:"order_violations"`
+	// Samples are the run cut into Interval-long slices, in order; the last
+	// one may be shorter.
+	Samples []Sample `json:"samples"`
+}
+
+// WithDefaults returns o with every unset option at its default: what Run
+// will actually do.
+func (o Options) WithDefaults() Options {
+	o.defaults()
+	return o
 }
 
 func (o *Options) defaults() {
@@ -73,6 +95,9 @@ func (o *Options) defaults() {
 	}
 	if o.Drain <= 0 {
 		o.Drain = 5 * time.Second
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
 	}
 }
 
@@ -99,27 +124,35 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	for _, s := range subs {
 		go s.run()
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	var (
-		published, errs atomic.Int64
-		firstErr        atomic.Value
-		wg              sync.WaitGroup
-		mu              sync.Mutex
-		ackHist         = hdrhistogram.New(1, int64(time.Minute), 3)
-	)
-	start := time.Now()
-	for i := 0; i < o.Clients; i++ {
+	// Connect every publisher before the clock starts, so that dialing is
+	// not measured as publishing time.
+	conns := make([]net.Conn, o.Clients)
+	for i := range conns {
 		conn, err := net.DialTimeout("tcp", o.Addrs[i%len(o.Addrs)], 5*time.Second)
 		if err != nil {
 			return res, err
 		}
 		defer conn.Close()
+		conns[i] = conn
+	}
+
+	var (
+		published, errs atomic.Int64
+		firstErr        atomic.Value
+		wg              sync.WaitGroup
+		acks            = make([]*recorder, o.Clients)
+	)
+	for i := range acks {
+		acks[i] = newRecorder()
+	}
+	start := time.Now()
+	smp := startSampler(start, o, &published, &errs, acks, subs)
+	ctx, cancel := context.WithTimeout(ctx, o.Duration)
+	defer cancel()
+	for i, conn := range conns {
 		wg.Add(1)
-		go func(pub uint32, conn net.Conn) {
+		go func(pub uint32, conn net.Conn, ack *recorder) {
 			defer wg.Done()
-			h := hdrhistogram.New(1, int64(time.Minute), 3)
 			rd := bufio.NewReaderSize(conn, 64<<10)
 			payload := make([]byte, o.Size)
 			for i := range payload[16:] {
@@ -161,13 +194,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 						continue
 					}
 					published.Add(1)
-					h.RecordValue(int64(time.Since(sent[k])))
+					ack.record(int64(time.Since(sent[k])))
 				}
 			}
-			mu.Lock()
-			ackHist.Merge(h)
-			mu.Unlock()
-		}(uint32(i), conn)
+		}(uint32(i), conn, acks[i])
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
@@ -176,11 +206,6 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if v, ok := firstErr.Load().(string); ok {
 		res.FirstError = v
 	}
-	res.PublishRate = float64(res.Published) / res.Elapsed.Seconds()
-	res.AckP50 = time.Duration(ackHist.ValueAtQuantile(50))
-	res.AckP99 = time.Duration(ackHist.ValueAtQuantile(99))
-	res.AckP999 = time.Duration(ackHist.ValueAtQuantile(99.9))
-	res.AckMax = time.Duration(ackHist.Max())
 
 	// Wait (bounded) for every subscriber to receive every acknowledged
 	// message.
@@ -196,18 +221,34 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	delHist := hdrhistogram.New(1, int64(time.Minute), 3)
+	var lastDelivery time.Time
 	for _, s := range subs {
 		s.conn.Close()
 		<-s.done
 		res.Delivered += s.count.Load()
 		res.OrderViolated += s.violations
-		delHist.Merge(s.hist)
+		if s.lastAt.After(lastDelivery) {
+			lastDelivery = s.lastAt
+		}
 	}
-	res.DeliveryP50 = time.Duration(delHist.ValueAtQuantile(50))
-	res.DeliveryP99 = time.Duration(delHist.ValueAtQuantile(99))
-	res.DeliveryMax = time.Duration(delHist.Max())
+	ackHist, delHist := smp.finish()
+	res.Samples = smp.samples
+
+	mb := float64(o.Size) / 1e6
+	res.PublishRate = float64(res.Published) / res.Elapsed.Seconds()
+	res.PublishMBps = res.PublishRate * mb
+	if d := lastDelivery.Sub(start); d > 0 {
+		res.DeliveryRate = float64(res.Delivered) / d.Seconds()
+		res.DeliveryMBps = res.DeliveryRate * mb
+	}
+	res.AckP50, res.AckP90, res.AckP99, res.AckP999, res.AckMax = quantiles(ackHist)
+	res.DeliveryP50, res.DeliveryP90, res.DeliveryP99, res.DeliveryP999, res.DeliveryMax = quantiles(delHist)
 	return res, nil
+}
+
+func quantiles(h *hdrhistogram.Histogram) (p50, p90, p99, p999, max time.Duration) {
+	q := func(p float64) time.Duration { return time.Duration(h.ValueAtQuantile(p)) }
+	return q(50), q(90), q(99), q(99.9), time.Duration(h.Max())
 }
 
 // subscriber counts deliveries, checks each publisher's messages arrive in
@@ -215,10 +256,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 type subscriber struct {
 	conn       net.Conn
 	rd         *bufio.Reader
-	hist       *hdrhistogram.Histogram
+	lat        *recorder // end-to-end latency
 	last       []uint32
 	count      atomic.Int64
 	violations int64
+	lastAt     time.Time // of the last delivery; read after done
 	done       chan struct{}
 }
 
@@ -227,7 +269,7 @@ func newSubscriber(addr, channel string, publishers int) (*subscriber, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &subscriber{conn: conn, rd: bufio.NewReaderSize(conn, 256<<10), hist: hdrhistogram.New(1, int64(time.Minute), 3), last: make([]uint32, publishers), done: make(chan struct{})}
+	s := &subscriber{conn: conn, rd: bufio.NewReaderSize(conn, 256<<10), lat: newRecorder(), last: make([]uint32, publishers), done: make(chan struct{})}
 	conn.Write(resp.Command("SUBSCRIBE", channel))
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	r, err := resp.Read(s.rd)
@@ -259,7 +301,9 @@ func (s *subscriber) run() {
 		}
 		pub, n := binary.BigEndian.Uint32(p), binary.BigEndian.Uint32(p[4:])
 		sentNs := int64(binary.BigEndian.Uint64(p[8:]))
-		s.hist.RecordValue(time.Now().UnixNano() - sentNs)
+		now := time.Now()
+		s.lat.record(now.UnixNano() - sentNs)
+		s.lastAt = now
 		if int(pub) < len(s.last) {
 			if n <= s.last[pub] {
 				s.violations++
@@ -268,25 +312,4 @@ func (s *subscriber) run() {
 		}
 		s.count.Add(1)
 	}
-}
-
-// Format renders a result for people.
-func (r Result) Format(w io.Writer) {
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
-	fmt.Fprintf(w, "published   %d in %.2fs = %.0f msg/s (%d errors)\n", r.Published, r.Elapsed.Seconds(), r.PublishRate, r.Errors)
-	if r.FirstError != "" {
-		fmt.Fprintf(w, "first error %s\n", strings.TrimSpace(r.FirstError))
-	}
-	fmt.Fprintf(w, "ack latency p50 %s  p99 %s  p99.9 %s  max %s\n", ms(r.AckP50), ms(r.AckP99), ms(r.AckP999), ms(r.AckMax))
-	if r.Expected > 0 {
-		fmt.Fprintf(w, "delivered   %d of %d expected, order violations %d\n", r.Delivered, r.Expected, r.OrderViolated)
-		fmt.Fprintf(w, "e2e latency p50 %s  p99 %s  max %s\n", ms(r.DeliveryP50), ms(r.DeliveryP99), ms(r.DeliveryMax))
-	}
-}
-
-// Median returns the run with the median publish rate.
-func Median(rs []Result) Result {
-	sorted := append([]Result(nil), rs...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].PublishRate < sorted[j].PublishRate })
-	return sorted[len(sorted)/2]
 }
