@@ -36,7 +36,7 @@ type Server struct {
 
 	rs       *redcon.Server
 	ln       net.Listener
-	tls      *tlsState     // nil without tls_port
+	tls      *tlsState      // nil without tls_port
 	tlsRS    *redcon.Server // the TLS listener's, if served
 	tlsLn    net.Listener
 	mu       sync.Mutex
