@@ -33,6 +33,15 @@ type TLSConfig struct {
 	Cluster bool
 }
 
+// infoPort is INFO's tcp_port: as Redis shows it, the plaintext port,
+// or the TLS port when it is the only one.
+func (c *Config) infoPort() int {
+	if c.TLS.Only {
+		return c.TLS.Port
+	}
+	return c.Port
+}
+
 // enabled reports whether the node serves TLS.
 func (t *TLSConfig) enabled() bool { return t.Port != 0 }
 
