@@ -392,3 +392,49 @@ func TestTLSConfigValidation(t *testing.T) {
 	}
 	s.Close()
 }
+
+// tls_cluster with tls_auth_clients no: clients need no certificate, but
+// peer links still do, checked when ORDO.PEER arrives; a peer handshake
+// on the plaintext port is refused.
+func TestTLSClusterPeersNeedCertificates(t *testing.T) {
+	certs := testkit.NewCerts(t)
+	var plain, secure [2]net.Listener
+	var peers []Peer
+	for i := range plain {
+		plain[i], secure[i] = listenLoopback(t), listenLoopback(t)
+		peers = append(peers, Peer{ID: uint64(i + 1), Addr: secure[i].Addr().String()})
+	}
+	var srvs [2]*Server
+	for i := range srvs {
+		s, err := New(Config{ID: uint64(i + 1), DataDir: t.TempDir(), Peers: peers, ClusterSecret: []byte("pair-secret"),
+			TLS: TLSConfig{Port: secure[i].Addr().(*net.TCPAddr).Port, Cluster: true, AuthClients: "no",
+				CertFile: certs.NodeCert, KeyFile: certs.NodeKey, CACertFile: certs.CA}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srvs[i] = s
+		go s.ServeListeners(plain[i], secure[i])
+		t.Cleanup(func() { s.Close() })
+	}
+	for _, s := range srvs {
+		waitLeader(t, s) // (a leader of two needs both links)
+	}
+	if got, err := tlsPing(t, secure[0].Addr().String(), certs.ClientTLS(t, false)); got != "PONG" {
+		t.Fatalf("a client without a certificate: %q, %v", got, err)
+	}
+	hello := []string{"ORDO.PEER", "3", "2", "1", strings.Repeat("ab", 16), "-", "-"}
+	c, err := dialTLS(t, secure[0].Addr().String(), certs.ClientTLS(t, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Send(hello...)
+	if raw, _ := c.ReceiveRaw(nil); !strings.Contains(string(raw), "peer handshake refused: no certificate") {
+		t.Fatalf("a peer without a certificate: %q", raw)
+	}
+	pc := dial(t, plain[0].Addr().String())
+	pc.send(hello...)
+	if got := pc.read(); !strings.Contains(got, "peer handshake refused: this node takes peer links over TLS only") {
+		t.Fatalf("a peer on the plaintext port: %q", got)
+	}
+	pc.expectClosed()
+}

@@ -128,3 +128,34 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// A busy TLS port, or a certificate that does not load, fails at once,
+// before the data directory is touched, as a busy port does.
+func TestTLSStartFailsFast(t *testing.T) {
+	certs := testkit.NewCerts(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := strconv.Itoa(busy.Addr().(*net.TCPAddr).Port)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"busy TLS port", []string{"--tls-port", busyPort, "--tls-cert-file", certs.NodeCert, "--tls-key-file", certs.NodeKey, "--tls-ca-cert-file", certs.CA}, "cannot serve TLS on"},
+		{"missing key", []string{"--tls-port", strconv.Itoa(testkit.FreePort(t)), "--tls-cert-file", certs.NodeCert, "--tls-key-file", certs.NodeKey + ".missing", "--tls-ca-cert-file", certs.CA}, "tls_key_file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			p := startOrdo(t, 0, nil, nodeArgs(testkit.FreePort(t), dir, tc.args...)...)
+			if code := p.ExitCode(10 * time.Second); code == 0 || !strings.Contains(p.Logs(), tc.want) {
+				t.Fatalf("exit code %d, want a failure saying %q:\n%s", code, tc.want, p.Logs())
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("data dir touched: %v", err)
+			}
+		})
+	}
+}
