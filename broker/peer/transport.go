@@ -2,8 +2,9 @@
 // between members that carry consensus messages and the few membership
 // requests that are not consensus messages (JOIN, JOIN_ACK, removal).
 //
-// Members share the client port. A node dials each peer, authenticates
-// with the cluster secret (handshake.go), and streams length-prefixed
+// Members share the client port (the TLS one with tls_cluster, tls.go).
+// A node dials each peer, authenticates with the cluster secret
+// (handshake.go), and streams length-prefixed
 // consensus messages one way; answers travel on the receiver's own link
 // back. Once authenticated a link is not a client connection: it is not
 // counted or listed as a client, and its frames are parsed once, here.
