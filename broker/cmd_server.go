@@ -86,7 +86,7 @@ func (s *Server) infoSection(name string) string {
 		line("go_version", runtime.Version())
 		line("process_id", os.Getpid())
 		line("run_id", s.runID)
-		line("tcp_port", s.cfg.Port)
+		line("tcp_port", s.cfg.infoPort())
 		line("uptime_in_seconds", uptime)
 		line("uptime_in_days", uptime/86400)
 		line("executable", executable())

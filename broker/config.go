@@ -77,6 +77,7 @@ type Config struct {
 	// loopback.
 	ClusterSecret []byte
 	Limits        Limits
+	TLS           TLSConfig // tls_* options (tls.go)
 
 	// LogLevel and LogFormat are the log_level and log_format options:
 	// `ordo node` builds Logger from them. The node itself only uses
@@ -124,6 +125,9 @@ func (c *Config) setDefaults() {
 func (c *Config) Validate() error {
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("port %d out of range", c.Port)
+	}
+	if err := c.TLS.validate(c); err != nil {
+		return err
 	}
 	if c.HeartbeatInterval >= c.LeaderTimeout && c.LeaderTimeout > 0 {
 		return fmt.Errorf("heartbeat_interval (%s) must be shorter than leader_timeout (%s)", c.HeartbeatInterval, c.LeaderTimeout)
@@ -210,11 +214,20 @@ func (c *Config) advertised(listenAddr string) string {
 	if ip := net.ParseIP(c.Host); ip != nil && ip.IsUnspecified() {
 		return ""
 	}
-	port := strconv.Itoa(c.Port)
+	port := strconv.Itoa(c.peerPort())
 	if _, p, err := net.SplitHostPort(listenAddr); err == nil {
 		port = p
 	}
 	return net.JoinHostPort(c.Host, port)
+}
+
+// peerPort is the port peers reach this node on: the TLS port with
+// tls_cluster (or when it is the only one), else the plaintext one.
+func (c *Config) peerPort() int {
+	if c.TLS.Cluster || c.TLS.Only {
+		return c.TLS.Port
+	}
+	return c.Port
 }
 
 func (c *Config) replicaConfig(l logging.Node) replica.Config {
@@ -364,7 +377,12 @@ var options = []Option{
 		report(func(c *Config) string { return c.Host }, "bind"),
 	option("port", KindInt, itoa(DefaultPort), "port for clients and peers (0: any free port)",
 		func(c *Config) *int { return &c.Port }, intIn(0, 65535)).noFill().
-		report(func(c *Config) string { return itoa(c.Port) }, "port"),
+		report(func(c *Config) string {
+			if c.TLS.Only {
+				return "0" // as Redis reports a TLS-only server
+			}
+			return itoa(c.Port)
+		}, "port"),
 	// The default depends on id, so setDefaults computes it.
 	option("data_dir", KindPath, "data/node<id>", "where the log lives",
 		func(c *Config) *string { return &c.DataDir }, nonEmpty).noFill().computed().

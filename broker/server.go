@@ -36,6 +36,9 @@ type Server struct {
 
 	rs       *redcon.Server
 	ln       net.Listener
+	tls      *tlsState      // nil without tls_port
+	tlsRS    *redcon.Server // the TLS listener's, if served
+	tlsLn    net.Listener
 	mu       sync.Mutex
 	clients  map[int64]*client
 	nextID   atomic.Int64
@@ -68,12 +71,19 @@ func New(cfg Config) (*Server, error) {
 		log:      logging.Node{L: cfg.Logger, ID: cfg.ID},
 	}
 	s.log.Logf(logging.Info, "node", "Starting node %d (ordo %s, commit %s, data in %s)", cfg.ID, Version, Commit(), cfg.DataDir)
+	var err error
 	var app replica.Applier = s.reg
 	if len(cfg.PrintChannels) > 0 {
 		app = newPrinter(cfg.PrintChannels, cfg.PrintTo, s.reg)
 	}
+	if cfg.TLS.enabled() {
+		// Before the log is opened: a bad certificate fails at once.
+		if s.tls, err = newTLSState(cfg.TLS); err != nil {
+			return nil, err
+		}
+	}
 	rc := cfg.replicaConfig(s.log)
-	if cfg.Port != 0 {
+	if cfg.peerPort() != 0 {
 		// Known before the listener: a node that forms a cluster records
 		// its own address in the first configuration, so members that
 		// join later can reach it after a restart. (Port 0 is resolved
@@ -86,18 +96,43 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.replica = rep
 	// Every node has a transport: a lone node may be joined later.
-	s.peers = peer.New(cfg.peerConfig(s.log), rep)
+	pc := cfg.peerConfig(s.log)
+	if cfg.TLS.Cluster {
+		pc.TLS = s.tls.peerConfig
+	}
+	s.peers = peer.New(pc, rep)
 	return s, nil
 }
 
 // Serve accepts clients on ln until Close.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.ServeListeners(ln, nil) }
+
+// ServeListeners accepts clients on plain and, over TLS, on secure (the
+// tls_port listener) until Close. Either may be nil (tls_only: plain).
+func (s *Server) ServeListeners(plain, secure net.Listener) error {
+	if plain == nil && secure == nil {
+		return errors.New("no listener to serve on")
+	}
+	if secure != nil && s.tls == nil {
+		return errors.New("a TLS listener needs tls_port, tls_cert_file and tls_key_file")
+	}
+	peerLn := plain
 	s.mu.Lock()
-	s.ln = &limitListener{Listener: ln, maxBulk: s.cfg.Limits.MaxRequestBytes}
-	s.rs = redcon.NewServer(ln.Addr().String(), s.handleFirst, s.accept, nil)
+	if plain != nil {
+		s.ln = &limitListener{Listener: plain, maxBulk: s.cfg.Limits.MaxRequestBytes}
+		s.rs = redcon.NewServer(plain.Addr().String(), s.handleFirst, s.accept, nil)
+	}
+	if secure != nil {
+		tl := &tlsListener{Listener: secure, cfg: s.tls.listenerConfig(), log: s.log}
+		s.tlsLn = &limitListener{Listener: tl, maxBulk: s.cfg.Limits.MaxRequestBytes}
+		s.tlsRS = redcon.NewServer(secure.Addr().String(), s.handleFirst, s.accept, nil)
+		if s.cfg.TLS.Cluster || plain == nil {
+			peerLn = secure
+		}
+	}
 	s.mu.Unlock()
-	s.replica.SetAddr(s.cfg.advertised(ln.Addr().String()))
-	s.peers.SetAddr(s.cfg.advertised(ln.Addr().String()))
+	s.replica.SetAddr(s.cfg.advertised(peerLn.Addr().String()))
+	s.peers.SetAddr(s.cfg.advertised(peerLn.Addr().String()))
 	s.replica.Start(s.peers)
 	if s.replica.SoleVoter() {
 		// A lone node elects itself within a tick; accept clients once it
@@ -106,15 +141,23 @@ func (s *Server) Serve(ln net.Listener) error {
 		// must not wait for a leader before it lets them in.)
 		s.replica.WaitReady(2 * time.Second)
 	}
-	s.log.Logf(logging.Info, "node", "Listening on %s", ln.Addr())
-	err := s.rs.Serve(s.ln)
+	served := make(chan error, 2)
+	if plain != nil {
+		s.log.Logf(logging.Info, "node", "Listening on %s", plain.Addr())
+		go func() { served <- s.rs.Serve(s.ln) }()
+	}
+	if secure != nil {
+		s.log.Logf(logging.Info, "node", "Listening for TLS on %s", secure.Addr())
+		go func() { served <- s.tlsRS.Serve(s.tlsLn) }()
+	}
+	err := <-served
 	if s.closed.Load() {
 		return nil
 	}
 	return err
 }
 
-// Addr is the address clients connect to.
+// Addr is the address clients connect to without TLS.
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -124,13 +167,23 @@ func (s *Server) Addr() net.Addr {
 	return s.ln.Addr()
 }
 
+// TLSAddr is the address clients connect to with TLS (nil: none).
+func (s *Server) TLSAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tlsLn == nil {
+		return nil
+	}
+	return s.tlsLn.Addr()
+}
+
 // Close stops accepting, disconnects every client and closes the log.
 func (s *Server) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	s.mu.Lock()
-	rs := s.rs
+	rs, tlsRS := s.rs, s.tlsRS
 	cs := make([]*client, 0, len(s.clients))
 	for _, c := range s.clients {
 		cs = append(cs, c)
@@ -138,6 +191,9 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	if rs != nil {
 		rs.Close()
+	}
+	if tlsRS != nil {
+		tlsRS.Close()
 	}
 	for _, c := range cs {
 		c.close()
@@ -196,7 +252,9 @@ func (s *Server) accept(conn redcon.Conn) bool {
 	if n >= s.cfg.Limits.MaxClients || s.closed.Load() {
 		s.stats.rejected.Add(1)
 		nc := conn.NetConn()
-		nc.SetWriteDeadline(time.Now().Add(time.Second))
+		// A read deadline too: on the TLS port this write first
+		// completes the handshake, in the accept loop.
+		nc.SetDeadline(time.Now().Add(time.Second))
 		nc.Write([]byte("-ERR max number of clients reached\r\n"))
 		return false
 	}

@@ -39,8 +39,8 @@ import (
 // streams length-prefixed frames; the responder writes only answers to
 // control messages (a refused JOIN).
 //
-// The links are authenticated, not encrypted: on an untrusted network put
-// them behind TLS or a VPN.
+// The handshake authenticates; it does not encrypt. With tls_cluster it
+// runs inside TLS (tls.go).
 const (
 	handshakeCommand = "ORDO.PEER"
 	protoVersion     = "3"

@@ -2,8 +2,9 @@
 // between members that carry consensus messages and the few membership
 // requests that are not consensus messages (JOIN, JOIN_ACK, removal).
 //
-// Members share the client port. A node dials each peer, authenticates
-// with the cluster secret (handshake.go), and streams length-prefixed
+// Members share the client port (the TLS one with tls_cluster, tls.go).
+// A node dials each peer, authenticates with the cluster secret
+// (handshake.go), and streams length-prefixed
 // consensus messages one way; answers travel on the receiver's own link
 // back. Once authenticated a link is not a client connection: it is not
 // counted or listed as a client, and its frames are parsed once, here.
@@ -22,6 +23,7 @@ package peer
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -52,6 +54,12 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	LeaderTimeout     time.Duration
 	Log               logging.Node
+	// TLS, if set, runs the links over TLS (tls_cluster): it returns the
+	// configuration to dial with (the node's certificate, the CA),
+	// asked per dial so that reloaded certificates are used. Accept then
+	// refuses a link that did not come over TLS with a certificate that
+	// CA signed (tls.go).
+	TLS func() *tls.Config
 }
 
 // Handler receives messages from authenticated peers. Receive may block
@@ -291,6 +299,11 @@ func (t *Transport) dial(l *link) (net.Conn, error) {
 		return nil, err
 	}
 	conn.SetDeadline(time.Now().Add(handshakeTTL))
+	if t.cfg.TLS != nil {
+		if conn, err = dialTLS(conn, l.addr, t.cfg.TLS()); err != nil {
+			return nil, err
+		}
+	}
 	if err := dialHandshake(conn, t.cfg.Secret, t.cfg.ID, uint64(l.id), t.h.ClusterID(), t.Addr()); err != nil {
 		conn.Close()
 		return nil, err
@@ -378,12 +391,18 @@ func (t *Transport) Accept(conn net.Conn, args [][]byte) {
 	var from uint64
 	var addr string
 	var err error
-	if len(t.cfg.Secret) == 0 && !loopback(conn.RemoteAddr()) {
+	if t.cfg.TLS != nil {
+		err = verifyPeerCert(conn, t.cfg.TLS().RootCAs)
+	}
+	switch {
+	case err != nil:
+		err = refuseHandshake(conn, err.Error())
+	case len(t.cfg.Secret) == 0 && !loopback(conn.RemoteAddr()):
 		// Without a secret anyone could speak as a peer: only processes on
 		// this machine may (a node that listens beyond loopback without a
 		// secret is a lone node; a cluster there must have one).
 		err = refuseHandshake(conn, "this node has no cluster secret, so it accepts peer links from loopback only (set --cluster-secret on every member)")
-	} else {
+	default:
 		from, addr, err = acceptHandshake(conn, rd, args, t.cfg.Secret, t.cfg.ID, t.h.ClusterID())
 	}
 	if err != nil {

@@ -30,6 +30,14 @@ type Cluster struct {
 	dirs    []string
 	procs   []*Proc
 	proxies [][]*LinkProxy
+
+	// NodeArgs, if set, adds node i's own arguments after Args (a TLS
+	// port, a certificate of its own).
+	NodeArgs func(i int) []string
+	// PeerAddr, if set, is the address members list for node i in --peers
+	// and --seed (default Addr(i)): its TLS port with --tls-cluster (link
+	// proxies do not follow it).
+	PeerAddr func(i int) string
 }
 
 // NewCluster prepares a cluster of n nodes (none started yet), each with
@@ -108,7 +116,7 @@ func (c *Cluster) membership(i int) []string {
 	case slices.Contains(static, i):
 		var ps []string
 		for _, j := range static {
-			a := c.Addr(j)
+			a := c.peerAddr(j)
 			if j != i && c.proxies != nil {
 				a = c.proxies[i][j].Addr()
 			}
@@ -117,11 +125,18 @@ func (c *Cluster) membership(i int) []string {
 		return []string{"--peers", strings.Join(ps, ",")}
 	}
 	seed := max(c.Seed, 1)
-	a := c.Addr(seed)
+	a := c.peerAddr(seed)
 	if c.proxies != nil {
 		a = c.proxies[i][seed].Addr()
 	}
 	return []string{"--seed", fmt.Sprintf("%d:%s", seed, a)}
+}
+
+func (c *Cluster) peerAddr(i int) string {
+	if c.PeerAddr != nil {
+		return c.PeerAddr(i)
+	}
+	return c.Addr(i)
 }
 
 // Start (re)starts node i and waits until it accepts connections.
@@ -130,6 +145,9 @@ func (c *Cluster) Start(i int) *Proc {
 	args := append([]string{"node", "--id", strconv.Itoa(i), "--port", strconv.Itoa(c.ports[i]),
 		"--data-dir", c.dirs[i]}, c.membership(i)...)
 	args = append(args, c.Args...)
+	if c.NodeArgs != nil {
+		args = append(args, c.NodeArgs(i)...)
+	}
 	c.procs[i] = StartOrdo(c.t, ProcConfig{Args: args, Port: c.ports[i], Name: fmt.Sprintf("node%d", i)})
 	return c.procs[i]
 }

@@ -8,13 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"strconv"
 	"syscall"
 
 	"github.com/ordo-broker/ordo/broker"
@@ -82,15 +80,10 @@ func runNode(ctx context.Context, cfg broker.Config, reload func() error) error 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	// Listen before broker.New opens (and locks) the data directory: a
-	// port in use then fails at once, with nothing on disk touched,
-	// rather than after recovering the log.
-	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
-	ln, err := net.Listen("tcp", addr)
+	ln, tlsLn, err := listenNode(&cfg) // (before the data directory is touched)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("cannot serve on %s: %v", addr, err), 1)
+		return cli.Exit(err.Error(), 1)
 	}
-	cfg.Port = ln.Addr().(*net.TCPAddr).Port // (--port 0: the one chosen)
 	if os.Getenv("GOGC") == "" {
 		// The broker allocates per message and holds little long-lived
 		// data: trading some memory for less GC work measured ~+15%
@@ -101,7 +94,7 @@ func runNode(ctx context.Context, cfg broker.Config, reload func() error) error 
 		// For performance work: a pprof CPU profile of the whole run.
 		f, err := os.Create(path)
 		if err != nil {
-			ln.Close()
+			closeListeners(ln, tlsLn)
 			return err
 		}
 		pprof.StartCPUProfile(f)
@@ -109,15 +102,18 @@ func runNode(ctx context.Context, cfg broker.Config, reload func() error) error 
 	}
 	srv, err := broker.New(cfg)
 	if err != nil {
-		ln.Close()
+		closeListeners(ln, tlsLn)
 		return cli.Exit(err.Error(), 1)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.ServeListeners(ln, tlsLn) }()
 	log := logging.Node{L: cfg.Logger, ID: cfg.ID}
 	for {
 		select {
 		case <-hup:
+			if err := srv.ReloadTLS(); err != nil {
+				log.Logf(logging.Warn, "node", "SIGHUP: TLS certificates not reloaded (the old ones stay): %v", err)
+			}
 			if err := reload(); err != nil {
 				log.Logf(logging.Warn, "node", "SIGHUP: configuration not reloaded: %v", err)
 			} else {

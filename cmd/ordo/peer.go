@@ -82,21 +82,24 @@ func runPeer(ctx context.Context, cfg broker.Config, o peerOptions) error {
 	cfg.Logger = logging.NewLogger(feed, "text", level)
 	clients.SetLibraryLog(full)
 
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("ordo peer: cannot serve on %s:%d: %v", cfg.Host, cfg.Port, err), 1)
+	if cfg.TLS.Only {
+		// The terminal is a client of the node, in plaintext.
+		return cli.Exit("ordo peer: tls_only is not supported (the terminal connects to the node's plaintext port)", 2)
 	}
-	cfg.Port = ln.Addr().(*net.TCPAddr).Port // (--port 0: the one chosen)
+	ln, tlsLn, err := listenNode(&cfg)
+	if err != nil {
+		return cli.Exit("ordo peer: "+err.Error(), 1)
+	}
 	srv, err := broker.New(cfg)
 	if err != nil {
-		ln.Close()
+		closeListeners(ln, tlsLn)
 		return cli.Exit("ordo peer: "+err.Error(), 1)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	served := make(chan error, 1)
 	go func() {
-		err := srv.Serve(ln)
+		err := srv.ServeListeners(ln, tlsLn)
 		served <- err
 		cancel() // the node stopped by itself: end the terminal too
 	}()
