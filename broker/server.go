@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ordo-broker/ordo/broker/logging"
+	"github.com/ordo-broker/ordo/broker/metrics"
 	"github.com/ordo-broker/ordo/broker/peer"
 	"github.com/ordo-broker/ordo/broker/replica"
 	"github.com/tidwall/redcon"
@@ -48,7 +49,12 @@ type Server struct {
 		rejected               atomic.Int64
 		outputLimitDisconnects atomic.Int64
 		netOutputBytes         atomic.Int64
+		netInputBytes          atomic.Int64
 	}
+
+	// metrics serves /metrics, /healthz and /readyz (nil without
+	// metrics_addr); see metrics.go.
+	metrics *metrics.Metrics
 }
 
 // New opens the node's log (recovering it after a crash) and prepares the
@@ -68,6 +74,11 @@ func New(cfg Config) (*Server, error) {
 		log:      logging.Node{L: cfg.Logger, ID: cfg.ID},
 	}
 	s.log.Logf(logging.Info, "node", "Starting node %d (ordo %s, commit %s, data in %s)", cfg.ID, Version, Commit(), cfg.DataDir)
+	// Before the data directory is touched: a busy port fails cleanly.
+	metricsLn, err := s.listenMetrics()
+	if err != nil {
+		return nil, err
+	}
 	var app replica.Applier = s.reg
 	if len(cfg.PrintChannels) > 0 {
 		app = newPrinter(cfg.PrintChannels, cfg.PrintTo, s.reg)
@@ -80,11 +91,18 @@ func New(cfg Config) (*Server, error) {
 		// in Serve; callers that listen first set Port to the real one.)
 		rc.Addr = cfg.advertised("")
 	}
+	if s.metrics != nil {
+		rc.Observer = s.metrics
+	}
 	rep, err := replica.Open(rc, app)
 	if err != nil {
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		return nil, err
 	}
 	s.replica = rep
+	s.startMetrics(metricsLn)
 	// Every node has a transport: a lone node may be joined later.
 	s.peers = peer.New(cfg.peerConfig(s.log), rep)
 	return s, nil
@@ -93,7 +111,7 @@ func New(cfg Config) (*Server, error) {
 // Serve accepts clients on ln until Close.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
-	s.ln = &limitListener{Listener: ln, maxBulk: s.cfg.Limits.MaxRequestBytes}
+	s.ln = &limitListener{Listener: ln, maxBulk: s.cfg.Limits.MaxRequestBytes, in: &s.stats.netInputBytes}
 	s.rs = redcon.NewServer(ln.Addr().String(), s.handleFirst, s.accept, nil)
 	s.mu.Unlock()
 	s.replica.SetAddr(s.cfg.advertised(ln.Addr().String()))
@@ -142,6 +160,7 @@ func (s *Server) Close() error {
 	for _, c := range cs {
 		c.close()
 	}
+	s.closeMetrics()
 	return s.shutdown()
 }
 
