@@ -41,7 +41,7 @@ var (
 	descTerm          = desc("ordo_term", "Current election term.")
 	descRole          = desc("ordo_role", "1 for this node's current role (leader, follower, candidate), 0 for the others.", "role")
 	descLeader        = desc("ordo_leader_id", "Id of the leader this node knows (0: none known).")
-	descLeaderChanges = desc("ordo_leader_changes_total", "Times this node saw a new leader (itself included).")
+	descLeaderChanges = desc("ordo_leader_changes_total", "Times this node saw leadership pass to another node (the first leader it sees, itself included, counts).")
 	descLastSeq       = desc("ordo_last_seq", "Sequence number of the newest message in this node's log.")
 	descCommitSeq     = desc("ordo_commit_seq", "Sequence number of the newest committed message this node knows of.")
 	descVoters        = desc("ordo_voters", "Voting members in the configuration in force.")

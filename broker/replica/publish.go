@@ -66,7 +66,7 @@ func (r *Replica) Publish(m store.Message, done func(Result)) {
 	select {
 	case r.proposals <- p:
 	case <-r.stopc:
-		done(Result{Err: ErrShuttingDown})
+		r.fail(p, ErrShuttingDown) // (counted like any other failure)
 	}
 }
 
