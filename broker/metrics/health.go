@@ -22,7 +22,11 @@ func Readiness(r *replica.Replica) error {
 	if r == nil {
 		return errors.New("not ready: the node is starting")
 	}
-	st, broken := r.Status()
+	return readiness(r.Status())
+}
+
+// readiness judges a replica's status (see Readiness).
+func readiness(st consensus.Status, broken error) error {
 	if broken != nil {
 		return fmt.Errorf("not ready: the log cannot be written: %v", broken)
 	}

@@ -17,6 +17,7 @@ package metrics
 import (
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -124,7 +125,7 @@ func (m *Metrics) Handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		if err := Readiness(m.replica.Load()); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte(err.Error() + "\n"))
+			w.Write([]byte(strings.ReplaceAll(err.Error(), "\n", " ") + "\n")) // one line, always
 			return
 		}
 		w.Write([]byte("ready\n"))
