@@ -77,8 +77,8 @@ func TestMetricsScrape(t *testing.T) {
 		t.Errorf("fsync histogram: count %d (%v), want at least one", fsyncs, err)
 	}
 	batches, entries, err := m.Histogram("ordo_wal_batch_entries")
-	if err != nil || batches != fsyncs || entries < n {
-		t.Errorf("batch histogram: %d batches of %g entries (%v), want one per fsync (%d), at least %d entries", batches, entries, err, fsyncs, n)
+	if err != nil || batches < 1 || entries < n {
+		t.Errorf("batch histogram: %d batches of %g entries (%v), want every published entry in a batch (at least %d)", batches, entries, err, n)
 	}
 
 	for _, path := range []string{"/healthz", "/readyz"} {
