@@ -108,6 +108,7 @@ func (s *Server) infoSection(name string) string {
 		b.WriteString("# Stats\r\n")
 		line("total_connections_received", s.stats.connections.Load())
 		line("total_commands_processed", s.stats.commands.Load())
+		line("total_net_input_bytes", s.stats.netInputBytes.Load())
 		line("total_net_output_bytes", s.stats.netOutputBytes.Load())
 		line("rejected_connections", s.stats.rejected.Load())
 		line("client_output_buffer_limit_disconnections", s.stats.outputLimitDisconnects.Load())
@@ -283,6 +284,7 @@ func cmdConfigResetstat(c *client, _ [][]byte) {
 	st.rejected.Store(0)
 	st.outputLimitDisconnects.Store(0)
 	st.netOutputBytes.Store(0)
+	st.netInputBytes.Store(0)
 	c.w.OK()
 }
 

@@ -85,6 +85,10 @@ type Config struct {
 	LogLevel  string
 	LogFormat string
 	Logger    *slog.Logger
+
+	// MetricsAddr is where /metrics, /healthz and /readyz are served
+	// (host:port, a separate HTTP listener); empty: not served.
+	MetricsAddr string
 }
 
 // Defaults, chosen to match Redis where Redis has the knob. Options shows
@@ -426,6 +430,9 @@ var options = []Option{
 		}),
 	option("log_format", KindString, "text", "text (human-readable lines) or json",
 		func(c *Config) *string { return &c.LogFormat }, oneOf("text", "json")),
+	option("metrics_addr", KindString, "", "serve Prometheus /metrics, /healthz and /readyz over HTTP on this host:port, e.g. :9121 (empty: off)",
+		func(c *Config) *string { return &c.MetricsAddr }, parseListenAddr).
+		report(func(c *Config) string { return c.MetricsAddr }, "ordo-metrics-addr"),
 	option("heartbeat_interval", KindDuration, (100*time.Millisecond).String(), "leader heartbeat period, e.g. 100ms",
 		func(c *Config) *time.Duration { return &c.HeartbeatInterval }, positiveDuration).
 		report(func(c *Config) string { return ms(c.HeartbeatInterval) }, "ordo-heartbeat-interval"),
@@ -519,6 +526,15 @@ func parseBool(s string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("invalid boolean %q (want true or false)", s)
+}
+
+// parseListenAddr accepts host:port to listen on (host may be empty: every
+// interface).
+func parseListenAddr(s string) (string, error) {
+	if _, port, err := net.SplitHostPort(s); err != nil || !validPort(port) {
+		return "", fmt.Errorf("invalid address %q (want host:port, e.g. :9121 or 127.0.0.1:9121)", s)
+	}
+	return s, nil
 }
 
 // parseFsync maps the durability mode to NoSync.

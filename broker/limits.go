@@ -23,6 +23,7 @@ const (
 type limitListener struct {
 	net.Listener
 	maxBulk int64
+	in      *atomic.Int64 // bytes read from clients (nil: not counted)
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -30,7 +31,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &limitConn{Conn: c, maxBulk: l.maxBulk}, nil
+	return &limitConn{Conn: c, maxBulk: l.maxBulk, in: l.in}, nil
 }
 
 // Scanner states.
@@ -59,7 +60,8 @@ const (
 type limitConn struct {
 	net.Conn
 	maxBulk  int64
-	detached atomic.Bool // set once ordo's own command loop reads this conn
+	detached atomic.Bool   // set once ordo's own command loop reads this conn
+	in       *atomic.Int64 // bytes read, for INFO and metrics (nil: not counted)
 
 	state    int
 	num      int64
@@ -85,6 +87,9 @@ func (c *limitConn) Read(p []byte) (int, error) {
 	}
 	for {
 		n, err := c.Conn.Read(p)
+		if n > 0 && c.in != nil {
+			c.in.Add(int64(n))
+		}
 		if n > 0 {
 			n = c.scan(p[:n])
 			if n == 0 && c.failed == nil && err == nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ordo-broker/ordo/broker/logging"
+	"github.com/ordo-broker/ordo/broker/metrics"
 	"github.com/ordo-broker/ordo/broker/peer"
 	"github.com/ordo-broker/ordo/broker/replica"
 	"github.com/tidwall/redcon"
@@ -51,7 +52,12 @@ type Server struct {
 		rejected               atomic.Int64
 		outputLimitDisconnects atomic.Int64
 		netOutputBytes         atomic.Int64
+		netInputBytes          atomic.Int64
 	}
+
+	// metrics serves /metrics, /healthz and /readyz (nil without
+	// metrics_addr); see metrics.go.
+	metrics *metrics.Metrics
 }
 
 // New opens the node's log (recovering it after a crash) and prepares the
@@ -72,15 +78,20 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.log.Logf(logging.Info, "node", "Starting node %d (ordo %s, commit %s, data in %s)", cfg.ID, Version, Commit(), cfg.DataDir)
 	var err error
-	var app replica.Applier = s.reg
-	if len(cfg.PrintChannels) > 0 {
-		app = newPrinter(cfg.PrintChannels, cfg.PrintTo, s.reg)
-	}
 	if cfg.TLS.enabled() {
 		// Before the log is opened: a bad certificate fails at once.
 		if s.tls, err = newTLSState(cfg.TLS); err != nil {
 			return nil, err
 		}
+	}
+	// Before the data directory is touched: a busy port fails cleanly.
+	metricsLn, err := s.listenMetrics()
+	if err != nil {
+		return nil, err
+	}
+	var app replica.Applier = s.reg
+	if len(cfg.PrintChannels) > 0 {
+		app = newPrinter(cfg.PrintChannels, cfg.PrintTo, s.reg)
 	}
 	rc := cfg.replicaConfig(s.log)
 	if cfg.peerPort() != 0 {
@@ -90,11 +101,18 @@ func New(cfg Config) (*Server, error) {
 		// in Serve; callers that listen first set Port to the real one.)
 		rc.Addr = cfg.advertised("")
 	}
+	if s.metrics != nil {
+		rc.Observer = s.metrics
+	}
 	rep, err := replica.Open(rc, app)
 	if err != nil {
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		return nil, err
 	}
 	s.replica = rep
+	s.startMetrics(metricsLn)
 	// Every node has a transport: a lone node may be joined later.
 	pc := cfg.peerConfig(s.log)
 	if cfg.TLS.Cluster {
@@ -119,12 +137,12 @@ func (s *Server) ServeListeners(plain, secure net.Listener) error {
 	peerLn := plain
 	s.mu.Lock()
 	if plain != nil {
-		s.ln = &limitListener{Listener: plain, maxBulk: s.cfg.Limits.MaxRequestBytes}
+		s.ln = &limitListener{Listener: plain, maxBulk: s.cfg.Limits.MaxRequestBytes, in: &s.stats.netInputBytes}
 		s.rs = redcon.NewServer(plain.Addr().String(), s.handleFirst, s.accept, nil)
 	}
 	if secure != nil {
 		tl := &tlsListener{Listener: secure, cfg: s.tls.listenerConfig(), log: s.log}
-		s.tlsLn = &limitListener{Listener: tl, maxBulk: s.cfg.Limits.MaxRequestBytes}
+		s.tlsLn = &limitListener{Listener: tl, maxBulk: s.cfg.Limits.MaxRequestBytes, in: &s.stats.netInputBytes}
 		s.tlsRS = redcon.NewServer(secure.Addr().String(), s.handleFirst, s.accept, nil)
 		if s.cfg.TLS.Cluster || plain == nil {
 			peerLn = secure
@@ -198,6 +216,7 @@ func (s *Server) Close() error {
 	for _, c := range cs {
 		c.close()
 	}
+	s.closeMetrics()
 	return s.shutdown()
 }
 

@@ -130,3 +130,28 @@ func TestRetentionOffByDefault(t *testing.T) {
 		t.Fatalf("ApplyRetention with no limits = %d, %v", got, err)
 	}
 }
+
+// Segments (reported as a metric) counts the segment files through
+// appends, retention and a reopen.
+func TestSegmentsCountsFiles(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentSize: 200, RetainBytes: 1000}
+	l := mustOpen(t, dir, opts)
+	check := func(when string) {
+		t.Helper()
+		if got, want := l.Segments(), len(segNames(t, dir)); got != want || want < 1 {
+			t.Fatalf("%s: Segments() = %d, %d files", when, got, want)
+		}
+	}
+	check("empty")
+	appendRange(t, l, 1, 300, 5)
+	check("after appends")
+	if _, err := l.ApplyRetention(time.Now(), l.LastIndex()+1); err != nil {
+		t.Fatal(err)
+	}
+	check("after retention")
+	mustClose(t, l)
+	l = mustOpen(t, dir, opts)
+	defer l.Close()
+	check("after reopen")
+}

@@ -152,6 +152,14 @@ func (l *Log) Size() int64 {
 	return n
 }
 
+// Segments is the number of segment files (the one being appended to
+// included).
+func (l *Log) Segments() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.segs)
+}
+
 // Close syncs and closes the log. Closing a failed log is how to recover:
 // Open it again.
 func (l *Log) Close() error {

@@ -55,6 +55,7 @@ type pubReq struct {
 	reqID       uint64
 	deadline    time.Time
 	parkedUntil time.Time
+	accepted    time.Time // first proposed (for the commit latency)
 }
 
 // Publish submits m for sequencing; done is called exactly once, from the
@@ -65,7 +66,7 @@ func (r *Replica) Publish(m store.Message, done func(Result)) {
 	select {
 	case r.proposals <- p:
 	case <-r.stopc:
-		done(Result{Err: ErrShuttingDown})
+		r.fail(p, ErrShuttingDown) // (counted like any other failure)
 	}
 }
 
@@ -111,6 +112,9 @@ func (r *Replica) propose(batch []*pubReq) {
 	for i, p := range batch {
 		r.reqID++
 		p.reqID, p.deadline = r.reqID, deadline
+		if p.accepted.IsZero() {
+			p.accepted = now
+		}
 		props[i] = consensus.Proposal{Origin: r.id, ReqID: p.reqID, Type: consensus.EntryNormal, Data: store.EncodeMessage(&p.msg)}
 	}
 	if err := r.core.Propose(props...); err != nil {
@@ -138,6 +142,7 @@ func (r *Replica) propose(batch []*pubReq) {
 
 func (r *Replica) fail(p *pubReq, err error) {
 	r.stats.PublishErrors.Add(1)
+	r.stats.PublishErrorsBy[failReason(err)].Add(1)
 	p.done(Result{Err: err})
 }
 

@@ -52,6 +52,10 @@ func (r *Replica) finishReady(rd *consensus.Ready) {
 	if rd.SoftState != nil && rd.SoftState.Lead == 0 {
 		r.leaderLost(r.now())
 	}
+	if rd.SoftState != nil && rd.SoftState.Lead != 0 && rd.SoftState.Lead != r.lastLead {
+		r.lastLead = rd.SoftState.Lead
+		r.stats.LeaderChanges.Add(1)
+	}
 	if len(rd.Committed) > 0 || rd.SoftState != nil || rd.HardState != nil {
 		// STATUS must never lag a reply a client has already seen (nor a
 		// change of role or term); the rest refreshes every tick period.
@@ -101,7 +105,11 @@ func (r *Replica) persist(rd *consensus.Ready) error {
 		}
 		r.stats.LogWrites.Add(1)
 		r.stats.LogEntriesWritten.Add(int64(len(rd.Entries)))
-		r.stats.LogWriteNanos.Add(int64(time.Since(start)))
+		took := time.Since(start)
+		r.stats.LogWriteNanos.Add(int64(took))
+		if o := r.cfg.Observer; o != nil {
+			o.LogWritten(len(rd.Entries), took)
+		}
 	}
 	return nil
 }
@@ -208,19 +216,30 @@ func (r *Replica) apply(es []consensus.Entry) {
 	st := r.Store()
 	st.Index(ms)
 	st.SetApplied(es[len(es)-1].Index)
+	obs := r.cfg.Observer
+	var now time.Time // one clock read for the batch's commit latencies
+	if obs != nil && len(r.waiting) > 0 {
+		now = r.now()
+	}
+	delivered := 0
 	for i, m := range ms {
 		e := origin[i]
 		if debug {
 			r.log.Logf(logging.Debug, "ordering", "Delivering seq_no=%d", e.Seq)
 		}
 		receivers := r.app.Deliver(m)
+		delivered += receivers
 		if e.Origin == r.id {
 			if p := r.waiting[e.ReqID]; p != nil {
 				delete(r.waiting, e.ReqID)
 				r.stats.PublishesAcked.Add(1)
+				if obs != nil {
+					obs.PublishCommitted(now.Sub(p.accepted))
+				}
 				p.done(Result{Receivers: receivers})
 			}
 		}
 	}
 	r.stats.MessagesApplied.Add(int64(len(ms)))
+	r.stats.Deliveries.Add(int64(delivered))
 }

@@ -72,6 +72,8 @@ type Config struct {
 	Log         logging.Node
 	// Disk holds the log and hard state; nil means the directory DataDir.
 	Disk store.Disk
+	// Observer, if set, receives latency and batch-size measurements.
+	Observer Observer
 
 	now             func() time.Time // the simulation's clock; nil: time.Now
 	breakDurability bool             // test only: consensus.Config.TestOnlyBreakDurability
@@ -103,6 +105,14 @@ type Stats struct {
 	LogWrites         atomic.Int64 // batches written (one fsync each)
 	LogEntriesWritten atomic.Int64
 	LogWriteNanos     atomic.Int64
+
+	// PublishErrorsBy splits PublishErrors by FailReason.
+	PublishErrorsBy [NumFailReasons]atomic.Int64
+	// Deliveries counts messages handed to local subscribers, one per
+	// receiver.
+	Deliveries atomic.Int64
+	// LeaderChanges counts the times this node saw a new leader.
+	LeaderChanges atomic.Int64
 }
 
 // Replica is one member's runtime. Create it with Open, run it with Start.
@@ -145,6 +155,8 @@ type Replica struct {
 	waiting   map[uint64]*pubReq
 	order     []*pubReq // by ReqID, to expire the oldest first
 	broken    error     // a storage failure; publishes fail until recovery
+	// lastLead is the leader last seen, for Stats.LeaderChanges.
+	lastLead consensus.NodeID
 
 	statusMu     sync.Mutex
 	status       consensus.Status

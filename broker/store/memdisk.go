@@ -290,6 +290,9 @@ func (l *memLog) Size() int64 {
 	return n
 }
 
+// Segments: the simulation's log is one unbounded segment.
+func (l *memLog) Segments() int { return 1 }
+
 func (l *memLog) Close() error {
 	l.d.mu.Lock()
 	defer l.d.mu.Unlock()

@@ -40,6 +40,7 @@ type Log interface {
 	Reset(next uint64) error
 	ApplyRetention(now time.Time, keepFrom uint64) (newFirst uint64, err error)
 	Size() int64
+	Segments() int
 	Close() error
 }
 
@@ -88,6 +89,9 @@ func (s *Store) Close() error { return s.log.Close() }
 
 // Size is the log's size on disk in bytes.
 func (s *Store) Size() int64 { return s.log.Size() }
+
+// Segments is the number of the log's segment files.
+func (s *Store) Segments() int { return s.log.Segments() }
 
 // MaxOwnReqID is the highest ReqID of origin self's entries seen by Load.
 func (s *Store) MaxOwnReqID() uint64 { return s.maxOwnReqID }
