@@ -41,6 +41,10 @@ type Server struct {
 	nextID   atomic.Int64
 	closed   atomic.Bool
 	serveErr chan error
+	stopped  chan struct{} // closed when Close has finished
+
+	monitors monitors
+	slowlog  slowlog
 
 	stats struct {
 		connections            atomic.Int64
@@ -64,6 +68,7 @@ func New(cfg Config) (*Server, error) {
 		started:  time.Now(),
 		clients:  map[int64]*client{},
 		serveErr: make(chan error, 1),
+		stopped:  make(chan struct{}),
 		runID:    newRunID(),
 		log:      logging.Node{L: cfg.Logger, ID: cfg.ID},
 	}
@@ -109,6 +114,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.log.Logf(logging.Info, "node", "Listening on %s", ln.Addr())
 	err := s.rs.Serve(s.ln)
 	if s.closed.Load() {
+		// Closed (Close, Shutdown, the SHUTDOWN command): return once the
+		// log is closed, so the caller may exit.
+		<-s.stopped
 		return nil
 	}
 	return err
@@ -124,11 +132,14 @@ func (s *Server) Addr() net.Addr {
 	return s.ln.Addr()
 }
 
-// Close stops accepting, disconnects every client and closes the log.
+// Close stops accepting, disconnects every client and closes the log. A
+// second Close waits for the first to finish.
 func (s *Server) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
+		<-s.stopped
 		return nil
 	}
+	defer close(s.stopped)
 	s.mu.Lock()
 	rs := s.rs
 	cs := make([]*client, 0, len(s.clients))
@@ -260,6 +271,9 @@ func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 // returns, so later commands of other clients never see them.
 func (s *Server) dropClient(c *client) {
 	s.reg.dropClient(c)
+	if c.monitoring.Load() {
+		s.monitors.remove(c)
+	}
 	s.mu.Lock()
 	delete(s.clients, c.id)
 	s.mu.Unlock()
