@@ -34,9 +34,9 @@ type command struct {
 	// From cmdFlags: admin commands are not shown to MONITOR (and need
 	// admin rights); skip_slowlog ones are not logged as slow.
 	admin, skipSlowlog, noMulti bool
-	firstKey           int
-	lastKey            int
-	keyStep            int
+	firstKey                    int
+	lastKey                     int
+	keyStep                     int
 }
 
 var commandTable map[string]*command
