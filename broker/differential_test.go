@@ -308,6 +308,10 @@ var differentialCases = map[string][]step{
 		s(0, "LATENCY DOCTOR"), s(0, "LATENCY GRAPH foo"), s(0, "LATENCY"), s(0, "LATENCY FOO"), s(0, "LATENCY HISTORY"),
 		s(0, "HELLO 3"), s(0, "LATENCY DOCTOR"), s(0, "SLOWLOG GET"),
 	},
+	"command-docs": {
+		s(0, "COMMAND DOCS publish xread nosuch subscribe hello"), // (containers: see TestCommandDocsMatchRedis)
+		s(0, "HELLO 3"), s(0, "COMMAND DOCS publish xread nosuch subscribe hello"), s(0, "COMMAND DOCS monitor shutdown echo"),
+	},
 	"shutdown-refused": {
 		s(0, "SHUTDOWN ABORT"), s(0, "SHUTDOWN FOO"), s(0, "SHUTDOWN NOSAVE SAVE"), s(0, "SHUTDOWN ABORT NOW"),
 		s(0, "MULTI"), s(0, "SHUTDOWN"), s(0, "EXEC"), s(0, "PING"),
