@@ -117,7 +117,11 @@ func lookup(c *client, top *command, args [][]byte) *command {
 		if len(n) > 128 {
 			n = n[:128]
 		}
-		c.w.Error(sanitize(fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", n, b.String())))
+		msg := fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", n, b.String())
+		if dataCommands[strings.ToLower(n)] {
+			msg += brokerHint
+		}
+		c.w.Error(sanitize(msg))
 		return nil
 	}
 	if top.subs != nil && len(args) >= 2 {
@@ -138,6 +142,27 @@ func lookup(c *client, top *command, args [][]byte) *command {
 	}
 	return top
 }
+
+// dataCommands are Redis's key-value commands most often tried first (by
+// redis-benchmark's default run, or someone expecting a Redis): their
+// unknown-command error says what ordo is. Other unknown commands get
+// Redis's exact error.
+var dataCommands = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range strings.Fields(`set get getset setex setnx psetex mset msetnx mget getdel getex append strlen incr incrby incrbyfloat decr decrby
+		del unlink exists keys scan expire pexpire expireat ttl pttl persist type rename randomkey flushdb flushall
+		lpush rpush lpushx rpushx lpop rpop llen lrange lindex lset lrem ltrim blpop brpop lmove blmove
+		sadd srem spop smembers sismember scard srandmember sunion sinter sdiff
+		hset hsetnx hget hmset hmget hgetall hdel hincrby hexists hlen hkeys hvals
+		zadd zrem zpopmin zpopmax zrange zrangebyscore zrevrange zscore zcard zincrby zrank
+		xadd xtrim xdel`) {
+		m[n] = true
+	}
+	return m
+}()
+
+// brokerHint ends the unknown-command error of a data command.
+const brokerHint = "(ordo is a pub/sub broker, not a key-value store: it serves PUBLISH, SPUBLISH, SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, PUBSUB and channel history with XRANGE, XREVRANGE, XLEN and XREAD; benchmark it with ordo bench or redis-benchmark -t ping)"
 
 func arityOK(arity, n int) bool {
 	return (arity > 0 && n == arity) || (arity < 0 && n >= -arity)
