@@ -91,7 +91,7 @@ func (m *monitors) feed(c *client, args [][]byte, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for o := range m.cs {
-		o.write(b, false)
+		o.write(b, true) // a slow monitor is cut off like a slow subscriber
 	}
 }
 
