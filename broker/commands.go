@@ -57,7 +57,9 @@ func init() {
 func (c *command) setFlagBits() {
 	for _, f := range c.cmdFlags {
 		c.admin = c.admin || f == "admin"
-		c.skipSlowlog = c.skipSlowlog || f == "skip_slowlog"
+		// (A blocking command's wait is not execution time: Redis never
+		// logs it, so neither is the command here.)
+		c.skipSlowlog = c.skipSlowlog || f == "skip_slowlog" || f == "blocking"
 		c.noMulti = c.noMulti || f == "no_multi"
 	}
 }
