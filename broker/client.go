@@ -47,6 +47,11 @@ type output struct {
 	closed    bool
 	finishing bool
 	wake      chan struct{}
+	// While deferring (the client runs EXEC), messages delivered to the
+	// client wait in deferred and follow EXEC's reply, as in Redis 7.2,
+	// rather than landing inside it.
+	deferring bool
+	deferred  []byte
 }
 
 // client is one connection's state.
@@ -72,7 +77,9 @@ type client struct {
 	inExec           bool
 	peer             consensus.NodeID // set once a cluster peer shook hands
 	resp3            bool
-	replyMode        replyMode
+	replies          replyFlags
+	tracking         tracking
+	monitoring       atomic.Bool
 	multi            *multiState
 	lastPub          *pending // last unresolved publish, the barrier for other commands
 	lastCmd          atomic.Pointer[command]
@@ -88,13 +95,20 @@ type client struct {
 	subCount      atomic.Int64 // channels+patterns+shard, readable without the lock
 }
 
-type replyMode uint8
+// replyFlags are CLIENT REPLY's state, as Redis keeps it: skipNext (set
+// by CLIENT REPLY SKIP) becomes skip for exactly the next command. Pushes
+// (subscribe confirmations, messages) are sent regardless.
+type replyFlags struct {
+	off, skip, skipNext bool
+}
 
-const (
-	replyOn replyMode = iota
-	replyOff
-	replySkip
-)
+func (r replyFlags) silenced() bool { return r.off || r.skip }
+
+// commandDone advances CLIENT REPLY SKIP after each command.
+func (r *replyFlags) commandDone() {
+	r.skip = r.skipNext
+	r.skipNext = false
+}
 
 func (c *client) getName() string { return loadString(&c.name) }
 
@@ -105,14 +119,24 @@ func loadString(v *atomic.Value) string {
 
 // write appends bytes to the output and wakes the writer. It reports false
 // if the client is gone or was just disconnected for exceeding its limits.
-func (c *client) write(b []byte, pubsub bool) bool {
+func (c *client) write(b []byte, pubsub bool) bool { return c.append(b, pubsub, false) }
+
+// deliver queues a published message: after EXEC's reply if the client is
+// running EXEC.
+func (c *client) deliver(b []byte) bool { return c.append(b, true, true) }
+
+func (c *client) append(b []byte, pubsub, deferrable bool) bool {
 	o := &c.out
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
 		return false
 	}
-	o.buf = append(o.buf, b...)
+	if deferrable && o.deferring {
+		o.deferred = append(o.deferred, b...)
+	} else {
+		o.buf = append(o.buf, b...)
+	}
 	over := c.overLimitLocked(pubsub)
 	o.mu.Unlock()
 	if over {
@@ -123,6 +147,25 @@ func (c *client) write(b []byte, pubsub bool) bool {
 	}
 	c.signal()
 	return true
+}
+
+// deferDeliveries starts or ends holding deliveries back (EXEC); ending
+// queues what was held after everything written so far.
+func (c *client) deferDeliveries(on bool) {
+	o := &c.out
+	o.mu.Lock()
+	o.deferring = on
+	held := len(o.deferred) > 0
+	if !on && held {
+		if !o.closed {
+			o.buf = append(o.buf, o.deferred...)
+		}
+		o.deferred = nil
+	}
+	o.mu.Unlock()
+	if held {
+		c.signal()
+	}
 }
 
 // reserve places a pending reply at the current end of the output.
@@ -150,7 +193,7 @@ func (c *client) overLimitLocked(pubsub bool) bool {
 		return false
 	}
 	lim := c.srv.cfg.Limits
-	size := int64(len(c.out.buf) + c.out.inflight)
+	size := int64(len(c.out.buf) + c.out.inflight + len(c.out.deferred))
 	if lim.PubsubHardBytes > 0 && size > lim.PubsubHardBytes {
 		return true
 	}

@@ -47,13 +47,13 @@ func cmdClientSetinfo(c *client, args [][]byte) {
 func cmdClientReply(c *client, args [][]byte) {
 	switch strings.ToLower(string(args[2])) {
 	case "on":
-		c.replyMode = replyOn
+		c.replies.off, c.replies.skip = false, false
 		c.w.OK()
 	case "off":
-		c.replyMode = replyOff
+		c.replies.off = true
 	case "skip":
-		if c.replyMode == replyOn {
-			c.replyMode = replySkip
+		if !c.replies.off {
+			c.replies.skipNext = true
 		}
 	default:
 		c.w.Error("ERR syntax error")
@@ -66,6 +66,9 @@ func (c *client) info() string {
 	flags := "N"
 	if c.subCount.Load() > 0 {
 		flags = "P"
+	}
+	if c.monitoring.Load() {
+		flags = "O"
 	}
 	cmd := "NULL"
 	if lc := c.lastCmd.Load(); lc != nil {
@@ -260,6 +263,10 @@ func (s *Server) kill(o *client) {
 
 var clientHelp = []string{
 	"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"CACHING (YES|NO)",
+	"    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+	"GETREDIR",
+	"    Return the client ID we are redirecting to when tracking is enabled.",
 	"GETNAME",
 	"    Return the name of the current connection.",
 	"ID",
@@ -296,6 +303,11 @@ var clientHelp = []string{
 	"    Set client meta attr. Options are:",
 	"    * LIB-NAME: the client lib name.",
 	"    * LIB-VER: the client lib version.",
+	"TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+	"         [OPTIN] [OPTOUT] [NOLOOP]",
+	"    Control server assisted client side caching.",
+	"TRACKINGINFO",
+	"    Report tracking status for the current connection.",
 	"HELP",
 	"    Print this help.",
 }

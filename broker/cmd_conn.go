@@ -53,7 +53,8 @@ func cmdReset(c *client, _ [][]byte) {
 	c.srv.reg.dropClient(c)
 	c.name.Store("")
 	c.setProtocol(false)
-	c.replyMode = replyOn
+	c.replies.off, c.replies.skipNext = false, false // (a skipped RESET stays unanswered)
+	c.tracking = tracking{}
 	c.w.Simple("RESET")
 }
 
@@ -205,6 +206,11 @@ func (c *client) queueMulti(top *command, args [][]byte) {
 		c.multi.dirty = true
 		return
 	}
+	if cmd.noMulti {
+		c.w.Error("ERR Command not allowed inside a transaction")
+		c.multi.dirty = true
+		return
+	}
 	c.multi.cmds = append(c.multi.cmds, args)
 	c.w.Simple("QUEUED")
 }
@@ -233,6 +239,10 @@ func cmdExec(c *client, _ [][]byte) {
 	}
 	c.w.Array(len(m.cmds))
 	c.inExec = true
+	// Messages the transaction publishes to the client's own
+	// subscriptions (and any other delivery meanwhile) follow EXEC's
+	// reply, as in Redis 7.2; subscribe confirmations are part of it.
+	c.deferDeliveries(true)
 	for _, args := range m.cmds {
 		top := findCommand(commandTable, args[0])
 		cmd := top
@@ -242,4 +252,6 @@ func cmdExec(c *client, _ [][]byte) {
 		c.run(cmd, top, args)
 	}
 	c.inExec = false
+	c.flush()
+	c.deferDeliveries(false)
 }

@@ -103,6 +103,10 @@ func (s *Server) infoSection(name string) string {
 		line("maxclients", s.cfg.Limits.MaxClients)
 		line("blocked_clients", 0)
 		line("pubsub_clients", pubsub)
+	case "memory":
+		memorySection(&b)
+	case "cpu":
+		cpuSection(&b)
 	case "stats":
 		ch, pat, sh := s.reg.sizes()
 		b.WriteString("# Stats\r\n")
@@ -186,7 +190,7 @@ func (s *Server) infoSection(name string) string {
 	return b.String()
 }
 
-var infoDefault = []string{"server", "clients", "stats", "persistence", "replication", "cluster", "keyspace"}
+var infoDefault = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"}
 
 func cmdInfo(c *client, args [][]byte) {
 	want := infoDefault

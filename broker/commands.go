@@ -31,9 +31,12 @@ type command struct {
 	fullName string
 	// Fields COMMAND reports.
 	cmdFlags []string
-	firstKey int
-	lastKey  int
-	keyStep  int
+	// From cmdFlags: admin commands are not shown to MONITOR (and need
+	// admin rights); skip_slowlog ones are not logged as slow.
+	admin, skipSlowlog, noMulti bool
+	firstKey                    int
+	lastKey                     int
+	keyStep                     int
 }
 
 var commandTable map[string]*command
@@ -43,9 +46,21 @@ func init() {
 	for _, c := range commandList() {
 		commandTable[c.name] = c
 		c.fullName = c.name
+		c.setFlagBits()
 		for _, sc := range c.subs {
 			sc.fullName = c.name + "|" + sc.name
+			sc.setFlagBits()
 		}
+	}
+}
+
+func (c *command) setFlagBits() {
+	for _, f := range c.cmdFlags {
+		c.admin = c.admin || f == "admin"
+		// (A blocking command's wait is not execution time: Redis never
+		// logs it, so neither is the command here.)
+		c.skipSlowlog = c.skipSlowlog || f == "skip_slowlog" || f == "blocking"
+		c.noMulti = c.noMulti || f == "no_multi"
 	}
 }
 
@@ -56,6 +71,11 @@ func sub(name string, arity int, fn func(*client, [][]byte)) *command {
 // adminSub is a subcommand that changes the cluster (Redis's "admin" flag).
 func adminSub(name string, arity int, fn func(*client, [][]byte)) *command {
 	return &command{name: name, arity: arity, fn: fn, cmdFlags: []string{"admin", "noscript"}}
+}
+
+// adminSubFlags is a subcommand with Redis's flags for it.
+func adminSubFlags(name string, arity int, fn func(*client, [][]byte), flags ...string) *command {
+	return &command{name: name, arity: arity, fn: fn, cmdFlags: flags}
 }
 
 func subs(cs ...*command) map[string]*command {
@@ -99,7 +119,11 @@ func lookup(c *client, top *command, args [][]byte) *command {
 		if len(n) > 128 {
 			n = n[:128]
 		}
-		c.w.Error(sanitize(fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", n, b.String())))
+		msg := fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", n, b.String())
+		if dataCommands[strings.ToLower(n)] {
+			msg += brokerHint
+		}
+		c.w.Error(sanitize(msg))
 		return nil
 	}
 	if top.subs != nil && len(args) >= 2 {
@@ -121,6 +145,27 @@ func lookup(c *client, top *command, args [][]byte) *command {
 	return top
 }
 
+// dataCommands are Redis's key-value commands most often tried first (by
+// redis-benchmark's default run, or someone expecting a Redis): their
+// unknown-command error says what ordo is. Other unknown commands get
+// Redis's exact error.
+var dataCommands = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range strings.Fields(`set get getset setex setnx psetex mset msetnx mget getdel getex append strlen incr incrby incrbyfloat decr decrby
+		del unlink exists keys scan expire pexpire expireat ttl pttl persist type rename randomkey flushdb flushall
+		lpush rpush lpushx rpushx lpop rpop llen lrange lindex lset lrem ltrim blpop brpop lmove blmove
+		sadd srem spop smembers sismember scard srandmember sunion sinter sdiff
+		hset hsetnx hget hmset hmget hgetall hdel hincrby hexists hlen hkeys hvals
+		zadd zrem zpopmin zpopmax zrange zrangebyscore zrevrange zscore zcard zincrby zrank
+		xadd xtrim xdel`) {
+		m[n] = true
+	}
+	return m
+}()
+
+// brokerHint ends the unknown-command error of a data command.
+const brokerHint = "(ordo is a pub/sub broker, not a key-value store: it serves PUBLISH, SPUBLISH, SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE, PUBSUB and channel history with XRANGE, XREVRANGE, XLEN and XREAD; benchmark it with ordo bench or redis-benchmark -t ping)"
+
 func arityOK(arity, n int) bool {
 	return (arity > 0 && n == arity) || (arity < 0 && n >= -arity)
 }
@@ -140,6 +185,7 @@ func (s *Server) execute(c *client, args [][]byte) bool {
 	c.lastActive.Store(time.Now().UnixNano())
 	c.w.resp3 = c.resp3
 	top := findCommand(commandTable, args[0])
+	defer c.afterCommand(top)
 	if c.multi != nil && (top == nil || top.flags&flagNoQueue == 0) {
 		c.queueMulti(top, args)
 		c.flush()
@@ -172,7 +218,9 @@ func (c *client) run(cmd, top *command, args [][]byte) {
 		}
 		c.lastPub = nil
 	}
+	start := time.Now()
 	cmd.fn(c, args)
+	c.srv.observe(c, cmd, args, start) // SLOWLOG, MONITOR
 }
 
 // allowedWhenSubscribed applies RESP2's subscribed-mode rule, writing
@@ -196,26 +244,21 @@ func (c *client) flush() {
 
 // reply queues bytes that answer a command (not pushes).
 func (c *client) reply(b []byte) {
-	switch c.replyMode {
-	case replyOff:
-		return
-	case replySkip:
-		c.replyMode = replyOn
-		return
+	if !c.replies.silenced() {
+		c.write(b, false)
 	}
-	c.write(b, false)
 }
+
+// push queues a subscribe or unsubscribe confirmation. Redis sends these
+// (like messages) even when CLIENT REPLY is OFF or SKIP, in RESP2 too.
+func (c *client) push(b []byte) { c.write(b, false) }
 
 // reservePending flushes the reply so far and reserves the next place in
 // the output for a reply known later.
 func (c *client) reservePending() *pending {
 	c.flush()
 	p := newPending()
-	switch c.replyMode {
-	case replyOff:
-	case replySkip:
-		c.replyMode = replyOn
-	default:
+	if !c.replies.silenced() {
 		c.reserve(p)
 	}
 	return p
@@ -259,6 +302,10 @@ func commandList() []*command {
 			sub("list", -2, cmdClientList),
 			sub("info", 2, cmdClientInfo),
 			sub("kill", -3, cmdClientKill),
+			sub("tracking", -3, cmdClientTracking),
+			sub("caching", 3, cmdClientCaching),
+			sub("getredir", 2, cmdClientGetredir),
+			sub("trackinginfo", 2, cmdClientTrackinginfo),
 			sub("help", 2, helpFn("CLIENT", clientHelp)),
 		)},
 		{name: "command", arity: -1, fn: cmdCommand, cmdFlags: []string{"loading", "stale", "sentinel"}, subs: subs(
@@ -290,6 +337,22 @@ func commandList() []*command {
 		{name: "readonly", arity: 1, fn: cmdClusterOK, cmdFlags: []string{"loading", "stale", "fast"}},
 		{name: "readwrite", arity: 1, fn: cmdClusterOK, cmdFlags: []string{"loading", "stale", "fast"}},
 		{name: "asking", arity: 1, fn: cmdClusterOK, cmdFlags: []string{"fast"}},
+		{name: "monitor", arity: 1, fn: cmdMonitor, cmdFlags: []string{"admin", "noscript", "loading", "stale"}},
+		{name: "shutdown", arity: -1, fn: cmdShutdown, cmdFlags: []string{"admin", "noscript", "loading", "stale", "no_multi", "allow_busy"}},
+		{name: "slowlog", arity: -2, subs: subs(
+			adminSubFlags("get", -2, cmdSlowlogGet, "admin", "loading", "stale"),
+			adminSubFlags("len", 2, cmdSlowlogLen, "admin", "loading", "stale"),
+			adminSubFlags("reset", 2, cmdSlowlogReset, "admin", "loading", "stale"),
+			adminSubFlags("help", 2, helpFn("SLOWLOG", slowlogHelp), "loading", "stale"),
+		)},
+		{name: "latency", arity: -2, subs: subs(
+			adminSubFlags("latest", 2, cmdLatencyEmpty, "admin", "noscript", "loading", "stale"),
+			adminSubFlags("history", 3, cmdLatencyEmpty, "admin", "noscript", "loading", "stale"),
+			adminSubFlags("reset", -2, cmdLatencyReset, "admin", "noscript", "loading", "stale"),
+			adminSubFlags("doctor", 2, cmdLatencyDoctor, "admin", "noscript", "loading", "stale"),
+			adminSubFlags("graph", 3, cmdLatencyGraph, "admin", "noscript", "loading", "stale"),
+			adminSubFlags("help", 2, helpFn("LATENCY", latencyHelp), "loading", "stale"),
+		)},
 		{name: "info", arity: -1, fn: cmdInfo, cmdFlags: []string{"loading", "stale", "sentinel"}},
 		{name: "status", arity: 1, fn: cmdStatus, cmdFlags: []string{"loading", "stale", "fast"}},
 		{name: "dbsize", arity: 1, fn: func(c *client, _ [][]byte) { c.w.Int(0) }, cmdFlags: []string{"readonly", "fast"}},

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ordo-broker/ordo/clients/testkit"
 )
 
 // Scripted checks of Redis 7.2 behaviour that Debian's redis-server (7.0)
@@ -213,4 +215,131 @@ func TestDataDirIsLocked(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "in use by another ordo process") {
 		t.Fatalf("second node on the same data dir: %v", err)
 	}
+}
+
+// Redis 7.2: messages a transaction publishes to the client's own
+// subscriptions follow EXEC's reply instead of landing inside it;
+// subscribe confirmations inside the transaction are part of it. (The
+// expected bytes are Redis 7.2's, which Debian's 7.0 cannot serve.)
+func TestRESP3PushesAfterExec(t *testing.T) {
+	srv := startServer(t, nil)
+	c := dial(t, srv.Addr().String())
+	c.do("HELLO", "3")
+	c.do("SUBSCRIBE", "a")
+	msg := func(ch, payload string) string {
+		return fmt.Sprintf(">3\r\n$7\r\nmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(ch), ch, len(payload), payload)
+	}
+	for _, tc := range []struct {
+		name  string
+		cmds  [][]string
+		exec  string
+		after []string
+	}{
+		{"publish-then-ping", [][]string{{"PUBLISH", "a", "x"}, {"PING"}},
+			"*2\r\n:1\r\n+PONG\r\n", []string{msg("a", "x")}},
+		{"two-publishes", [][]string{{"PUBLISH", "a", "1"}, {"PUBLISH", "a", "2"}, {"ECHO", "e"}},
+			"*3\r\n:1\r\n:1\r\n$1\r\ne\r\n", []string{msg("a", "1"), msg("a", "2")}},
+		{"subscribe-then-publish", [][]string{{"SUBSCRIBE", "b"}, {"PUBLISH", "b", "y"}, {"PING"}},
+			"*3\r\n>3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n:1\r\n+PONG\r\n", []string{msg("b", "y")}},
+		{"unsubscribe-then-publish", [][]string{{"UNSUBSCRIBE", "b"}, {"PUBLISH", "b", "z"}},
+			"*2\r\n>3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:1\r\n:0\r\n", nil},
+		{"publish-then-unsubscribe", [][]string{{"PUBLISH", "a", "w"}, {"UNSUBSCRIBE", "a"}},
+			"*2\r\n:1\r\n>3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n", []string{msg("a", "w")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := c.do("MULTI"); got != "+OK\r\n" {
+				t.Fatalf("MULTI: %q", got)
+			}
+			for _, cmd := range tc.cmds {
+				if got := c.do(cmd...); got != "+QUEUED\r\n" {
+					t.Fatalf("%v: %q", cmd, got)
+				}
+			}
+			if got := c.do("EXEC"); got != tc.exec {
+				t.Fatalf("EXEC reply:\n got  %q\n want %q", got, tc.exec)
+			}
+			for _, want := range tc.after {
+				if got := c.read(); got != want {
+					t.Fatalf("after EXEC:\n got  %q\n want %q", got, want)
+				}
+			}
+			// Nothing else was queued: the next reply is PING's.
+			if got := c.do("PING"); got != "+PONG\r\n" {
+				t.Fatalf("PING after: %q", got)
+			}
+		})
+	}
+}
+
+// With slowlog-log-slower-than 0 every command is logged, newest first,
+// in Redis's entry shape, with credentials redacted.
+func TestSlowlogRecordsCommands(t *testing.T) {
+	srv := startServer(t, func(c *Config) {
+		if err := optionByKey(t, "slowlog_log_slower_than").Set(c, "0"); err != nil {
+			t.Fatal(err)
+		}
+		c.Slowlog.MaxLen = 3
+	})
+	c := dial(t, srv.Addr().String())
+	c.do("CLIENT", "SETNAME", "me")
+	c.do("AUTH", "default", "secret")
+	c.do("ECHO", strings.Repeat("x", 130))
+	c.do("MULTI")
+	c.do("PING")
+	c.do("EXEC") // EXEC itself is not logged (skip_slowlog); PING is
+	v := c.Do("SLOWLOG", "GET", "-1")
+	if len(v.Elems) != 3 {
+		t.Fatalf("SLOWLOG GET -1 kept %d entries, want 3 (slowlog-max-len): %v", len(v.Elems), v)
+	}
+	args := func(i int) []string {
+		var out []string
+		for _, a := range v.Elems[i].Elems[3].Elems {
+			out = append(out, string(a.Str))
+		}
+		return out
+	}
+	if a := args(0); len(a) != 1 || a[0] != "PING" {
+		t.Errorf("newest entry: %q", a)
+	}
+	if a := args(1); len(a) != 1 || a[0] != "MULTI" {
+		t.Errorf("second entry: %q", a)
+	}
+	if a := args(2); len(a) != 2 || a[1] != strings.Repeat("x", 128)+"... (2 more bytes)" {
+		t.Errorf("long argument not trimmed as Redis does: %q", a)
+	}
+	e := v.Elems[0].Elems
+	if e[0].Num != 4 || string(e[5].Str) != "me" || !strings.HasPrefix(string(e[4].Str), "127.0.0.1:") {
+		t.Errorf("entry fields: %v", e)
+	}
+	c.do("SLOWLOG", "RESET")
+	c.do("AUTH", "default", "secret")
+	if got := c.Do("SLOWLOG", "GET", "1").Elems[0].Elems[3]; len(got.Elems) != 3 || string(got.Elems[1].Str) != "(redacted)" || string(got.Elems[2].Str) != "(redacted)" {
+		t.Errorf("AUTH not redacted: %v", got)
+	}
+	if got := c.do("SLOWLOG", "LEN"); got != ":3\r\n" { // SLOWLOG RESET, AUTH, SLOWLOG GET
+		t.Errorf("SLOWLOG LEN: %q", got)
+	}
+}
+
+func TestMonitorClientListed(t *testing.T) {
+	srv := startServer(t, nil)
+	m, c := dial(t, srv.Addr().String()), dial(t, srv.Addr().String())
+	m.do("MONITOR")
+	if list := c.do("CLIENT", "LIST"); !strings.Contains(list, "flags=O ") {
+		t.Fatalf("CLIENT LIST shows no monitor: %q", list)
+	}
+	m.c.Close()
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		return srv.monitors.n.Load() == 0
+	}, "monitor not removed after disconnect")
+}
+
+func optionByKey(t *testing.T, key string) Option {
+	for _, o := range Options() {
+		if o.Key == key {
+			return o
+		}
+	}
+	t.Fatalf("no option %s", key)
+	return Option{}
 }

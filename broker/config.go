@@ -35,6 +35,16 @@ type Limits struct {
 	PubsubSoftDuration time.Duration // ... <soft seconds>
 }
 
+// Slowlog configures SLOWLOG as Redis's slowlog-* parameters do.
+type Slowlog struct {
+	// SlowerThan: commands taking at least this many microseconds are
+	// logged; negative: none; 0 from the option: every command. (A zero
+	// in a Config built by hand means the default.)
+	SlowerThan int64
+	MaxLen     int // entries kept
+	set        [2]bool
+}
+
 // Config is everything a node needs. Zero values are replaced by the
 // defaults of Options (see setDefaults).
 type Config struct {
@@ -78,6 +88,7 @@ type Config struct {
 	ClusterSecret []byte
 	Limits        Limits
 	TLS           TLSConfig // tls_* options (tls.go)
+	Slowlog       Slowlog
 
 	// LogLevel and LogFormat are the log_level and log_format options:
 	// `ordo node` builds Logger from them. The node itself only uses
@@ -501,6 +512,27 @@ var options = []Option{
 		},
 		get:       func(c *Config) string { return strings.Join(c.PrintChannels, ",") },
 		ConfigGet: []string{"ordo-print-channels"}},
+	{Key: "slowlog_log_slower_than", Kind: KindInt, Default: "10000", Usage: "SLOWLOG records commands that take at least this many microseconds (-1: none, 0: every command)",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || n < -1 {
+				return fmt.Errorf("invalid value %q (want microseconds, or -1 to disable)", v)
+			}
+			c.Slowlog.SlowerThan, c.Slowlog.set[0] = n, true
+			return nil
+		},
+		get:       func(c *Config) string { return itoa(c.Slowlog.SlowerThan) },
+		zero:      func(c *Config) bool { return c.Slowlog.SlowerThan == 0 && !c.Slowlog.set[0] },
+		ConfigGet: []string{"slowlog-log-slower-than"}},
+	{Key: "slowlog_max_len", Kind: KindInt, Default: "128", Usage: "how many entries SLOWLOG keeps",
+		set: func(c *Config, v string) error {
+			n, err := intIn(0, math.MaxInt32)(v)
+			c.Slowlog.MaxLen, c.Slowlog.set[1] = n, true
+			return err
+		},
+		get:       func(c *Config) string { return itoa(c.Slowlog.MaxLen) },
+		zero:      func(c *Config) bool { return c.Slowlog.MaxLen == 0 && !c.Slowlog.set[1] },
+		ConfigGet: []string{"slowlog-max-len"}},
 	option("rejoin_empty", KindBool, "false", "this node's disk was replaced or wiped: take no part in elections until the leader has refilled its log",
 		func(c *Config) *bool { return &c.RejoinEmpty }, parseBool).noFill().
 		report(func(c *Config) string { return yesNo(c.RejoinEmpty) }, "ordo-rejoin-empty"),

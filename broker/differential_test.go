@@ -66,6 +66,8 @@ var normalizers = []struct {
 	// HELLO's version and client id differ between any two servers.
 	{regexp.MustCompile(`\$7\r\nversion\r\n\$\d+\r\n[0-9.]+\r\n`), "$7\r\nversion\r\n<v>\r\n"},
 	{regexp.MustCompile(`\$2\r\nid\r\n:\d+\r\n`), "$2\r\nid\r\n<id>\r\n"},
+	// MONITOR lines: the time and the client's port.
+	{regexp.MustCompile(`^\+\d+\.\d{6} \[0 127\.0\.0\.1:\d+\]`), "+<time> [0 <addr>]"},
 }
 
 func normalize(s string) string {
@@ -224,6 +226,95 @@ var differentialCases = map[string][]step{
 		s(0, "CLIENT KILL 1.2.3.4:5"), s(0, "CLIENT KILL ID 999999"), s(0, "CLIENT KILL ID x"), s(0, "CLIENT KILL TYPE foo"),
 		s(0, "CLIENT KILL FOO bar"), s(0, "CLIENT KILL ID 1 SKIPME maybe"), s(0, "CLIENT KILL TYPE pubsub"),
 		s(0, "CLIENT LIST TYPE foo"), s(0, "CLIENT LIST ID x"), s(0, "CLIENT LIST FOO"),
+	},
+	// Subscribe confirmations and messages are pushes: Redis sends them
+	// whatever CLIENT REPLY says, in RESP2 and RESP3.
+	"reply-off-pushes-resp2": {
+		step{c: 0, args: []string{"CLIENT", "REPLY", "OFF"}, reads: map[int]int{}},
+		s(0, "SUBSCRIBE a"),
+		sn(1, "PUBLISH a x", map[int]int{1: 1, 0: 1}),
+		s(0, "PSUBSCRIBE b*"),
+		sn(1, "PUBLISH bb y", map[int]int{1: 1, 0: 1}),
+		step{c: 0, args: []string{"PING"}, reads: map[int]int{}},
+		s(0, "UNSUBSCRIBE"), s(0, "PUNSUBSCRIBE"),
+		s(0, "SSUBSCRIBE s"),
+		sn(1, "SPUBLISH s z", map[int]int{1: 1, 0: 1}),
+		s(0, "SUNSUBSCRIBE"), s(0, "UNSUBSCRIBE"),
+		s(0, "CLIENT REPLY ON"), s(0, "PING"),
+	},
+	"reply-off-pushes-resp3": {
+		s(0, "HELLO 3"),
+		step{c: 0, args: []string{"CLIENT", "REPLY", "OFF"}, reads: map[int]int{}},
+		sn(0, "SUBSCRIBE a b", map[int]int{0: 2}),
+		sn(1, "PUBLISH a x", map[int]int{1: 1, 0: 1}),
+		s(0, "PSUBSCRIBE b*"),
+		u(sn(1, "PUBLISH b y", map[int]int{1: 1, 0: 2})),
+		s(0, "SSUBSCRIBE s"),
+		sn(1, "SPUBLISH s z", map[int]int{1: 1, 0: 1}),
+		step{c: 0, args: []string{"PING"}, reads: map[int]int{}},
+		step{c: 0, args: []string{"PUBLISH", "nobody", "x"}, reads: map[int]int{}},
+		sn(0, "UNSUBSCRIBE a b", map[int]int{0: 2}), s(0, "PUNSUBSCRIBE"), s(0, "SUNSUBSCRIBE"), s(0, "UNSUBSCRIBE"),
+		s(0, "CLIENT REPLY ON"), s(0, "PING"),
+	},
+	"reply-skip": {
+		s(0, "HELLO 3"),
+		step{c: 0, args: []string{"CLIENT", "REPLY", "SKIP"}, reads: map[int]int{}},
+		s(0, "SUBSCRIBE a"), // its push is sent; the skip is spent on it
+		s(0, "PING"),
+		step{c: 0, args: []string{"CLIENT", "REPLY", "SKIP"}, reads: map[int]int{}},
+		s(0, "CLIENT REPLY ON"), // runs skipped but its OK is sent
+		step{c: 0, args: []string{"CLIENT", "REPLY", "SKIP"}, reads: map[int]int{}},
+		step{c: 0, args: []string{"ECHO", "skipped"}, reads: map[int]int{}},
+		s(0, "ECHO shown"),
+		step{c: 0, args: []string{"CLIENT", "REPLY", "OFF"}, reads: map[int]int{}},
+		step{c: 0, args: []string{"CLIENT", "REPLY", "SKIP"}, reads: map[int]int{}},
+		step{c: 0, args: []string{"ECHO", "off"}, reads: map[int]int{}},
+		s(0, "CLIENT REPLY ON"), s(0, "ECHO on"),
+		step{c: 0, args: []string{"CLIENT", "REPLY", "OFF"}, reads: map[int]int{}},
+		s(0, "RESET"), s(0, "PING"),
+	},
+	"tracking": {
+		s(0, "CLIENT TRACKINGINFO"), s(0, "CLIENT GETREDIR"), s(0, "CLIENT CACHING YES"), s(0, "CLIENT CACHING maybe"),
+		s(0, "CLIENT TRACKING"), s(0, "CLIENT TRACKING maybe"), s(0, "CLIENT TRACKING ON FOO"), s(0, "CLIENT TRACKING ON PREFIX a"),
+		s(0, "CLIENT TRACKING ON REDIRECT x"), s(0, "CLIENT TRACKING ON REDIRECT 999999"),
+		s(0, "CLIENT TRACKING ON BCAST OPTIN"), s(0, "CLIENT TRACKING ON OPTIN OPTOUT"),
+		s(0, "CLIENT TRACKING ON BCAST PREFIX a PREFIX ab"),
+		s(0, "CLIENT TRACKING ON OPTIN"), s(0, "CLIENT TRACKINGINFO"), s(0, "CLIENT GETREDIR"),
+		s(0, "CLIENT CACHING NO"), s(0, "CLIENT CACHING YES"), s(0, "CLIENT TRACKINGINFO"), s(0, "PING"), s(0, "CLIENT TRACKINGINFO"),
+		s(0, "CLIENT TRACKING ON OPTOUT"), s(0, "CLIENT TRACKING ON BCAST"), s(0, "CLIENT TRACKING OFF"),
+		s(0, "CLIENT TRACKING ON OPTOUT NOLOOP"), s(0, "CLIENT CACHING NO"), s(0, "CLIENT TRACKINGINFO"),
+		s(0, "CLIENT TRACKING OFF"), s(0, "CLIENT TRACKING ON BCAST PREFIX b PREFIX a"), s(0, "CLIENT TRACKINGINFO"),
+		s(0, "CLIENT TRACKING ON BCAST PREFIX c"), s(0, "CLIENT TRACKING ON BCAST PREFIX bb"), s(0, "CLIENT TRACKINGINFO"),
+		s(0, "CLIENT TRACKING OFF"), s(0, "CLIENT TRACKING ON BCAST NOLOOP"), s(0, "CLIENT TRACKINGINFO"),
+		s(0, "HELLO 3"), s(0, "CLIENT TRACKINGINFO"), s(0, "RESET"), s(0, "CLIENT TRACKINGINFO"), s(0, "CLIENT CACHING YES"),
+		s(0, "CLIENT TRACKING off"), s(0, "CLIENT GETREDIR x"),
+	},
+	"monitor": {
+		s(0, "MONITOR"),
+		sn(1, "PING", map[int]int{1: 1, 0: 1}),
+		{c: 1, args: []string{"ECHO", "a \"b\"\n\x01\xff"}, reads: map[int]int{1: 1, 0: 1}},
+		sn(1, "AUTH default x", map[int]int{1: 1, 0: 1}),
+		sn(1, "HELLO 2 AUTH default x SETNAME n", map[int]int{1: 1, 0: 1}),
+		sn(1, "SLOWLOG LEN", map[int]int{1: 1}),
+		sn(1, "MULTI", map[int]int{1: 1, 0: 1}), s(1, "PING"), sn(1, "EXEC", map[int]int{1: 1, 0: 2}),
+		s(1, "NOSUCH"),
+		sn(1, "PUBLISH a x", map[int]int{1: 1, 0: 1}),
+	},
+	"diagnostics": {
+		s(0, "SLOWLOG LEN"), s(0, "SLOWLOG RESET"), s(0, "SLOWLOG GET"), s(0, "SLOWLOG GET x"), s(0, "SLOWLOG GET -2"),
+		s(0, "SLOWLOG GET 1 2"), s(0, "SLOWLOG FOO"), s(0, "SLOWLOG"), s(0, "SLOWLOG HELP"),
+		s(0, "CONFIG GET slowlog-max-len"), s(0, "CONFIG GET slowlog-log-slower-than"),
+		s(0, "LATENCY LATEST"), s(0, "LATENCY HISTORY foo"), s(0, "LATENCY RESET"), s(0, "LATENCY RESET a b"),
+		s(0, "LATENCY DOCTOR"), s(0, "LATENCY GRAPH foo"), s(0, "LATENCY"), s(0, "LATENCY FOO"), s(0, "LATENCY HISTORY"),
+		s(0, "HELLO 3"), s(0, "LATENCY DOCTOR"), s(0, "SLOWLOG GET"),
+	},
+	"command-docs": {
+		s(0, "COMMAND DOCS publish xread nosuch subscribe hello"), // (containers: see TestCommandDocsMatchRedis)
+		s(0, "HELLO 3"), s(0, "COMMAND DOCS publish xread nosuch subscribe hello"), s(0, "COMMAND DOCS monitor shutdown echo"),
+	},
+	"shutdown-refused": {
+		s(0, "SHUTDOWN ABORT"), s(0, "SHUTDOWN FOO"), s(0, "SHUTDOWN NOSAVE SAVE"), s(0, "SHUTDOWN ABORT NOW"),
+		s(0, "MULTI"), s(0, "SHUTDOWN"), s(0, "EXEC"), s(0, "PING"),
 	},
 	"multi-subscribe": {
 		s(0, "MULTI"), s(0, "SUBSCRIBE a"), s(0, "SSUBSCRIBE b"), s(0, "PING"), s(0, "EXEC"),

@@ -89,7 +89,7 @@ func (r *registry) subscribe(c *client, k subKind, names [][]byte) {
 		w.Bulk(n)
 		w.Int(int64(c.kindCount(k)))
 	}
-	c.reply(w.b)
+	c.push(w.b)
 }
 
 // unsubscribe removes names (all of the kind when names is empty) and
@@ -117,7 +117,7 @@ func (r *registry) unsubscribeLocked(c *client, k subKind, names [][]byte, confi
 			w.BulkString(unsubscribeWord[k])
 			w.Null()
 			w.Int(int64(c.kindCount(k)))
-			c.reply(w.b)
+			c.push(w.b)
 			return
 		}
 	}
@@ -142,7 +142,7 @@ func (r *registry) unsubscribeLocked(c *client, k subKind, names [][]byte, confi
 		}
 	}
 	if confirm {
-		c.reply(w.b)
+		c.push(w.b)
 	}
 }
 
@@ -192,13 +192,13 @@ func (r *registry) Deliver(m *store.Message) int {
 	}
 	if m.Shard {
 		for c := range r.subs[kindShard][string(m.Channel)] {
-			c.write(enc(c, "smessage", ""), true)
+			c.deliver(enc(c, "smessage", ""))
 			n++
 		}
 		return n
 	}
 	for c := range r.subs[kindChannel][string(m.Channel)] {
-		c.write(enc(c, "message", ""), true)
+		c.deliver(enc(c, "message", ""))
 		n++
 	}
 	if len(r.subs[kindPattern]) > 0 {
@@ -208,7 +208,7 @@ func (r *registry) Deliver(m *store.Message) int {
 				continue
 			}
 			for c := range cs {
-				c.write(enc(c, "pmessage", pat), true)
+				c.deliver(enc(c, "pmessage", pat))
 				n++
 			}
 		}

@@ -45,6 +45,10 @@ type Server struct {
 	nextID   atomic.Int64
 	closed   atomic.Bool
 	serveErr chan error
+	stopped  chan struct{} // closed when Close has finished
+
+	monitors monitors
+	slowlog  slowlog
 
 	stats struct {
 		connections            atomic.Int64
@@ -73,6 +77,7 @@ func New(cfg Config) (*Server, error) {
 		started:  time.Now(),
 		clients:  map[int64]*client{},
 		serveErr: make(chan error, 1),
+		stopped:  make(chan struct{}),
 		runID:    newRunID(),
 		log:      logging.Node{L: cfg.Logger, ID: cfg.ID},
 	}
@@ -170,6 +175,9 @@ func (s *Server) ServeListeners(plain, secure net.Listener) error {
 	}
 	err := <-served
 	if s.closed.Load() {
+		// Closed (Close, Shutdown, the SHUTDOWN command): return once the
+		// log is closed, so the caller may exit.
+		<-s.stopped
 		return nil
 	}
 	return err
@@ -195,11 +203,14 @@ func (s *Server) TLSAddr() net.Addr {
 	return s.tlsLn.Addr()
 }
 
-// Close stops accepting, disconnects every client and closes the log.
+// Close stops accepting, disconnects every client and closes the log. A
+// second Close waits for the first to finish.
 func (s *Server) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
+		<-s.stopped
 		return nil
 	}
+	defer close(s.stopped)
 	s.mu.Lock()
 	rs, tlsRS := s.rs, s.tlsRS
 	cs := make([]*client, 0, len(s.clients))
@@ -337,6 +348,9 @@ func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 // returns, so later commands of other clients never see them.
 func (s *Server) dropClient(c *client) {
 	s.reg.dropClient(c)
+	if c.monitoring.Load() {
+		s.monitors.remove(c)
+	}
 	s.mu.Lock()
 	delete(s.clients, c.id)
 	s.mu.Unlock()
