@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/ordo-broker/ordo/broker/acl"
 	"github.com/ordo-broker/ordo/broker/logging"
 	"github.com/ordo-broker/ordo/consensus"
 	"net"
@@ -76,6 +77,8 @@ type client struct {
 	multi            *multiState
 	lastPub          *pending // last unresolved publish, the barrier for other commands
 	lastCmd          atomic.Pointer[command]
+	user             atomic.Pointer[acl.User] // who the connection acts as (access.go)
+	authed           bool                     // Redis's c->authenticated
 	lastActive       atomic.Int64 // unix nanos
 	name             atomic.Value // string
 	libName          atomic.Value // string
@@ -149,7 +152,7 @@ func (c *client) overLimitLocked(pubsub bool) bool {
 	if !pubsub && c.subCount.Load() == 0 {
 		return false
 	}
-	lim := c.srv.cfg.Limits
+	lim := c.srv.limits.Load()
 	size := int64(len(c.out.buf) + c.out.inflight)
 	if lim.PubsubHardBytes > 0 && size > lim.PubsubHardBytes {
 		return true

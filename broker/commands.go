@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ordo-broker/ordo/broker/acl"
 )
 
 // cmdFlags describe where a command may run.
@@ -26,6 +28,7 @@ type command struct {
 	flags cmdFlags
 	fn    func(c *client, args [][]byte)
 	subs  map[string]*command // container commands (CLIENT, PUBSUB, ...)
+	acl   *acl.Command        // its ACL identity and categories (access.go)
 	// fullName is how Redis names the command in errors and CLIENT LIST:
 	// "publish", "client|list".
 	fullName string
@@ -47,6 +50,7 @@ func init() {
 			sc.fullName = c.name + "|" + sc.name
 		}
 	}
+	aclTable = newACLTable(commandTable)
 }
 
 func sub(name string, arity int, fn func(*client, [][]byte)) *command {
@@ -151,7 +155,7 @@ func (s *Server) execute(c *client, args [][]byte) bool {
 		return true
 	}
 	c.lastCmd.Store(cmd)
-	if !c.allowedWhenSubscribed(top, cmd) {
+	if !c.permitted(top, cmd, args) || !c.allowedWhenSubscribed(top, cmd) {
 		c.flush()
 		return true
 	}
@@ -281,6 +285,7 @@ func commandList() []*command {
 			adminSub("stepdown", -2, cmdClusterStepdown),
 			sub("help", 2, helpFn("CLUSTER", clusterHelp)),
 		)},
+		{name: "acl", arity: -2, subs: aclSubcommands()},
 		{name: "info", arity: -1, fn: cmdInfo, cmdFlags: []string{"loading", "stale", "sentinel"}},
 		{name: "status", arity: 1, fn: cmdStatus, cmdFlags: []string{"loading", "stale", "fast"}},
 		{name: "dbsize", arity: 1, fn: func(c *client, _ [][]byte) { c.w.Int(0) }, cmdFlags: []string{"readonly", "fast"}},
