@@ -216,7 +216,13 @@ func denied(p *acl.Perms, cmd *command, args [][]byte) (denial, []byte) {
 		return deniedCommand, nil
 	}
 	switch cmd.fullName {
-	case "xrange", "xrevrange", "xlen":
+	case "xlen":
+		// Redis's key spec for XLEN does not read data (no ACCESS flag):
+		// any pattern that matches allows it, %W~ included.
+		if !p.KeyOK(args[1], 0) {
+			return deniedKey, args[1]
+		}
+	case "xrange", "xrevrange":
 		if !p.KeyOK(args[1], acl.KeyRead) {
 			return deniedKey, args[1]
 		}

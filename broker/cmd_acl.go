@@ -289,7 +289,7 @@ var aclHelp = []string{
 	"WHOAMI",
 	"    Return the current connection username.",
 	"HELP",
-	"    Print this help.",
+	"    Prints this help.",
 }
 
 // configSetAccess applies CONFIG SET for the access settings that can
