@@ -1,0 +1,265 @@
+package broker
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ordo-broker/ordo/broker/acl"
+)
+
+func expect(t *testing.T, c *respConn, want string, args ...string) {
+	t.Helper()
+	if got := c.do(args...); got != want {
+		t.Errorf("%v: %q, want %q", args, got, want)
+	}
+}
+
+// Redis 7.2's texts, which the differential test (against 7.0) can only
+// compare normalized.
+func TestACLTexts(t *testing.T) {
+	srv := startServer(t, nil)
+	admin := dial(t, srv.Addr().String())
+	expect(t, admin, "+OK\r\n", "ACL", "SETUSER", "pub", "on", ">pw", "+publish", "+multi", "+exec", "&orders:*")
+	c := dial(t, srv.Addr().String())
+	expect(t, c, "+OK\r\n", "AUTH", "pub", "pw")
+	expect(t, c, "-NOPERM User pub has no permissions to run the 'subscribe' command\r\n", "SUBSCRIBE", "orders:1")
+	expect(t, c, "-NOPERM No permissions to access a channel\r\n", "PUBLISH", "other", "x")
+	expect(t, admin, "$57\r\nUser pub has no permissions to access the 'other' channel\r\n", "ACL", "DRYRUN", "pub", "publish", "other", "x")
+	expect(t, admin, "$53\r\nUser pub has no permissions to run the 'ping' command\r\n", "ACL", "DRYRUN", "pub", "ping")
+	// Rules that change between MULTI and EXEC apply at EXEC.
+	expect(t, c, "+OK\r\n", "MULTI")
+	expect(t, c, "+QUEUED\r\n", "PUBLISH", "orders:1", "x")
+	expect(t, admin, "+OK\r\n", "ACL", "SETUSER", "pub", "-publish")
+	expect(t, c, "*1\r\n-NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: User pub has no permissions to run the 'publish' command\r\n", "EXEC")
+	if got := admin.do("CLIENT", "LIST"); !strings.Contains(got, "user=pub") || !strings.Contains(got, "user=default") {
+		t.Errorf("CLIENT LIST: %q", got)
+	}
+}
+
+// Every command flagged admin (membership changes, CONFIG SET, CLIENT
+// KILL, MONITOR, SHUTDOWN, ACL SETUSER...) is in @admin, so a user
+// without @admin cannot run it; COMMAND INFO shows the categories.
+func TestAdminCommandsNeedAdmin(t *testing.T) {
+	for _, top := range commandTable {
+		for _, cmd := range append([]*command{top}, values(top.subs)...) {
+			admin := false
+			for _, f := range cmd.cmdFlags {
+				admin = admin || f == "admin"
+			}
+			if admin && cmd.acl.Categories&acl.Admin == 0 {
+				t.Errorf("%s is flagged admin but not in @admin", cmd.fullName)
+			}
+		}
+	}
+	for _, name := range []string{"config|set", "client|kill", "cluster|leave", "cluster|remove", "cluster|stepdown", "acl|setuser"} {
+		top, sub, _ := strings.Cut(name, "|")
+		if cmd := commandTable[top].subs[sub]; cmd.acl.Categories&acl.Admin == 0 {
+			t.Errorf("%s is not in @admin", name)
+		}
+	}
+	srv := startServer(t, nil)
+	c := dial(t, srv.Addr().String())
+	if got := c.do("COMMAND", "INFO", "publish"); !strings.Contains(got, "~2\r\n+@pubsub\r\n+@fast\r\n") && !strings.Contains(got, "*2\r\n+@pubsub\r\n+@fast\r\n") {
+		t.Errorf("COMMAND INFO publish: %q", got)
+	}
+	expect(t, c, "+OK\r\n", "ACL", "SETUSER", "ops", "on", "nopass", "+@all", "-@admin")
+	expect(t, c, "+OK\r\n", "AUTH", "ops", "x")
+	expect(t, c, "-NOPERM User ops has no permissions to run the 'cluster|stepdown' command\r\n", "CLUSTER", "STEPDOWN")
+	expect(t, c, "-NOPERM User ops has no permissions to run the 'config|set' command\r\n", "CONFIG", "SET", "requirepass", "x")
+}
+
+func values(m map[string]*command) []*command {
+	var out []*command
+	for _, c := range m {
+		out = append(out, c)
+	}
+	return out
+}
+
+func TestProtectedModeDecision(t *testing.T) {
+	tcp := func(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 5000} }
+	for _, c := range []struct {
+		protected, nopass bool
+		addr              net.Addr
+		deny              bool
+	}{
+		{true, true, tcp("192.0.2.7"), true},
+		{true, true, tcp("2001:db8::1"), true},
+		{true, true, tcp("127.0.0.1"), false},
+		{true, true, tcp("127.3.4.5"), false},
+		{true, true, tcp("::1"), false},
+		{true, false, tcp("192.0.2.7"), false}, // a password is set
+		{false, true, tcp("192.0.2.7"), false}, // protected mode off
+		{true, true, &net.UnixAddr{Name: "/tmp/s", Net: "unix"}, false},
+	} {
+		if got := protectedModeDenies(c.protected, c.nopass, c.addr); got != c.deny {
+			t.Errorf("protected %v nopass %v %v: deny %v", c.protected, c.nopass, c.addr, got)
+		}
+	}
+	if !strings.HasPrefix(deniedMessage, "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user.") {
+		t.Error(deniedMessage)
+	}
+}
+
+// Protected mode refuses a client whose address is not loopback (here a
+// pipe, which has none) until the default user gets a password.
+func TestProtectedModeRefuses(t *testing.T) {
+	srv := startServer(t, nil)
+	a, b := net.Pipe()
+	defer b.Close()
+	go func() {
+		buf := make([]byte, len(deniedMessage))
+		n := 0
+		for n < len(buf) {
+			m, err := b.Read(buf[n:])
+			if err != nil {
+				break
+			}
+			n += m
+		}
+		if string(buf[:n]) != deniedMessage {
+			t.Errorf("got %q", buf[:n])
+		}
+	}()
+	if !srv.refuseUnprotected(a) {
+		t.Fatal("a non-loopback client was served")
+	}
+	srv.users.SetDefaultPassword("pw")
+	x, y := net.Pipe()
+	defer x.Close()
+	defer y.Close()
+	if srv.refuseUnprotected(x) {
+		t.Fatal("refused although the default user has a password")
+	}
+}
+
+// Users from the configuration: publish-only and subscribe-only services.
+func TestUsersFromConfig(t *testing.T) {
+	srv := startServer(t, func(c *Config) {
+		c.RequirePass = "adminpw"
+		c.Users = []string{"svc-pub on >p1 +publish &orders:*", "user svc-sub on >p2 +subscribe +ping &orders:*"}
+	})
+	addr := srv.Addr().String()
+	pub, sub := dial(t, addr), dial(t, addr)
+	expect(t, pub, "-NOAUTH Authentication required.\r\n", "PUBLISH", "orders:1", "x")
+	expect(t, pub, "+OK\r\n", "AUTH", "svc-pub", "p1")
+	expect(t, sub, "+OK\r\n", "AUTH", "svc-sub", "p2")
+	expect(t, sub, "*3\r\n$9\r\nsubscribe\r\n$8\r\norders:1\r\n:1\r\n", "SUBSCRIBE", "orders:1")
+	expect(t, pub, ":1\r\n", "PUBLISH", "orders:1", "hello")
+	if got := sub.read(); got != "*3\r\n$7\r\nmessage\r\n$8\r\norders:1\r\n$5\r\nhello\r\n" {
+		t.Errorf("delivered %q", got)
+	}
+	expect(t, pub, "-NOPERM User svc-pub has no permissions to run the 'subscribe' command\r\n", "SUBSCRIBE", "orders:1")
+	expect(t, sub, "-NOPERM User svc-sub has no permissions to run the 'publish' command\r\n", "PUBLISH", "orders:1", "x")
+	admin := dial(t, addr)
+	expect(t, admin, "+OK\r\n", "AUTH", "adminpw")
+	if got := admin.do("ACL", "LIST"); strings.Contains(got, "p1") || !strings.Contains(got, "#"+acl.HashPassword([]byte("p1"))) {
+		t.Errorf("ACL LIST: %q", got)
+	}
+}
+
+func TestACLLoadSaveAndDeluser(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.acl")
+	if err := os.WriteFile(path, []byte("user default on nopass ~* &* +@all\nuser alice on >a +publish &a:*\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, func(c *Config) { c.ACLFile = path })
+	addr := srv.Addr().String()
+	admin, alice := dial(t, addr), dial(t, addr)
+	expect(t, alice, "+OK\r\n", "AUTH", "alice", "a")
+	expect(t, alice, ":0\r\n", "PUBLISH", "a:1", "x")
+	expect(t, admin, "+OK\r\n", "ACL", "SETUSER", "bob", "on", ">b", "+subscribe", "&b")
+	expect(t, admin, "+OK\r\n", "ACL", "SAVE")
+	saved, _ := os.ReadFile(path)
+	if !strings.Contains(string(saved), "user bob on #"+acl.HashPassword([]byte("b"))+" resetchannels &b -@all +subscribe\n") {
+		t.Errorf("saved %q", saved)
+	}
+	// Alice loses a:*: she stays connected (she subscribes to nothing)
+	// with the new rules.
+	if err := os.WriteFile(path, []byte("user alice on >a +publish &z\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, admin, "+OK\r\n", "ACL", "LOAD")
+	expect(t, alice, "-NOPERM No permissions to access a channel\r\n", "PUBLISH", "a:1", "x")
+	expect(t, admin, "*2\r\n$5\r\nalice\r\n$7\r\ndefault\r\n", "ACL", "USERS")
+	if err := os.WriteFile(path, []byte("user alice on +nosuch\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := admin.do("ACL", "LOAD"); !strings.HasPrefix(got, "-ERR "+path+": Error in applying operation '+nosuch'") {
+		t.Errorf("ACL LOAD of a bad file: %q", got)
+	}
+	expect(t, admin, ":1\r\n", "ACL", "DELUSER", "alice")
+	alice.send("PING")
+	alice.expectClosed()
+}
+
+// A subscriber whose user loses the channel is disconnected; the others
+// stay.
+func TestRevokedChannelDisconnects(t *testing.T) {
+	srv := startServer(t, nil)
+	addr := srv.Addr().String()
+	admin, s1 := dial(t, addr), dial(t, addr)
+	expect(t, admin, "+OK\r\n", "ACL", "SETUSER", "s", "on", "nopass", "+@pubsub", "&a", "&b")
+	expect(t, s1, "+OK\r\n", "AUTH", "s", "x")
+	expect(t, s1, "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n", "SUBSCRIBE", "a")
+	expect(t, admin, "+OK\r\n", "ACL", "SETUSER", "s", "&c")
+	expect(t, admin, "*2\r\n$1\r\na\r\n:1\r\n", "PUBSUB", "NUMSUB", "a")
+	expect(t, admin, "+OK\r\n", "ACL", "SETUSER", "s", "resetchannels", "&b")
+	expect(t, admin, "*2\r\n$1\r\na\r\n:0\r\n", "PUBSUB", "NUMSUB", "a")
+	s1.expectClosed()
+}
+
+// Reload changes users, passwords and limits of a running node; a reload
+// that leaves the users' sources alone keeps users made by ACL SETUSER.
+func TestReload(t *testing.T) {
+	cfg := Config{ID: 1, DataDir: t.TempDir(), Users: []string{"alice on >a +publish &a"}}
+	srv := startServerCfg(t, cfg)
+	addr := srv.Addr().String()
+	alice, admin := dial(t, addr), dial(t, addr)
+	expect(t, alice, "+OK\r\n", "AUTH", "alice", "a")
+	expect(t, alice, "-NOPERM No permissions to access a channel\r\n", "PUBLISH", "b", "x")
+	expect(t, admin, "+OK\r\n", "ACL", "SETUSER", "tmp", "on")
+
+	cfg.Limits.MaxMessageBytes = 4
+	if err := srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, admin, "*3\r\n$5\r\nalice\r\n$7\r\ndefault\r\n$3\r\ntmp\r\n", "ACL", "USERS")
+	expect(t, alice, "-ERR message too large: 5 bytes exceeds max-message-size 4\r\n", "PUBLISH", "a", "12345")
+
+	cfg.Users = []string{"alice on >a +publish &a &b"}
+	cfg.RequirePass = "pw"
+	if err := srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, alice, ":0\r\n", "PUBLISH", "b", "x")
+	expect(t, admin, "*2\r\n$5\r\nalice\r\n$7\r\ndefault\r\n", "ACL", "USERS")
+	expect(t, dial(t, addr), "-NOAUTH Authentication required.\r\n", "PING")
+
+	cfg.Users = []string{"alice on +nosuch"}
+	if err := srv.Reload(cfg); err == nil {
+		t.Fatal("a bad user definition was applied")
+	}
+	expect(t, alice, ":0\r\n", "PUBLISH", "b", "x")
+}
+
+// The permission check costs the default user no allocation: PUBLISH
+// throughput does not pay for ACLs nobody uses.
+func TestPermittedDoesNotAllocate(t *testing.T) {
+	srv := startServer(t, nil)
+	c := &client{srv: srv}
+	c.user.Store(srv.users.Default())
+	c.authed = true
+	top := commandTable["publish"]
+	args := [][]byte{[]byte("PUBLISH"), []byte("ch"), []byte("x")}
+	if n := testing.AllocsPerRun(1000, func() {
+		if !c.permitted(top, top, args) {
+			t.Fatal("refused")
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per check", n)
+	}
+}
