@@ -34,7 +34,7 @@ func nodeFlags() []cli.Flag {
 		}
 		env := []string{o.Env()}
 		if o.Kind == broker.KindBool {
-			flags = append(flags, &cli.BoolFlag{Name: o.Flag(), Aliases: aliases, Usage: o.Usage, EnvVars: env})
+			flags = append(flags, &cli.BoolFlag{Name: o.Flag(), Aliases: aliases, Usage: o.Usage, EnvVars: env, DefaultText: o.Default})
 			continue
 		}
 		flags = append(flags, &cli.StringFlag{Name: o.Flag(), Aliases: aliases, Usage: o.Usage, EnvVars: env,
