@@ -55,7 +55,7 @@ var redisCategories = map[string]string{
 	"monitor": "admin slow dangerous", "shutdown": "admin slow dangerous",
 	"slowlog": "slow", "slowlog|get": "admin slow dangerous", "slowlog|help": "slow", "slowlog|reset": "admin slow dangerous",
 	"slowlog|len": "admin slow dangerous",
-	"latency": "slow", "latency|help": "slow", "latency|graph": "admin slow dangerous", "latency|reset": "admin slow dangerous",
+	"latency":     "slow", "latency|help": "slow", "latency|graph": "admin slow dangerous", "latency|reset": "admin slow dangerous",
 	"latency|latest": "admin slow dangerous", "latency|doctor": "admin slow dangerous",
 	"latency|histogram": "admin slow dangerous", "latency|history": "admin slow dangerous",
 	"memory": "slow", "memory|help": "slow", "memory|stats": "slow", "memory|doctor": "slow", "memory|usage": "read slow",

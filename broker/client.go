@@ -79,10 +79,10 @@ type client struct {
 	lastCmd          atomic.Pointer[command]
 	user             atomic.Pointer[acl.User] // who the connection acts as (access.go)
 	authed           bool                     // Redis's c->authenticated
-	lastActive       atomic.Int64 // unix nanos
-	name             atomic.Value // string
-	libName          atomic.Value // string
-	libVer           atomic.Value // string
+	lastActive       atomic.Int64             // unix nanos
+	name             atomic.Value             // string
+	libName          atomic.Value             // string
+	libVer           atomic.Value             // string
 
 	// Subscriptions, guarded by the server's pubsub lock.
 	channels      map[string]struct{}
