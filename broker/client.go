@@ -77,12 +77,16 @@ type client struct {
 	multi            *multiState
 	lastPub          *pending // last unresolved publish, the barrier for other commands
 	lastCmd          atomic.Pointer[command]
-	user             atomic.Pointer[acl.User] // who the connection acts as (access.go)
-	authed           bool                     // Redis's c->authenticated
-	lastActive       atomic.Int64             // unix nanos
-	name             atomic.Value             // string
-	libName          atomic.Value             // string
-	libVer           atomic.Value             // string
+	lastActive       atomic.Int64 // unix nanos
+	name             atomic.Value // string
+	libName          atomic.Value // string
+	libVer           atomic.Value // string
+
+	// Access control (access.go): the user the connection acts as (also
+	// read by CLIENT LIST and ACL changes) and Redis's c->authenticated
+	// (the command goroutine's).
+	user   atomic.Pointer[acl.User]
+	authed bool
 
 	// Subscriptions, guarded by the server's pubsub lock.
 	channels      map[string]struct{}
