@@ -144,8 +144,9 @@ func (c *client) permitted(top, cmd *command, args [][]byte) bool {
 	if p.Unrestricted() {
 		return true
 	}
-	if d, _ := denied(p, cmd, args); d != allowed {
+	if d, arg := denied(p, cmd, args); d != allowed {
 		c.srv.log.Logf(logging.Debug, "acl", "Refused %s to user %s (client id=%d addr=%s)", cmd.fullName, u.Name(), c.id, c.addr)
+		c.logDenial(u, d, cmd, arg)
 		c.reject(top, "NOPERM "+d.message(u, cmd, nil))
 		return false
 	}
@@ -160,11 +161,24 @@ func (c *client) stillPermitted(cmd *command, args [][]byte) bool {
 	if p.Unrestricted() {
 		return true
 	}
-	if d, _ := denied(p, cmd, args); d != allowed {
+	if d, arg := denied(p, cmd, args); d != allowed {
+		c.logDenial(u, d, cmd, arg)
 		c.w.Error("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: " + d.message(u, cmd, nil))
 		return false
 	}
 	return true
+}
+
+// logDenial records a refusal in ACL LOG.
+func (c *client) logDenial(u *acl.User, d denial, cmd *command, arg []byte) {
+	reason, object := "command", cmd.fullName
+	switch d {
+	case deniedKey:
+		reason, object = "key", string(arg)
+	case deniedChannel:
+		reason, object = "channel", string(arg)
+	}
+	c.srv.acllog.add(c, reason, object, u.Name())
 }
 
 // reject writes a refusal; a refused EXEC aborts the transaction and a

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ordo-broker/ordo/broker/acl"
+	"github.com/ordo-broker/ordo/clients/testkit"
 )
 
 func expect(t *testing.T, c *respConn, want string, args ...string) {
@@ -276,5 +277,50 @@ func BenchmarkPermitted(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c.permitted(top, top, args)
+	}
+}
+
+// ACL LOG records failed AUTHs and refusals, groups repeats, and RESET
+// empties it (Redis 7.2's fields).
+func TestACLLog(t *testing.T) {
+	srv := startServer(t, nil)
+	admin := testkit.Dial(t, srv.Addr().String())
+	c := testkit.Dial(t, srv.Addr().String())
+	if v := admin.Do("ACL", "SETUSER", "pub", "on", ">pw", "+publish", "&a"); v.Err() != nil {
+		t.Fatal(v)
+	}
+	c.Do("AUTH", "pub", "wrong")
+	c.Do("AUTH", "pub", "pw")
+	c.Do("PUBLISH", "b", "x")
+	c.Do("PUBLISH", "b", "y")
+	c.Do("PING")
+	entries := admin.Do("ACL", "LOG").Array()
+	if len(entries) != 3 {
+		t.Fatalf("ACL LOG: %d entries, want 3", len(entries))
+	}
+	want := []map[string]string{
+		{"count": "1", "reason": "command", "context": "toplevel", "object": "ping", "username": "pub"},
+		{"count": "2", "reason": "channel", "context": "toplevel", "object": "b", "username": "pub"},
+		{"count": "1", "reason": "auth", "context": "toplevel", "object": "AUTH", "username": "pub"},
+	}
+	for i, e := range entries {
+		m := e.StringMap()
+		for k, v := range want[i] {
+			if m[k] != v {
+				t.Errorf("entry %d: %s = %q, want %q (%v)", i, k, m[k], v, m)
+			}
+		}
+		if !strings.Contains(m["client-info"], "user=") || m["entry-id"] == "" || m["timestamp-created"] == "" {
+			t.Errorf("entry %d: %v", i, m)
+		}
+	}
+	if n := len(admin.Do("ACL", "LOG", "1").Array()); n != 1 {
+		t.Errorf("ACL LOG 1: %d entries", n)
+	}
+	if v := admin.Do("ACL", "LOG", "RESET"); v.String() != "OK" {
+		t.Fatal(v)
+	}
+	if n := len(admin.Do("ACL", "LOG").Array()); n != 0 {
+		t.Errorf("after RESET: %d entries", n)
 	}
 }

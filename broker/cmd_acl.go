@@ -12,8 +12,7 @@ import (
 	"github.com/ordo-broker/ordo/broker/logging"
 )
 
-// The ACL command, as Redis 7 (ACL LOG is kept empty: ordo does not record
-// refusals there; it logs them at debug level instead).
+// The ACL command, as Redis 7.2.
 
 func aclSubcommands() map[string]*command {
 	return subs(
@@ -200,22 +199,26 @@ func cmdACLGenpass(c *client, args [][]byte) {
 }
 
 func cmdACLLog(c *client, args [][]byte) {
+	count := int64(10)
 	switch len(args) {
 	case 2:
 	case 3:
 		if strings.EqualFold(string(args[2]), "reset") {
+			c.srv.acllog.reset()
 			c.w.OK()
 			return
 		}
-		if _, err := strconv.ParseInt(string(args[2]), 10, 64); err != nil {
+		n, err := strconv.ParseInt(string(args[2]), 10, 64)
+		if err != nil {
 			c.w.Error("ERR value is not an integer or out of range")
 			return
 		}
+		count = max(min(n, aclLogMaxLen), 0)
 	default:
 		aclSyntaxError(c, args)
 		return
 	}
-	c.w.Array(0)
+	c.srv.acllog.write(c, int(count))
 }
 
 const noACLFile = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."

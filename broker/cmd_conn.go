@@ -90,7 +90,7 @@ func cmdHello(c *client, args [][]byte) {
 			return
 		}
 	}
-	if user != nil && !authOK(c, user, pass) {
+	if user != nil && !authOK(c, args[0], user, pass) {
 		return
 	}
 	if !c.authed {
@@ -139,9 +139,10 @@ func (c *client) setProtocol(resp3 bool) {
 
 // authOK logs the connection in as user if the password matches (any
 // password for a nopass user), else writes Redis's WRONGPASS.
-func authOK(c *client, user, pass []byte) bool {
+func authOK(c *client, cmdName, user, pass []byte) bool {
 	u := c.srv.users.Authenticate(user, pass)
 	if u == nil {
+		c.srv.acllog.add(c, "auth", string(cmdName), string(user))
 		c.w.Error("WRONGPASS invalid username-password pair or user is disabled.")
 		return false
 	}
@@ -156,11 +157,11 @@ func cmdAuth(c *client, args [][]byte) {
 			c.w.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 			return
 		}
-		if authOK(c, []byte("default"), args[1]) {
+		if authOK(c, args[0], []byte("default"), args[1]) {
 			c.w.OK()
 		}
 	case 3:
-		if authOK(c, args[1], args[2]) {
+		if authOK(c, args[0], args[1], args[2]) {
 			c.w.OK()
 		}
 	default:

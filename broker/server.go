@@ -42,6 +42,7 @@ type Server struct {
 	limits       atomic.Pointer[Limits]
 	cfgMu        sync.RWMutex
 	aclSrc       string
+	acllog       aclLog
 
 	rs       *redcon.Server
 	ln       net.Listener
