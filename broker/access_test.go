@@ -324,3 +324,14 @@ func TestACLLog(t *testing.T) {
 		t.Errorf("after RESET: %d entries", n)
 	}
 }
+
+func TestClientKillUser(t *testing.T) {
+	srv := startServer(t, nil)
+	admin, alice := dial(t, srv.Addr().String()), dial(t, srv.Addr().String())
+	expect(t, admin, "+OK\r\n", "ACL", "SETUSER", "alice", "on", "nopass", "+@all")
+	expect(t, alice, "+OK\r\n", "AUTH", "alice", "x")
+	expect(t, admin, "-ERR No such user 'bob'\r\n", "CLIENT", "KILL", "USER", "bob")
+	expect(t, admin, ":1\r\n", "CLIENT", "KILL", "USER", "alice")
+	alice.expectClosed()
+	expect(t, admin, ":0\r\n", "CLIENT", "KILL", "USER", "alice")
+}

@@ -217,7 +217,8 @@ func cmdClientKill(c *client, args [][]byte) {
 			return
 		}
 	}
-	if user != "" && user != "default" {
+	killUser := c.srv.users.Get(user)
+	if user != "" && killUser == nil {
 		c.w.Error(fmt.Sprintf("ERR No such user '%s'", user))
 		return
 	}
@@ -228,6 +229,7 @@ func cmdClientKill(c *client, args [][]byte) {
 		switch {
 		case haveID && o.id != id,
 			addr != "" && o.addr != addr,
+			killUser != nil && o.user.Load() != killUser,
 			laddr != "" && o.laddr != laddr,
 			typ == "normal" && isPubsub, typ == "pubsub" && !isPubsub,
 			typ == "master" || typ == "replica" || typ == "slave",
