@@ -9,7 +9,7 @@ import (
 // compared byte for byte. Debian's redis-server is 7.0; ordo answers as
 // 7.2, whose NOPERM texts name the user ("User pub has no permissions to
 // run the 'ping' command", "No permissions to access a channel") where
-// 7.0 said "this user ...": the normalizers below map both to one form,
+// 7.0 said "this user ..." (and HELLO's NOAUTH text gained "<proto>"): the normalizers below map both to one form,
 // and TestACLTexts checks 7.2's exact texts. The rule sets used are ones
 // 7.0 and 7.2 describe alike (7.0 rebuilt the description from bitmaps,
 // 7.2 keeps the rules in order).
@@ -21,6 +21,7 @@ func init() {
 		{regexp.MustCompile(`NOPERM (?:this user|User \S+) has no permissions to run the '([^']*)' command`), "NOPERM <command $1>"},
 		{regexp.MustCompile(`NOPERM (?:this user has no permissions to access one of the channels used as arguments|No permissions to access a channel)`), "NOPERM <channel>"},
 		{regexp.MustCompile(`NOPERM (?:this user has no permissions to access one of the keys used as arguments|No permissions to access a key)`), "NOPERM <key>"},
+		{regexp.MustCompile(`HELLO <proto> AUTH <user>`), "HELLO AUTH <user>"},
 		{regexp.MustCompile(`\$\d+\r\n(?:This user|User \S+) has no permissions to (run|access) the '([^']*)' (command|channel|key)\r\n`), "<dryrun $1 $2 $3>\r\n"},
 	}...)
 }
