@@ -337,3 +337,27 @@ func TestClientKillUser(t *testing.T) {
 	alice.expectClosed()
 	expect(t, admin, ":0\r\n", "CLIENT", "KILL", "USER", "alice")
 }
+
+func TestACLConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Users: []string{"a on"}, ACLFile: filepath.Join(dir, "x.acl")}, "users and aclfile are both given"},
+		{Config{ACLFile: filepath.Join(dir, "missing.acl")}, "opening file"},
+		{Config{Users: []string{"a on +nosuch"}}, "Error in applying operation '+nosuch': Unknown command or category name in ACL"},
+		{Config{Users: []string{"a on (+ping)"}}, "Selectors are not supported"},
+	} {
+		c.cfg.ID, c.cfg.DataDir = 1, t.TempDir()
+		s, err := New(c.cfg)
+		if err == nil {
+			s.Close()
+			t.Errorf("%+v: no error", c.cfg)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.cfg, err, c.want)
+		}
+	}
+}
