@@ -2,7 +2,11 @@ package broker
 
 import (
 	"regexp"
+	"slices"
+	"sort"
 	"testing"
+
+	"github.com/ordo-broker/ordo/clients/testkit"
 )
 
 // ACL and authentication, replayed against redis-server and ordo and
@@ -121,5 +125,43 @@ func TestACLDifferentialAgainstRedis(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Every command and subcommand ordo shares with redis-server has Redis's
+// ACL categories (COMMAND INFO's seventh field), so +@category rules mean
+// the same on both.
+func TestACLCategoriesMatchRedis(t *testing.T) {
+	r := testkit.Dial(t, redisServer(t))
+	o := testkit.Dial(t, startServer(t, nil).Addr().String())
+	categories := func(c *testkit.Conn, name string) ([]string, bool) {
+		v := c.Do("COMMAND", "INFO", name).Array()
+		if len(v) != 1 || len(v[0].Array()) < 7 {
+			return nil, false
+		}
+		cats := v[0].Array()[6].Strings()
+		sort.Strings(cats)
+		return cats, true
+	}
+	compared := 0
+	for _, top := range commandTable {
+		names := []string{top.fullName}
+		for _, sc := range top.subs {
+			names = append(names, sc.fullName)
+		}
+		for _, name := range names {
+			want, ok := categories(r, name)
+			if !ok {
+				continue // ordo's own (STATUS, CLUSTER MEMBERS, ...)
+			}
+			got, _ := categories(o, name)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: ordo %v, redis %v", name, got, want)
+			}
+			compared++
+		}
+	}
+	if compared < 40 {
+		t.Errorf("only %d commands compared", compared)
 	}
 }
