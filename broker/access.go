@@ -60,6 +60,9 @@ var redisCategories = map[string]string{
 	"latency|histogram": "admin slow dangerous", "latency|history": "admin slow dangerous",
 	"memory": "slow", "memory|help": "slow", "memory|stats": "slow", "memory|doctor": "slow", "memory|usage": "read slow",
 	"role": "admin fast dangerous", "readonly": "fast connection", "readwrite": "fast connection",
+	"memory|malloc-stats": "slow", "memory|purge": "slow", "cluster|countkeysinslot": "slow", "cluster|getkeysinslot": "slow",
+	"lolwut": "read fast", "wait": "slow connection", "debug": "admin slow dangerous", "save": "admin slow dangerous",
+	"failover": "admin slow dangerous",
 }
 
 // implicitCategories derives categories from COMMAND flags as Redis does
