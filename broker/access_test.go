@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ordo-broker/ordo/broker/acl"
 	"github.com/ordo-broker/ordo/clients/testkit"
@@ -360,4 +361,24 @@ func TestACLConfigErrors(t *testing.T) {
 			t.Errorf("%+v: %v, want %q", c.cfg, err, c.want)
 		}
 	}
+}
+
+// Peer links share the client port but are not clients: a cluster whose
+// default user needs a password still elects and commits (its peers never
+// AUTH).
+func TestPeerLinksIgnoreAuthentication(t *testing.T) {
+	a, b := startPair(t, func(c *Config) {
+		c.RequirePass = "pw"
+		c.Users = []string{"writer on >w +publish &ch"}
+	})
+	c := dial(t, a.Addr().String())
+	expect(t, c, "-NOAUTH Authentication required.\r\n", "PUBLISH", "ch", "x")
+	expect(t, c, "+OK\r\n", "AUTH", "writer", "w")
+	if got := c.do("PUBLISH", "ch", "x"); got != ":0\r\n" {
+		t.Fatalf("PUBLISH: %q", got)
+	}
+	cb := dial(t, b.Addr().String())
+	expect(t, cb, "+OK\r\n", "AUTH", "pw")
+	testkit.Eventually(t, 10*time.Second, func() bool { return cb.do("XLEN", "ch") == ":1\r\n" },
+		"the other member did not apply the publish")
 }
