@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/ordo-broker/ordo/broker/acl"
 	"github.com/ordo-broker/ordo/broker/logging"
 	"github.com/ordo-broker/ordo/consensus"
 	"net"
@@ -87,6 +88,12 @@ type client struct {
 	name             atomic.Value // string
 	libName          atomic.Value // string
 	libVer           atomic.Value // string
+
+	// Access control (access.go): the user the connection acts as (also
+	// read by CLIENT LIST and ACL changes) and Redis's c->authenticated
+	// (the command goroutine's).
+	user   atomic.Pointer[acl.User]
+	authed bool
 
 	// Subscriptions, guarded by the server's pubsub lock.
 	channels      map[string]struct{}
@@ -192,7 +199,7 @@ func (c *client) overLimitLocked(pubsub bool) bool {
 	if !pubsub && c.subCount.Load() == 0 {
 		return false
 	}
-	lim := c.srv.cfg.Limits
+	lim := c.srv.limits.Load()
 	size := int64(len(c.out.buf) + c.out.inflight + len(c.out.deferred))
 	if lim.PubsubHardBytes > 0 && size > lim.PubsubHardBytes {
 		return true

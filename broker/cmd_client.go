@@ -82,11 +82,11 @@ func (c *client) info() string {
 	sub, psub, ssub := len(c.channels), len(c.patterns), len(c.shardChannels)
 	c.srv.reg.mu.RUnlock()
 	omem := c.outputBytes()
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=0 sub=%d psub=%d ssub=%d multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=%d tot-mem=%d events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s",
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=0 name=%s age=%d idle=%d flags=%s db=0 sub=%d psub=%d ssub=%d multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=%d tot-mem=%d events=r cmd=%s user=%s redir=-1 resp=%d lib-name=%s lib-ver=%s",
 		c.id, c.addr, c.laddr, c.getName(),
 		int64(now.Sub(c.created).Seconds()),
 		(now.UnixNano()-c.lastActive.Load())/int64(time.Second),
-		flags, sub, psub, ssub, omem, omem, cmd, resp,
+		flags, sub, psub, ssub, omem, omem, cmd, c.userName(), resp,
 		loadString(&c.libName), loadString(&c.libVer))
 }
 
@@ -220,7 +220,8 @@ func cmdClientKill(c *client, args [][]byte) {
 			return
 		}
 	}
-	if user != "" && user != "default" {
+	killUser := c.srv.users.Get(user)
+	if user != "" && killUser == nil {
 		c.w.Error(fmt.Sprintf("ERR No such user '%s'", user))
 		return
 	}
@@ -231,6 +232,7 @@ func cmdClientKill(c *client, args [][]byte) {
 		switch {
 		case haveID && o.id != id,
 			addr != "" && o.addr != addr,
+			killUser != nil && o.user.Load() != killUser,
 			laddr != "" && o.laddr != laddr,
 			typ == "normal" && isPubsub, typ == "pubsub" && !isPubsub,
 			typ == "master" || typ == "replica" || typ == "slave",

@@ -28,7 +28,11 @@ func writeCommandInfo(c *client, cmd *command, fullName string) {
 	c.w.Int(int64(cmd.firstKey))
 	c.w.Int(int64(cmd.lastKey))
 	c.w.Int(int64(cmd.keyStep))
-	c.w.Set(0) // ACL categories
+	cats := cmd.acl.Categories.Names()
+	c.w.Set(len(cats))
+	for _, n := range cats {
+		c.w.Simple("@" + n)
+	}
 	c.w.Set(0) // tips
 	c.w.Array(0)
 	if cmd.subs == nil {

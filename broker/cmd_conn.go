@@ -55,6 +55,8 @@ func cmdReset(c *client, _ [][]byte) {
 	c.setProtocol(false)
 	c.replies.off, c.replies.skipNext = false, false // (a skipped RESET stays unanswered)
 	c.tracking = tracking{}
+	c.user.Store(c.srv.users.Default())
+	c.authed = c.srv.defaultAuthenticated()
 	c.w.Simple("RESET")
 }
 
@@ -72,16 +74,14 @@ func cmdHello(c *client, args [][]byte) {
 		}
 		proto = int(v)
 	}
-	var setName []byte
+	var setName, user, pass []byte
 	haveName := false
 	for i := 2; i < len(args); i++ {
 		more := len(args) - i - 1
 		opt := strings.ToLower(string(args[i]))
 		switch {
 		case opt == "auth" && more >= 2:
-			if !authOK(c, args[i+1], args[i+2]) {
-				return
-			}
+			user, pass = args[i+1], args[i+2]
 			i += 2
 		case opt == "setname" && more >= 1:
 			setName, haveName = args[i+1], true
@@ -90,6 +90,13 @@ func cmdHello(c *client, args [][]byte) {
 			c.w.Error(fmt.Sprintf("ERR Syntax error in HELLO option '%s'", args[i]))
 			return
 		}
+	}
+	if user != nil && !authOK(c, args[0], user, pass) {
+		return
+	}
+	if !c.authed {
+		c.w.Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		return
 	}
 	if haveName {
 		if !validName(setName) {
@@ -131,22 +138,31 @@ func (c *client) setProtocol(resp3 bool) {
 	c.w.resp3 = resp3
 }
 
-// authOK accepts the default user with any password: like a Redis with no
-// requirepass, whose default user is "nopass".
-func authOK(c *client, user, _ []byte) bool {
-	if string(user) != "default" {
+// authOK logs the connection in as user if the password matches (any
+// password for a nopass user), else writes Redis's WRONGPASS.
+func authOK(c *client, cmdName, user, pass []byte) bool {
+	u := c.srv.users.Authenticate(user, pass)
+	if u == nil {
+		c.srv.acllog.add(c, "auth", string(cmdName), string(user))
 		c.w.Error("WRONGPASS invalid username-password pair or user is disabled.")
 		return false
 	}
+	c.login(u)
 	return true
 }
 
 func cmdAuth(c *client, args [][]byte) {
 	switch len(args) {
 	case 2:
-		c.w.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		if p := c.srv.users.Default().Perms(); p.NoPass() {
+			c.w.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+			return
+		}
+		if authOK(c, args[0], []byte("default"), args[1]) {
+			c.w.OK()
+		}
 	case 3:
-		if authOK(c, args[1], args[2]) {
+		if authOK(c, args[0], args[1], args[2]) {
 			c.w.OK()
 		}
 	default:
@@ -202,7 +218,7 @@ func cmdMulti(c *client, _ [][]byte) {
 
 func (c *client) queueMulti(top *command, args [][]byte) {
 	cmd := lookup(c, top, args)
-	if cmd == nil || !c.allowedWhenSubscribed(top, cmd) {
+	if cmd == nil || !c.permitted(top, cmd, args) || !c.allowedWhenSubscribed(top, cmd) {
 		c.multi.dirty = true
 		return
 	}
@@ -248,6 +264,9 @@ func cmdExec(c *client, _ [][]byte) {
 		cmd := top
 		if top.subs != nil {
 			cmd = findCommand(top.subs, args[1])
+		}
+		if !c.stillPermitted(cmd, args) {
+			continue
 		}
 		c.run(cmd, top, args)
 	}

@@ -16,7 +16,7 @@ func cmdSPublish(c *client, args [][]byte) { publish(c, args, true) }
 // deliveries, Redis Cluster's convention) is reserved in the output now
 // and filled in when the message commits.
 func publish(c *client, args [][]byte, shard bool) {
-	max := c.srv.cfg.Limits.MaxMessageBytes
+	max := c.srv.limits.Load().MaxMessageBytes
 	if int64(len(args[2])) > max {
 		c.w.Error(fmt.Sprintf("ERR message too large: %d bytes exceeds max-message-size %d", len(args[2]), max))
 		return

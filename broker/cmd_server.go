@@ -100,7 +100,7 @@ func (s *Server) infoSection(name string) string {
 		}
 		b.WriteString("# Clients\r\n")
 		line("connected_clients", len(cs))
-		line("maxclients", s.cfg.Limits.MaxClients)
+		line("maxclients", s.limits.Load().MaxClients)
 		line("blocked_clients", 0)
 		line("pubsub_clients", pubsub)
 	case "memory":
@@ -229,7 +229,10 @@ func executable() string {
 // ordo- names for extensions), plus Redis's fixed answers that clients
 // and tools probe for.
 func (s *Server) configParams() map[string]string {
-	l := s.cfg.Limits
+	s.cfgMu.RLock()
+	cfg := s.cfg
+	s.cfgMu.RUnlock()
+	l := cfg.Limits
 	params := map[string]string{
 		// Composed here because Redis reports the three pub/sub limits
 		// (pubsub_output_buffer.*) as one parameter.
@@ -245,7 +248,7 @@ func (s *Server) configParams() map[string]string {
 			continue
 		}
 		for _, name := range o.ConfigGet {
-			params[name] = o.get(&s.cfg)
+			params[name] = o.get(&cfg)
 		}
 	}
 	return params
@@ -274,6 +277,9 @@ func cmdConfigGet(c *client, args [][]byte) {
 
 func cmdConfigSet(c *client, args [][]byte) {
 	name := strings.ToLower(string(args[2]))
+	if len(args) == 4 && c.configSetAccess(name, args[3]) {
+		return
+	}
 	if _, ok := c.srv.configParams()[name]; ok {
 		c.w.Error(fmt.Sprintf("ERR CONFIG SET failed (possibly related to argument '%s') - can't set immutable config", name))
 		return

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ordo-broker/ordo/broker/acl"
 )
 
 // cmdFlags describe where a command may run.
@@ -26,6 +28,7 @@ type command struct {
 	flags cmdFlags
 	fn    func(c *client, args [][]byte)
 	subs  map[string]*command // container commands (CLIENT, PUBSUB, ...)
+	acl   *acl.Command        // its ACL identity and categories (access.go)
 	// fullName is how Redis names the command in errors and CLIENT LIST:
 	// "publish", "client|list".
 	fullName string
@@ -52,6 +55,7 @@ func init() {
 			sc.setFlagBits()
 		}
 	}
+	aclTable = newACLTable(commandTable)
 }
 
 func (c *command) setFlagBits() {
@@ -197,7 +201,7 @@ func (s *Server) execute(c *client, args [][]byte) bool {
 		return true
 	}
 	c.lastCmd.Store(cmd)
-	if !c.allowedWhenSubscribed(top, cmd) {
+	if !c.permitted(top, cmd, args) || !c.allowedWhenSubscribed(top, cmd) {
 		c.flush()
 		return true
 	}
@@ -353,6 +357,7 @@ func commandList() []*command {
 			adminSubFlags("graph", 3, cmdLatencyGraph, "admin", "noscript", "loading", "stale"),
 			adminSubFlags("help", 2, helpFn("LATENCY", latencyHelp), "loading", "stale"),
 		)},
+		{name: "acl", arity: -2, subs: aclSubcommands()},
 		{name: "info", arity: -1, fn: cmdInfo, cmdFlags: []string{"loading", "stale", "sentinel"}},
 		{name: "status", arity: 1, fn: cmdStatus, cmdFlags: []string{"loading", "stale", "fast"}},
 		{name: "dbsize", arity: 1, fn: func(c *client, _ [][]byte) { c.w.Int(0) }, cmdFlags: []string{"readonly", "fast"}},

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ordo-broker/ordo/broker/acl"
 	"github.com/ordo-broker/ordo/broker/logging"
 	"github.com/ordo-broker/ordo/broker/peer"
 	"github.com/ordo-broker/ordo/broker/replica"
@@ -89,6 +90,17 @@ type Config struct {
 	Limits        Limits
 	TLS           TLSConfig // tls_* options (tls.go)
 	Slowlog       Slowlog
+
+	// Access control (see package acl). RequirePass is the default user's
+	// password; Users are user definitions in ACL file syntax ("alice on
+	// >secret +@pubsub &orders:*", the leading "user" optional); ACLFile
+	// is Redis's aclfile (ACL LOAD, ACL SAVE), exclusive with Users.
+	// ProtectedModeOff disables protected mode, which refuses clients
+	// from beyond loopback while the default user has no password.
+	RequirePass      string
+	Users            []string
+	ACLFile          string
+	ProtectedModeOff bool
 
 	// LogLevel and LogFormat are the log_level and log_format options:
 	// `ordo node` builds Logger from them. The node itself only uses
@@ -186,6 +198,12 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("a cluster reachable beyond loopback (%s) needs a cluster secret: anyone who can reach the port could otherwise speak as a peer; set --cluster-secret, --cluster-secret-file, ORDO_CLUSTER_SECRET or cluster_secret", a)
 			}
 		}
+	}
+	if len(c.Users) > 0 && c.ACLFile != "" {
+		return errors.New("users and aclfile are both given: define users in one place, the users list or the ACL file")
+	}
+	if _, err := c.userDefs(); err != nil {
+		return err
 	}
 	if c.Limits.MaxMessageBytes > c.Limits.MaxRequestBytes && c.Limits.MaxRequestBytes > 0 {
 		return fmt.Errorf("max_message_size (%d) exceeds max_request_size (%d)", c.Limits.MaxMessageBytes, c.Limits.MaxRequestBytes)
@@ -297,6 +315,7 @@ const (
 	KindPeers    Kind = "peers"    // id:host:port,...; in YAML also a list of {id, host, port}
 	KindPath     Kind = "path"
 	KindSecret   Kind = "secret"
+	KindLines    Kind = "lines" // one entry per line; in YAML also a list of strings
 )
 
 // Option is one setting of a node, defined once. The command line (flags
@@ -533,6 +552,27 @@ var options = []Option{
 		get:       func(c *Config) string { return itoa(c.Slowlog.MaxLen) },
 		zero:      func(c *Config) bool { return c.Slowlog.MaxLen == 0 && !c.Slowlog.set[1] },
 		ConfigGet: []string{"slowlog-max-len"}},
+	{Key: "requirepass", Kind: KindSecret, Usage: "password of the default user (AUTH <password>); empty: none",
+		set: func(c *Config, v string) error { c.RequirePass = v; return nil },
+		// As Redis: CONFIG GET shows it, to users allowed @admin only.
+		get: func(c *Config) string { return c.RequirePass }, ConfigGet: []string{"requirepass"}},
+	{Key: "users", Kind: KindLines, Usage: "ACL users, one per line (a YAML list), in ACL file syntax, e.g. alice on >secret +@pubsub &orders:*; passwords are kept as SHA-256 hashes",
+		set: func(c *Config, v string) error {
+			c.Users = nil
+			for _, l := range strings.Split(v, "\n") {
+				if l = strings.TrimSpace(l); l != "" {
+					c.Users = append(c.Users, l)
+				}
+			}
+			_, err := c.userDefs()
+			return err
+		}},
+	{Key: "aclfile", Kind: KindPath, Usage: "ACL file (Redis's format: one user <name> <rules> per line) read at start and by ACL LOAD, written by ACL SAVE",
+		set: func(c *Config, v string) error { c.ACLFile = v; return nil },
+		get: func(c *Config) string { return c.ACLFile }, ConfigGet: []string{"aclfile"}},
+	option("protected_mode", KindBool, "true", "while the default user has no password, refuse clients that are not on loopback (peers are not clients)",
+		func(c *Config) *bool { return &c.ProtectedModeOff }, func(s string) (bool, error) { b, err := parseBool(s); return !b, err }).noFill().
+		report(func(c *Config) string { return yesNo(!c.ProtectedModeOff) }, "protected-mode"),
 	option("rejoin_empty", KindBool, "false", "this node's disk was replaced or wiped: take no part in elections until the leader has refilled its log",
 		func(c *Config) *bool { return &c.RejoinEmpty }, parseBool).noFill().
 		report(func(c *Config) string { return yesNo(c.RejoinEmpty) }, "ordo-rejoin-empty"),
@@ -690,4 +730,17 @@ func parsePeers(s string) ([]Peer, error) {
 func validPort(s string) bool {
 	n, err := strconv.Atoi(s)
 	return err == nil && n > 0 && n <= 65535
+}
+
+// userDefs parses Users.
+func (c *Config) userDefs() ([]acl.Def, error) {
+	defs := make([]acl.Def, 0, len(c.Users))
+	for _, u := range c.Users {
+		d, err := acl.ParseDef(u, true)
+		if err != nil {
+			return nil, fmt.Errorf("users: %q: %v", u, err)
+		}
+		defs = append(defs, d)
+	}
+	return defs, nil
 }

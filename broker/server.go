@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ordo-broker/ordo/broker/acl"
 	"github.com/ordo-broker/ordo/broker/logging"
 	"github.com/ordo-broker/ordo/broker/metrics"
 	"github.com/ordo-broker/ordo/broker/peer"
@@ -34,6 +35,15 @@ type Server struct {
 	reg     *registry
 	started time.Time
 	runID   string
+
+	// Settings a reload changes (Reload): the users, protected mode and
+	// limits are read without a lock; cfgMu guards cfg's copies of them.
+	users        *acl.Users
+	protectedOff atomic.Bool
+	limits       atomic.Pointer[Limits]
+	cfgMu        sync.RWMutex
+	aclSrc       string
+	acllog       aclLog
 
 	rs       *redcon.Server
 	ln       net.Listener
@@ -81,8 +91,17 @@ func New(cfg Config) (*Server, error) {
 		runID:    newRunID(),
 		log:      logging.Node{L: cfg.Logger, ID: cfg.ID},
 	}
+	s.users = acl.NewUsers(aclTable)
+	set, err := buildUsers(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.users.Replace(set)
+	s.aclSrc = aclSource(&cfg)
+	s.protectedOff.Store(cfg.ProtectedModeOff)
+	lim := cfg.Limits
+	s.limits.Store(&lim)
 	s.log.Logf(logging.Info, "node", "Starting node %d (ordo %s, commit %s, data in %s)", cfg.ID, Version, Commit(), cfg.DataDir)
-	var err error
 	if cfg.TLS.enabled() {
 		// Before the log is opened: a bad certificate fails at once.
 		if s.tls, err = newTLSState(cfg.TLS); err != nil {
@@ -279,7 +298,7 @@ func (s *Server) accept(conn redcon.Conn) bool {
 	s.mu.Lock()
 	n := len(s.clients)
 	s.mu.Unlock()
-	if n >= s.cfg.Limits.MaxClients || s.closed.Load() {
+	if n >= s.limits.Load().MaxClients || s.closed.Load() {
 		s.stats.rejected.Add(1)
 		nc := conn.NetConn()
 		// A read deadline too: on the TLS port this write first
@@ -307,6 +326,9 @@ func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 		s.peers.Accept(lc.Conn, first.Args)
 		return
 	}
+	if s.refuseUnprotected(nc) {
+		return
+	}
 	c := &client{
 		id:      s.nextID.Add(1),
 		srv:     s,
@@ -317,6 +339,8 @@ func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 		quit:    make(chan struct{}),
 	}
 	c.out.wake = make(chan struct{}, 1)
+	c.user.Store(s.users.Default())
+	c.authed = s.defaultAuthenticated()
 	c.lastActive.Store(time.Now().UnixNano())
 	s.mu.Lock()
 	s.clients[c.id] = c

@@ -34,7 +34,7 @@ func nodeFlags() []cli.Flag {
 		}
 		env := []string{o.Env()}
 		if o.Kind == broker.KindBool {
-			flags = append(flags, &cli.BoolFlag{Name: o.Flag(), Aliases: aliases, Usage: o.Usage, EnvVars: env})
+			flags = append(flags, &cli.BoolFlag{Name: o.Flag(), Aliases: aliases, Usage: o.Usage, EnvVars: env, DefaultText: o.Default})
 			continue
 		}
 		flags = append(flags, &cli.StringFlag{Name: o.Flag(), Aliases: aliases, Usage: o.Usage, EnvVars: env,
@@ -190,10 +190,20 @@ func (f *fileLoader) mapping(m *yaml.Node, prefix string) error {
 }
 
 // scalar is a YAML value as the option's string syntax. Peers may also be
-// a list of {id, host, port}.
+// a list of {id, host, port}, lines (users) a list of strings.
 func scalar(o *broker.Option, v *yaml.Node) (string, error) {
 	if o.Kind == broker.KindPeers && v.Kind == yaml.SequenceNode {
 		return yamlPeers(v)
+	}
+	if o.Kind == broker.KindLines && v.Kind == yaml.SequenceNode {
+		var lines []string
+		for _, n := range v.Content {
+			if n.Kind != yaml.ScalarNode {
+				return "", fmt.Errorf("line %d: want a list of strings", n.Line)
+			}
+			lines = append(lines, n.Value)
+		}
+		return strings.Join(lines, "\n"), nil
 	}
 	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
 		return "", fmt.Errorf("want a single %s value", o.Kind)

@@ -66,7 +66,7 @@ func nodeCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit("ordo node: "+err.Error(), 2)
 			}
-			reload := func() error { _, err := configFromCLI(c); return err }
+			reload := func() (broker.Config, error) { return configFromCLI(c) }
 			return runNode(c.Context, cfg, reload)
 		},
 	}
@@ -74,9 +74,10 @@ func nodeCommand() *cli.Command {
 
 // runNode serves until the context ends (SIGTERM, SIGINT: a graceful
 // stop) or the server fails. SIGHUP rereads the configuration (file,
-// variables, flags) and applies what can change while running, the log
-// level; it never stops the node.
-func runNode(ctx context.Context, cfg broker.Config, reload func() error) error {
+// variables, flags) and applies what can change while running (the log
+// level, users and passwords, protected mode, limits: Server.Reload); it
+// never stops the node.
+func runNode(ctx context.Context, cfg broker.Config, reload func() (broker.Config, error)) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -114,7 +115,11 @@ func runNode(ctx context.Context, cfg broker.Config, reload func() error) error 
 			if err := srv.ReloadTLS(); err != nil {
 				log.Logf(logging.Warn, "node", "SIGHUP: TLS certificates not reloaded (the old ones stay): %v", err)
 			}
-			if err := reload(); err != nil {
+			newCfg, err := reload()
+			if err == nil {
+				err = srv.Reload(newCfg)
+			}
+			if err != nil {
 				log.Logf(logging.Warn, "node", "SIGHUP: configuration not reloaded: %v", err)
 			} else {
 				log.Logf(logging.Info, "node", "SIGHUP: configuration reloaded; log level %s", logLevel.Level())
