@@ -31,6 +31,11 @@ type Options struct {
 	Drain       time.Duration `json:"drain_ns"`    // how long to wait for deliveries after publishing stops
 	Interval    time.Duration `json:"interval_ns"` // how often a Sample is taken (default 1s)
 
+	// Dialer connects every publisher and subscriber (user, password,
+	// TLS; its Timeout defaults to 5s). Never written out: it may hold a
+	// password.
+	Dialer resp.Dialer `json:"-"`
+
 	// OnSample, if set, is called with every Sample as it is taken (from
 	// the sampling goroutine, so it must return quickly): this is how a
 	// caller shows progress.
@@ -99,6 +104,9 @@ func (o *Options) defaults() {
 	if o.Interval <= 0 {
 		o.Interval = time.Second
 	}
+	if o.Dialer.Timeout <= 0 {
+		o.Dialer.Timeout = 5 * time.Second
+	}
 }
 
 // payload layout: | publisher u32 | counter u32 | send time unix-ns u64 | padding |
@@ -114,7 +122,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	var res Result
 	var subs []*subscriber
 	for i := 0; i < o.Subscribers; i++ {
-		s, err := newSubscriber(o.Addrs[i%len(o.Addrs)], o.Channel, o.Clients)
+		s, err := newSubscriber(ctx, o.Dialer, o.Addrs[i%len(o.Addrs)], o.Channel, o.Clients)
 		if err != nil {
 			return res, err
 		}
@@ -128,7 +136,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	// not measured as publishing time.
 	conns := make([]net.Conn, o.Clients)
 	for i := range conns {
-		conn, err := net.DialTimeout("tcp", o.Addrs[i%len(o.Addrs)], 5*time.Second)
+		conn, err := o.Dialer.Dial(ctx, o.Addrs[i%len(o.Addrs)])
 		if err != nil {
 			return res, err
 		}
@@ -264,8 +272,8 @@ type subscriber struct {
 	done       chan struct{}
 }
 
-func newSubscriber(addr, channel string, publishers int) (*subscriber, error) {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+func newSubscriber(ctx context.Context, d resp.Dialer, addr, channel string, publishers int) (*subscriber, error) {
+	conn, err := d.Dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ package clients
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,12 @@ type Options struct {
 	// it is published twice; Failover's clients set it and retry only
 	// what certainly was not delivered (see NotDelivered).
 	NoRetry bool
+	// Username and Password authenticate every connection (Password
+	// alone: the default user, as requirepass).
+	Username, Password string
+	// TLSConfig, if not nil, makes every connection TLS; an empty
+	// ServerName is taken from the address dialled.
+	TLSConfig *tls.Config
 }
 
 // New connects lazily to addr (host:port).
@@ -50,6 +57,9 @@ func NewWithOptions(addr string, o Options) *Client {
 		DisableIdentity: true,
 		ClientName:      o.Name,
 		DialTimeout:     o.DialTimeout,
+		Username:        o.Username,
+		Password:        o.Password,
+		TLSConfig:       o.TLSConfig,
 	}
 	if o.NoRetry {
 		// One dial attempt, no command retry: the caller decides. Reads

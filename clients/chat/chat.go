@@ -39,6 +39,9 @@ type Config struct {
 	Channel string
 	// Addrs are the nodes to use, in order of preference.
 	Addrs []string
+	// Client holds how to connect: user, password, TLS (its Name is
+	// replaced by Name).
+	Client clients.Options
 	// Prefix names nodes on screen: "peer_" for peers, "node_" (the
 	// default) for a client of ordo nodes.
 	Prefix string
@@ -86,7 +89,9 @@ func New(cfg Config) *Session {
 		cfg.StatusEvery = 500 * time.Millisecond
 	}
 	s := &Session{cfg: cfg}
-	s.fo = clients.NewFailover(cfg.Addrs, clients.Options{Name: cfg.Name}, s.onEvent)
+	opts := cfg.Client
+	opts.Name = cfg.Name
+	s.fo = clients.NewFailover(cfg.Addrs, opts, s.onEvent)
 	return s
 }
 

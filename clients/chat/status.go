@@ -72,7 +72,8 @@ func (s *Session) memberView(ctx context.Context, st map[string]string) view {
 		if s.leader != nil {
 			s.leader.Close()
 		}
-		s.leader = clients.NewWithOptions(addr, clients.Options{NoRetry: true, DialTimeout: time.Second})
+		s.leader = clients.NewWithOptions(addr, clients.Options{NoRetry: true, DialTimeout: time.Second,
+			Username: s.cfg.Client.Username, Password: s.cfg.Client.Password, TLSConfig: s.cfg.Client.TLSConfig})
 		s.leaderAddr = addr
 	}
 	c := s.leader

@@ -22,7 +22,7 @@ func benchCommand() *cli.Command {
 		Description: "Shows progress once a second on standard error, then a table of the results (the median run\n" +
 			"with --runs). --csv and --json append every run to a file, so that runs of several invocations\n" +
 			"can be compared; --plot draws latency and throughput over time into a PNG.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "server host"},
 			&cli.IntFlag{Name: "port", Aliases: []string{"p"}, Value: 6379, Usage: "server port"},
 			&cli.StringFlag{Name: "addrs", Usage: "several servers (host:port,...): clients are spread over them"},
@@ -39,13 +39,18 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "json", Usage: "append one JSON object per run, with its parameters and per-interval samples, to this `FILE` (- for standard output, the table then goes to standard error)"},
 			&cli.StringFlag{Name: "plot", Usage: "draw latency and throughput over time of the (median) run into this PNG `FILE`"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines"},
-		},
+		}, clientFlags()...),
 		Action: runBench,
 	}
 }
 
 func runBench(c *cli.Context) error {
+	cc, err := readClientFlags(c)
+	if err != nil {
+		return cli.Exit("bench: "+err.Error(), 2)
+	}
 	o := bench.Options{
+		Dialer:      cc.dialer(),
 		Clients:     c.Int("clients"),
 		Pipeline:    c.Int("pipeline"),
 		Subscribers: c.Int("subscribers"),

@@ -23,15 +23,19 @@ func chatCommand() *cli.Command {
 		Description: "Shows every message of the channel as [seq=N] sender: text and publishes what you type as client_<id>.\n" +
 			"/status, /connect HOST:PORT, /help, /quit. When the node dies the chat moves to the next address\n" +
 			"(--addr, in order) and resumes after the last message it showed.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "the node to connect to first"},
 			&cli.IntFlag{Name: "port", Value: broker.DefaultPort, Usage: "its port"},
 			&cli.StringSliceFlag{Name: "addr", Usage: "more nodes (HOST:PORT) to move to when one dies, in order; repeat or comma-separate"},
 			&cli.IntFlag{Name: "client-id", Usage: "publish as client_<id> (default: a random 3-digit id)"},
 			&cli.StringFlag{Name: "channel", Value: "chat", Usage: "the conversation's channel"},
 			&cli.BoolFlag{Name: "headless", Usage: "no screen: print the conversation to stdout and read lines and commands from stdin (for scripts)"},
-		},
+		}, clientFlags()...),
 		Action: func(c *cli.Context) error {
+			cc, err := readClientFlags(c)
+			if err != nil {
+				return cli.Exit("ordo chat: "+err.Error(), 2)
+			}
 			id := c.Int("client-id")
 			if !c.IsSet("client-id") {
 				id = 100 + rand.IntN(900)
@@ -44,7 +48,7 @@ func chatCommand() *cli.Command {
 				addrs = append(addrs, a)
 			}
 			name := fmt.Sprintf("client_%d", id)
-			sess := chat.New(chat.Config{Name: name, Channel: c.String("channel"), Addrs: addrs})
+			sess := chat.New(chat.Config{Name: name, Channel: c.String("channel"), Addrs: addrs, Client: cc.options()})
 			if c.Bool("headless") {
 				return terminal.RunHeadless(c.Context, sess, os.Stdin, os.Stdout)
 			}

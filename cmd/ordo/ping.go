@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ordo-broker/ordo/clients/resp"
@@ -19,11 +22,11 @@ func pingCommand() *cli.Command {
 		Name:      "ping",
 		Usage:     "send PING to a node; exit 0 if it answers PONG, 1 otherwise (a health check)",
 		ArgsUsage: " ",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "host", Value: "127.0.0.1", Usage: "node host"},
 			&cli.IntFlag{Name: "port", Aliases: []string{"p"}, Value: 6379, Usage: "node port"},
-			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Second, Usage: "bound on connecting and reading the reply together"},
-		},
+			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Second, Usage: "bound on connecting, TLS, AUTH and reading the reply together"},
+		}, clientFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() > 0 {
 				return cli.Exit(fmt.Sprintf("ordo ping: unexpected argument %q (use --host and --port)", c.Args().First()), 2)
@@ -31,8 +34,12 @@ func pingCommand() *cli.Command {
 			if c.Duration("timeout") <= 0 {
 				return cli.Exit("ordo ping: --timeout must be positive, e.g. 2s", 2)
 			}
+			cc, err := readClientFlags(c)
+			if err != nil {
+				return cli.Exit("ordo ping: "+err.Error(), 2)
+			}
 			addr := net.JoinHostPort(c.String("host"), strconv.Itoa(c.Int("port")))
-			if err := ping(addr, c.Duration("timeout")); err != nil {
+			if err := ping(cc.dialer(), addr, c.Duration("timeout")); err != nil {
 				return cli.Exit("ordo ping: "+err.Error(), 1)
 			}
 			fmt.Fprintln(c.App.Writer, "PONG")
@@ -42,11 +49,20 @@ func pingCommand() *cli.Command {
 }
 
 // ping sends PING to addr and checks for PONG, all within timeout.
-func ping(addr string, timeout time.Duration) error {
+func ping(d resp.Dialer, addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	conn, err := net.DialTimeout("tcp", addr, timeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	conn, err := d.Dial(ctx, addr)
 	if err != nil {
-		return fmt.Errorf("cannot connect to %s: %v (is the node running and listening there?)", addr, err)
+		if errors.Is(err, resp.ErrAuth) {
+			return err
+		}
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			return fmt.Errorf("%v (is the node running and listening there?)", err)
+		}
+		return err
 	}
 	defer conn.Close()
 	// One deadline for the whole exchange: a node that accepts but never
@@ -55,9 +71,18 @@ func ping(addr string, timeout time.Duration) error {
 	rc := resp.NewConn(conn, 0)
 	v, err := rc.Do("PING")
 	if err != nil {
+		if te := resp.TLSError(addr, err); te != err {
+			return te
+		}
+		if d.TLS == nil && errors.Is(err, resp.ErrProtocol) {
+			return fmt.Errorf("%s answered something that is not RESP: %v (a TLS port? add --tls)", addr, err)
+		}
 		return fmt.Errorf("no reply from %s within %s: %v", addr, timeout, err)
 	}
 	if err := v.Err(); err != nil {
+		if strings.HasPrefix(err.Error(), "NOAUTH") {
+			return fmt.Errorf("%s answered %v (give the password with %s or --pass, and --user for an ACL user)", addr, err, envPass)
+		}
 		return fmt.Errorf("%s answered an error instead of PONG: %v", addr, err)
 	}
 	if v.String() != "PONG" {
