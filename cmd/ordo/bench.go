@@ -94,7 +94,7 @@ func runBench(c *cli.Context) error {
 		res, err := bench.Run(c.Context, ro)
 		progress.Done()
 		if err != nil {
-			return cli.Exit("bench: "+err.Error(), 1)
+			return cli.Exit("bench: "+cc.explain(err), 1)
 		}
 		run := report.Run{Started: started, Index: i, Params: o, Result: res}
 		done = append(done, run)

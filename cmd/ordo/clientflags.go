@@ -5,7 +5,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
+	"syscall"
 
 	"github.com/ordo-broker/ordo/clients"
 	"github.com/ordo-broker/ordo/clients/resp"
@@ -74,6 +77,25 @@ func readClientFlags(c *cli.Context) (clientConfig, error) {
 	}
 	cc.TLS = cfg
 	return cc, nil
+}
+
+// explain adds what a user can do about err, where the tools know: a
+// node asking for a password, a plaintext client on a TLS port (it sees
+// the connection closed, or bytes that are not RESP), a TLS client on a
+// plaintext port.
+func (cc clientConfig) explain(err error) string {
+	var rh tls.RecordHeaderError
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "NOAUTH "):
+		return msg + " (give the password with " + envPass + " or --pass, and --user for an ACL user)"
+	case cc.TLS == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, resp.ErrProtocol) || errors.Is(err, syscall.ECONNRESET)):
+		return msg + " (a TLS port? add --tls)"
+	case cc.TLS != nil && errors.As(err, &rh):
+		return msg + " (a plaintext port? the node's TLS port is tls_port)"
+	default:
+		return msg
+	}
 }
 
 // dialer is a RESP dialer with these settings.

@@ -23,9 +23,16 @@ import (
 // returns its stdout, stderr and exit code.
 func runOrdo(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runOrdoEnv(t, nil, args...)
+}
+
+// runOrdoEnv is runOrdo with variables added to the environment.
+func runOrdoEnv(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testkit.Scale(30*time.Second))
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testkit.OrdoBinary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -40,7 +41,7 @@ func pingCommand() *cli.Command {
 			}
 			addr := net.JoinHostPort(c.String("host"), strconv.Itoa(c.Int("port")))
 			if err := ping(cc.dialer(), addr, c.Duration("timeout")); err != nil {
-				return cli.Exit("ordo ping: "+err.Error(), 1)
+				return cli.Exit("ordo ping: "+cc.explain(err), 1)
 			}
 			fmt.Fprintln(c.App.Writer, "PONG")
 			return nil
@@ -74,14 +75,14 @@ func ping(d resp.Dialer, addr string, timeout time.Duration) error {
 		if te := resp.TLSError(addr, err); te != err {
 			return te
 		}
-		if d.TLS == nil && errors.Is(err, resp.ErrProtocol) {
-			return fmt.Errorf("%s answered something that is not RESP: %v (a TLS port? add --tls)", addr, err)
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s closed the connection without a reply: %w", addr, err)
 		}
-		return fmt.Errorf("no reply from %s within %s: %v", addr, timeout, err)
+		return fmt.Errorf("no reply from %s within %s: %w", addr, timeout, err)
 	}
 	if err := v.Err(); err != nil {
 		if strings.HasPrefix(err.Error(), "NOAUTH") {
-			return fmt.Errorf("%s answered %v (give the password with %s or --pass, and --user for an ACL user)", addr, err, envPass)
+			return fmt.Errorf("%s answered %w", addr, err)
 		}
 		return fmt.Errorf("%s answered an error instead of PONG: %v", addr, err)
 	}
