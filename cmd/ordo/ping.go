@@ -56,9 +56,6 @@ func ping(d resp.Dialer, addr string, timeout time.Duration) error {
 	defer cancel()
 	conn, err := d.Dial(ctx, addr)
 	if err != nil {
-		if errors.Is(err, resp.ErrAuth) {
-			return err
-		}
 		var oe *net.OpError
 		if errors.As(err, &oe) && oe.Op == "dial" {
 			return fmt.Errorf("%v (is the node running and listening there?)", err)
