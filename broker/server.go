@@ -42,6 +42,12 @@ type Server struct {
 	closed   atomic.Bool
 	serveErr chan error
 
+	// Graceful shutdown (shutdown.go).
+	draining atomic.Bool  // refusing new publishes and connections
+	inflight atomic.Int64 // admitted publishes not answered yet
+	shutOnce sync.Once
+	shutErr  error
+
 	stats struct {
 		connections            atomic.Int64
 		commands               atomic.Int64
@@ -125,41 +131,31 @@ func (s *Server) Addr() net.Addr {
 }
 
 // Close stops accepting, disconnects every client and closes the log.
+// During a graceful Shutdown it waits for that instead.
 func (s *Server) Close() error {
+	if s.draining.Load() {
+		s.shutOnce.Do(func() {}) // returns once the running Shutdown has
+		return s.shutErr
+	}
+	return s.stop(0)
+}
+
+// stop closes the listener, lets clients write what is queued for them
+// for up to grace, closes them, then stops the replica and the log.
+func (s *Server) stop(grace time.Duration) error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	// Clients first: when the listener closes, redcon closes every
+	// connection still inside a handler, which ours all are.
+	s.finishClients(grace)
 	s.mu.Lock()
 	rs := s.rs
-	cs := make([]*client, 0, len(s.clients))
-	for _, c := range s.clients {
-		cs = append(cs, c)
-	}
 	s.mu.Unlock()
 	if rs != nil {
 		rs.Close()
 	}
-	for _, c := range cs {
-		c.close()
-	}
 	return s.shutdown()
-}
-
-// Shutdown stops the node gracefully (SIGTERM, SHUTDOWN): a leader first
-// hands its leadership over, so the cluster does not wait a leader
-// timeout; with LeaveOnShutdown the node leaves the cluster first. Then
-// Close.
-func (s *Server) Shutdown() error {
-	if s.cfg.LeaveOnShutdown {
-		if err := s.replica.Leave(s.leaveTimeout()); err != nil {
-			s.log.Logf(logging.Warn, "membership", "Could not leave the cluster before shutdown: %v; stopping as a member (it will catch up when it comes back)", err)
-		} else {
-			s.log.Logf(logging.Info, "membership", "Left the cluster")
-		}
-	} else {
-		s.replica.HandOff(min(s.cfg.LeaderTimeout, time.Second))
-	}
-	return s.Close()
 }
 
 // ErrLastVoter is returned by Leave on the cluster's only voter: there
@@ -193,7 +189,11 @@ func (s *Server) accept(conn redcon.Conn) bool {
 	s.mu.Lock()
 	n := len(s.clients)
 	s.mu.Unlock()
-	if n >= s.cfg.Limits.MaxClients || s.closed.Load() {
+	if s.closed.Load() {
+		s.refuseDraining(conn.NetConn())
+		return false
+	}
+	if n >= s.cfg.Limits.MaxClients {
 		s.stats.rejected.Add(1)
 		nc := conn.NetConn()
 		nc.SetWriteDeadline(time.Now().Add(time.Second))
@@ -217,6 +217,10 @@ func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 		// A peer link is not a client: the transport authenticates it and
 		// reads its frames from the raw connection.
 		s.peers.Accept(lc.Conn, first.Args)
+		return
+	}
+	if s.draining.Load() {
+		s.refuseDraining(nc)
 		return
 	}
 	c := &client{

@@ -8,7 +8,8 @@
 //     its receivers only after it is committed — durable on a majority —
 //     and applied here; otherwise with a typed error saying whether it
 //     certainly failed (ErrNoLeader, ErrNotSequenced, *StorageError,
-//     ErrShuttingDown) or may still be delivered (ErrUnconfirmed);
+//     ErrShuttingDown) or may still be delivered (ErrUnconfirmed,
+//     ErrStoppedUnconfirmed);
 //   - committed messages are indexed in the store, then handed to the
 //     Applier, in sequence order, each once;
 //   - nothing a message claims about this node's state leaves before that
@@ -123,6 +124,8 @@ type Replica struct {
 	proposals chan *pubReq
 	inbox     chan consensus.Message
 	transport Transport // nil for a one-member cluster
+
+	submitting atomic.Int64 // Publish calls between their stop check and their send
 
 	// Persistence runs beside the loop (see ready.go): the loop hands a
 	// Ready to persist and goes on ticking and stepping; persisted reports
@@ -393,6 +396,7 @@ func (r *Replica) Stop() error {
 			case <-time.After(10 * time.Second):
 			}
 		}
+		r.failQueued()
 		if r.transport != nil {
 			r.transport.Close()
 		}
@@ -509,7 +513,8 @@ func (r *Replica) shutdown() {
 		r.fail(p, ErrShuttingDown)
 	}
 	r.parked = nil
-	r.failAll(ErrShuttingDown)
+	// Proposed ones may still commit elsewhere: their outcome is unknown.
+	r.failAll(ErrStoppedUnconfirmed)
 }
 
 // step hands a peer's message to the core. A message the core refuses as
