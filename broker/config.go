@@ -84,6 +84,9 @@ type Config struct {
 	LogLevel  string
 	LogFormat string
 	Logger    *slog.Logger
+	// ConfigFile is the configuration file the options were read from,
+	// for the startup banner ("" for none).
+	ConfigFile string
 }
 
 // Defaults, chosen to match Redis where Redis has the knob. Options shows
@@ -296,6 +299,7 @@ type Option struct {
 	set  func(*Config, string) error // parses and validates; nil: read by the loader itself
 	get  func(*Config) string        // the CONFIG GET value; nil: configParams composes it
 	zero func(*Config) bool          // unset, so setDefaults may fill it; nil: zero is a real value
+	show func(*Config) string        // the value as the startup banner prints it
 }
 
 // Flag is the option's command-line flag name, without dashes.
@@ -332,6 +336,7 @@ func option[T comparable](key string, kind Kind, def, usage string, f func(*Conf
 			return nil
 		},
 		zero: func(c *Config) bool { var z T; return *f(c) == z },
+		show: func(c *Config) string { return fmt.Sprint(*f(c)) },
 	}
 }
 

@@ -71,7 +71,7 @@ func New(cfg Config) (*Server, error) {
 		clients:  map[int64]*client{},
 		serveErr: make(chan error, 1),
 		runID:    newRunID(),
-		log:      logging.Node{L: cfg.Logger, ID: cfg.ID},
+		log:      logging.NewNode(cfg.Logger, cfg.ID),
 	}
 	s.log.Logf(logging.Info, "node", "Starting node %d (ordo %s, commit %s, data in %s)", cfg.ID, Version, Commit(), cfg.DataDir)
 	var app replica.Applier = s.reg
@@ -104,6 +104,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	s.replica.SetAddr(s.cfg.advertised(ln.Addr().String()))
 	s.peers.SetAddr(s.cfg.advertised(ln.Addr().String()))
+	s.logBanner(ln.Addr().String())
 	s.replica.Start(s.peers)
 	if s.replica.SoleVoter() {
 		// A lone node elects itself within a tick; accept clients once it

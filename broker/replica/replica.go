@@ -269,14 +269,14 @@ func (r *Replica) open() error {
 		// A lone node has no peer to refetch from: keep everything else and
 		// report the damaged record whenever it is asked for.
 		// (Its own seq is unreadable: the one after the last readable.)
-		r.log.Logf(logging.Error, "storage", "Corrupt record at seq_no=%d: it will be reported as damaged, never served", st.SeqOf(i-1)+1)
+		r.log.WithSeq(st.SeqOf(i-1)+1).Logf(logging.Error, "storage", "Corrupt record at seq_no=%d: it will be reported as damaged, never served", st.SeqOf(i-1)+1)
 	}
 	if cluster && errors.Is(err, wal.ErrCorrupt) {
 		// Never serve a damaged record. Keep the intact prefix, and remember
 		// how far the log reached so this node does not vote as if it still
 		// held what it lost until peers have refilled it.
 		bad := corruptIndex(err, l)
-		r.log.Logf(logging.Error, "storage", "Corrupt record at seq_no=%d (%v): truncating log to seq_no=%d; the rest will be recovered from peers", st.SeqOf(bad-1)+1, err, st.SeqOf(bad-1))
+		r.log.WithSeq(st.SeqOf(bad-1)+1).Logf(logging.Error, "storage", "Corrupt record at seq_no=%d (%v): truncating log to seq_no=%d; the rest will be recovered from peers", st.SeqOf(bad-1)+1, err, st.SeqOf(bad-1))
 		if hs.MustReach < l.LastIndex() {
 			// The core clears it once the repair is proven.
 			hs.MustReach = l.LastIndex()
@@ -539,6 +539,7 @@ func (r *Replica) Status() (consensus.Status, error) {
 
 func (r *Replica) updateStatus() {
 	st := r.core.Status()
+	r.log.SetTerm(st.Term)
 	r.statusMu.Lock()
 	r.status, r.statusBroken = st, r.broken
 	r.statusMu.Unlock()

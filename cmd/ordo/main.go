@@ -114,7 +114,7 @@ func runNode(ctx context.Context, cfg broker.Config, reload func() error) error 
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log := logging.Node{L: cfg.Logger, ID: cfg.ID}
+	log := logging.NewNode(cfg.Logger, cfg.ID)
 	for {
 		select {
 		case <-hup:
