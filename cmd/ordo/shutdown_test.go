@@ -158,6 +158,9 @@ func TestSIGTERMUnderLoadLosesNothingAndAnswersEveryStoredPublish(t *testing.T) 
 		steps := []string{"Shutting down: refusing new work", "Waiting for ", " in-flight publishes", "Log synced", "Stopped"}
 		if leader {
 			steps = append(steps, "Handed leadership to node_")
+			if strings.Contains(p.Logs(), fmt.Sprintf("Handed leadership to node_%d ", i)) {
+				t.Fatalf("node %d says it handed leadership to itself:\n%s", i, p.Logs())
+			}
 		}
 		for _, s := range steps {
 			if !strings.Contains(p.Logs(), s) {
