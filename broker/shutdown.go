@@ -113,9 +113,13 @@ func (s *Server) refuseDraining(c interface {
 
 // finishClients closes every client connection once what is queued for it
 // has been written, waiting at most grace, then closes the rest.
+// Subscriptions end first, or a subscriber's output would never drain
+// while messages keep committing (it resumes from its last seq on
+// another member).
 func (s *Server) finishClients(grace time.Duration) {
 	cs := s.allClients()
 	for _, c := range cs {
+		s.reg.dropClient(c)
 		c.finish()
 	}
 	deadline := time.After(grace)
