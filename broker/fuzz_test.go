@@ -176,3 +176,15 @@ func FuzzRequestScanner(f *testing.F) {
 		}
 	})
 }
+
+// Found by FuzzRequestScanner: an empty request split across reads
+// reached redcon, which refuses it ("invalid multibulk length") where
+// Redis skips it.
+func TestEmptyRequestSplitAcrossReads(t *testing.T) {
+	for chunk := 1; chunk <= 4; chunk++ {
+		out, err := scanAll(t, []byte("*-1\r\n*0\r\n*1\r\n$4\r\nPING\r\n*0"), chunk, 100)
+		if string(out) != "*1\r\n$4\r\nPING\r\n" || !errors.Is(err, io.EOF) {
+			t.Fatalf("reads of %d bytes: redcon gets %q, %v; want only the PING", chunk, out, err)
+		}
+	}
+}
