@@ -125,7 +125,7 @@ func (c *chunkConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *chunkConn) Write(p []byte) (int, error)        { return len(p), nil }
+func (c *chunkConn) Write(p []byte) (int, error)      { return len(p), nil }
 func (c *chunkConn) SetWriteDeadline(time.Time) error { return nil }
 
 // scanAll passes in through a limitConn as redcon reads it and returns

@@ -38,8 +38,8 @@ func realSegment(t testing.TB, from, to uint64) []byte {
 func FuzzRecoverSegment(f *testing.F) {
 	seg := realSegment(f, 1, 40)
 	f.Add(seg, uint16(0))
-	f.Add(seg[:len(seg)-3], uint16(0))   // torn tail
-	f.Add(seg[:len(seg)/2], uint16(0))   // cut mid-record
+	f.Add(seg[:len(seg)-3], uint16(0)) // torn tail
+	f.Add(seg[:len(seg)/2], uint16(0)) // cut mid-record
 	f.Add(realSegment(f, 1000, 1010), uint16(999))
 	flipped := bytes.Clone(seg)
 	flipped[len(flipped)/3] ^= 0x10 // damage in the middle
