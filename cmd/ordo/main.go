@@ -130,8 +130,10 @@ func runNode(ctx context.Context, cfg broker.Config, reload func() error) error 
 			}
 			return nil
 		case <-ctx.Done():
-			// SIGTERM or SIGINT: a leader hands over first (and with
-			// --leave-on-shutdown the node leaves the cluster).
+			// SIGTERM or SIGINT: the graceful stop (Server.Shutdown:
+			// refuse new work, answer the publishes in flight, hand
+			// leadership over or, with --leave-on-shutdown, leave, sync
+			// the log), then exit 0.
 			return srv.Shutdown()
 		}
 	}
