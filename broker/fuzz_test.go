@@ -70,6 +70,7 @@ func FuzzRESPServer(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	s := startServer(f, func(c *Config) {
+		c.NoSync = true // publishes are not what is tested: do not wait for fsyncs
 		c.Limits.MaxRequestBytes = 1 << 20
 		c.Limits.MaxMessageBytes = 64 << 10
 	})
