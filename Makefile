@@ -2,7 +2,7 @@
 GO ?= go
 SIM_SCHEDULES ?= 200000
 
-.PHONY: build run test test-short sim bench scale-test deps vet cluster image compose compose-down clean
+.PHONY: build run test test-short sim fuzz fuzz-brief bench scale-test deps vet cluster image compose compose-down clean
 
 build:
 	# -buildvcs=auto: `ordo version` names the commit (GOFLAGS may turn stamping off)
@@ -28,6 +28,24 @@ test: deps build
 	# Demo 7 at full size: 15 real nodes grown by joins, leader kills,
 	# restarts, a leave and a join (the -race run above does 5).
 	./bin/ordo scale-test --peers 15
+	# Each fuzz target briefly (the plain run above replays their corpora).
+	$(MAKE) fuzz-brief
+
+# The fuzz targets (Go native fuzzing): the RESP front end (request
+# scanner and a live node) and WAL recovery. A crash is written to the
+# package's testdata/fuzz/<Target>/: fix it and commit the file, which
+# every `go test` then replays.
+FUZZ_TARGETS = ./broker:FuzzRequestScanner ./broker:FuzzRESPServer ./wal:FuzzRecoverSegment
+FUZZTIME ?= 5m
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} for $(FUZZTIME)"; \
+		$(GO) test -run XXX -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*} || exit 1; \
+	done
+
+fuzz-brief:
+	$(MAKE) fuzz FUZZTIME=10s
 
 test-short:
 	$(GO) test -short ./...

@@ -25,10 +25,14 @@ func publish(c *client, args [][]byte, shard bool) {
 	if sender == "" {
 		sender = fmt.Sprintf("client_%d", c.id)
 	}
+	if !c.srv.beginPublish() {
+		c.w.Error(shuttingDownError)
+		return
+	}
 	p := c.reservePending()
 	c.lastPub = p
 	m := store.Message{Channel: args[1], Payload: args[2], Sender: sender, Shard: shard}
-	c.srv.replica.Publish(m, func(r replica.Result) { p.resolve(publishReply(r)) })
+	c.srv.replica.Publish(m, func(r replica.Result) { p.resolve(publishReply(r)); c.srv.endPublish() })
 }
 
 // publishReply is PUBLISH's reply for an outcome: the number of local

@@ -112,6 +112,9 @@ type Config struct {
 	// MetricsAddr is where /metrics, /healthz and /readyz are served
 	// (host:port, a separate HTTP listener); empty: not served.
 	MetricsAddr string
+	// ConfigFile is the configuration file the options were read from,
+	// for the startup banner ("" for none).
+	ConfigFile string
 }
 
 // Defaults, chosen to match Redis where Redis has the knob. Options shows

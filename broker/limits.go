@@ -73,9 +73,24 @@ type limitConn struct {
 	reqBytes int64
 	lineLen  int
 	failed   error
+
+	// A multibulk header split across reads is held back until its count
+	// is known: an empty request ("*0") is skipped, and redcon, which
+	// refuses one, must not see its first bytes either. held is the header
+	// so far; release is how many of its bytes a completed count let go;
+	// out is what Read owes redcon (the released header and the bytes
+	// after it).
+	held    []byte
+	release int
+	out     []byte
 }
 
 func (c *limitConn) Read(p []byte) (int, error) {
+	if len(c.out) > 0 {
+		n := copy(p, c.out)
+		c.out = c.out[n:]
+		return n, nil
+	}
 	if c.failed != nil {
 		if !c.detached.Load() {
 			// Still in redcon's read loop, which closes silently on
@@ -92,8 +107,15 @@ func (c *limitConn) Read(p []byte) (int, error) {
 		}
 		if n > 0 {
 			n = c.scan(p[:n])
+			if c.release > 0 {
+				c.out = append(append(c.out[:0], c.held[:c.release]...), p[:n]...)
+				c.held = append(c.held[:0], c.held[c.release:]...)
+				c.release = 0
+				n = copy(p, c.out)
+				c.out = c.out[n:]
+			}
 			if n == 0 && c.failed == nil && err == nil {
-				continue // only skipped empty requests: read on
+				continue // only skipped empty requests or a held header: read on
 			}
 		}
 		if n == 0 && c.failed != nil {
@@ -150,10 +172,15 @@ func (c *limitConn) scan(b []byte) int {
 						c.state = stStart
 						if reqStart >= 0 {
 							w = reqStart
+						} else {
+							w, c.held = 0, c.held[:0] // all of b so far is its header
 						}
 						continue
 					}
 					c.bulks, c.state = c.num, stBulkStart
+					if reqStart < 0 {
+						c.release = len(c.held)
+					}
 				} else {
 					if c.neg || c.num > c.maxBulk {
 						return c.fail(reqStart, w, false)
@@ -203,6 +230,12 @@ func (c *limitConn) scan(b []byte) int {
 				return c.failMsg(reqStart, w, "Protocol error: too big inline request")
 			}
 		}
+	}
+	if c.state == stMultibulk {
+		// The header goes on in the next read: hold it back.
+		from := max(reqStart, 0)
+		c.held = append(c.held, b[from:w]...)
+		w = from
 	}
 	return w
 }

@@ -60,6 +60,12 @@ type Server struct {
 	monitors monitors
 	slowlog  slowlog
 
+	// Graceful shutdown (shutdown.go).
+	draining atomic.Bool  // refusing new publishes and connections
+	inflight atomic.Int64 // admitted publishes not answered yet
+	shutOnce sync.Once
+	shutErr  error
+
 	stats struct {
 		connections            atomic.Int64
 		commands               atomic.Int64
@@ -89,7 +95,7 @@ func New(cfg Config) (*Server, error) {
 		serveErr: make(chan error, 1),
 		stopped:  make(chan struct{}),
 		runID:    newRunID(),
-		log:      logging.Node{L: cfg.Logger, ID: cfg.ID},
+		log:      logging.NewNode(cfg.Logger, cfg.ID),
 	}
 	s.users = acl.NewUsers(aclTable)
 	set, err := buildUsers(&cfg)
@@ -175,6 +181,7 @@ func (s *Server) ServeListeners(plain, secure net.Listener) error {
 	s.mu.Unlock()
 	s.replica.SetAddr(s.cfg.advertised(peerLn.Addr().String()))
 	s.peers.SetAddr(s.cfg.advertised(peerLn.Addr().String()))
+	s.logBanner(plain, secure)
 	s.replica.Start(s.peers)
 	if s.replica.SoleVoter() {
 		// A lone node elects itself within a tick; accept clients once it
@@ -222,20 +229,30 @@ func (s *Server) TLSAddr() net.Addr {
 	return s.tlsLn.Addr()
 }
 
-// Close stops accepting, disconnects every client and closes the log. A
-// second Close waits for the first to finish.
+// Close stops accepting, disconnects every client and closes the log.
+// During a graceful Shutdown it waits for that instead.
 func (s *Server) Close() error {
+	if s.draining.Load() {
+		s.shutOnce.Do(func() {}) // returns once the running Shutdown has
+		return s.shutErr
+	}
+	return s.stop(0)
+}
+
+// stop closes the listener, lets clients write what is queued for them
+// for up to grace, closes them, then stops the replica and the log. A
+// second stop waits for the first to finish.
+func (s *Server) stop(grace time.Duration) error {
 	if !s.closed.CompareAndSwap(false, true) {
 		<-s.stopped
 		return nil
 	}
 	defer close(s.stopped)
+	// Clients first: when the listener closes, redcon closes every
+	// connection still inside a handler, which ours all are.
+	s.finishClients(grace)
 	s.mu.Lock()
 	rs, tlsRS := s.rs, s.tlsRS
-	cs := make([]*client, 0, len(s.clients))
-	for _, c := range s.clients {
-		cs = append(cs, c)
-	}
 	s.mu.Unlock()
 	if rs != nil {
 		rs.Close()
@@ -243,28 +260,8 @@ func (s *Server) Close() error {
 	if tlsRS != nil {
 		tlsRS.Close()
 	}
-	for _, c := range cs {
-		c.close()
-	}
 	s.closeMetrics()
 	return s.shutdown()
-}
-
-// Shutdown stops the node gracefully (SIGTERM, SHUTDOWN): a leader first
-// hands its leadership over, so the cluster does not wait a leader
-// timeout; with LeaveOnShutdown the node leaves the cluster first. Then
-// Close.
-func (s *Server) Shutdown() error {
-	if s.cfg.LeaveOnShutdown {
-		if err := s.replica.Leave(s.leaveTimeout()); err != nil {
-			s.log.Logf(logging.Warn, "membership", "Could not leave the cluster before shutdown: %v; stopping as a member (it will catch up when it comes back)", err)
-		} else {
-			s.log.Logf(logging.Info, "membership", "Left the cluster")
-		}
-	} else {
-		s.replica.HandOff(min(s.cfg.LeaderTimeout, time.Second))
-	}
-	return s.Close()
 }
 
 // ErrLastVoter is returned by Leave on the cluster's only voter: there
@@ -298,7 +295,11 @@ func (s *Server) accept(conn redcon.Conn) bool {
 	s.mu.Lock()
 	n := len(s.clients)
 	s.mu.Unlock()
-	if n >= s.limits.Load().MaxClients || s.closed.Load() {
+	if s.closed.Load() {
+		s.refuseDraining(conn.NetConn())
+		return false
+	}
+	if n >= s.limits.Load().MaxClients {
 		s.stats.rejected.Add(1)
 		nc := conn.NetConn()
 		// A read deadline too: on the TLS port this write first
@@ -324,6 +325,10 @@ func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 		// A peer link is not a client: the transport authenticates it and
 		// reads its frames from the raw connection.
 		s.peers.Accept(lc.Conn, first.Args)
+		return
+	}
+	if s.draining.Load() {
+		s.refuseDraining(nc)
 		return
 	}
 	if s.refuseUnprotected(nc) {

@@ -178,8 +178,9 @@ func (f *Failover) Close() error {
 // NotDelivered reports whether a PUBLISH error means the message was
 // certainly not delivered, so that sending it again cannot duplicate it:
 // the connection could not be opened, the node answered CLUSTERDOWN (it
-// reached no leader and sequenced nothing), or TRYAGAIN saying the
-// publish "was not sequenced" (a leader change dropped it). A broken
+// reached no leader and sequenced nothing), TRYAGAIN saying the publish
+// "was not sequenced" (a leader change dropped it), or TRYAGAIN saying
+// the node is shutting down (it refused the publish). A broken
 // connection or any other TRYAGAIN ("may or may not be delivered")
 // leaves the outcome unknown: the message may still appear.
 func NotDelivered(err error) bool {
@@ -193,7 +194,14 @@ func NotDelivered(err error) bool {
 	// Both kinds of TRYAGAIN share the code; only the text tells the
 	// certain one (broker/replica.ErrNotSequenced) apart.
 	msg := err.Error()
-	return strings.HasPrefix(msg, "CLUSTERDOWN ") || strings.HasPrefix(msg, "TRYAGAIN publish was not sequenced")
+	return strings.HasPrefix(msg, "CLUSTERDOWN ") || strings.HasPrefix(msg, "TRYAGAIN publish was not sequenced") ||
+		shuttingDown(err)
+}
+
+// shuttingDown reports a node's refusal while it stops gracefully: the
+// client should move to another member.
+func shuttingDown(err error) bool {
+	return strings.HasPrefix(err.Error(), "TRYAGAIN node is shutting down")
 }
 
 // backoff waits before round k of retries (k >= 1), or returns ctx's
@@ -227,11 +235,11 @@ func (f *Failover) Publish(ctx context.Context, channel, payload string) (int64,
 		}
 		var op *net.OpError
 		switch {
-		case !errors.As(err, &op) && !errors.Is(err, syscall.ECONNREFUSED):
+		case !errors.As(err, &op) && !errors.Is(err, syscall.ECONNREFUSED) && !shuttingDown(err):
 			// The node is up but reaches no leader (an election is
 			// under way, or it is cut off): wait and ask it again.
 			err = backoffOr(ctx, round, err)
-		default: // unreachable: another node may take it
+		default: // unreachable or stopping: another node may take it
 			f.move(gen, err)
 			if n := len(f.Addrs()); round%max(1, n) == 0 {
 				err = backoffOr(ctx, round/max(1, n), err)

@@ -158,6 +158,7 @@ func TestNotDelivered(t *testing.T) {
 	for _, e := range []error{
 		errors.New("CLUSTERDOWN no leader: this node cannot reach a majority of the cluster; retry shortly"),
 		errors.New("TRYAGAIN publish was not sequenced (leader changed); retry it"),
+		errors.New("TRYAGAIN node is shutting down: not sequenced, send it to another member"),
 	} {
 		if !NotDelivered(e) {
 			t.Fatalf("%v: want not delivered", e)
@@ -166,6 +167,7 @@ func TestNotDelivered(t *testing.T) {
 	for _, e := range []error{
 		nil,
 		errors.New("TRYAGAIN publish not confirmed: ... it may or may not be delivered"),
+		errors.New("TRYAGAIN node stopped before the publish was confirmed; it may or may not be delivered"),
 		errors.New("EOF"),
 		context.DeadlineExceeded,
 	} {

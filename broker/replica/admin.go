@@ -122,8 +122,10 @@ func (r *Replica) TransferLeadership(to uint64, limit time.Duration) error {
 		return err
 	}
 	if !r.waitFor(limit, func() bool {
+		// (A leader that stepped down may still name itself until it
+		// hears from its successor.)
 		st := r.core.Status()
-		return st.Role != consensus.Leader && st.Leader != 0
+		return st.Role != consensus.Leader && st.Leader != 0 && st.Leader != r.id
 	}) {
 		return errors.New("leadership transfer did not complete in time")
 	}
@@ -213,6 +215,7 @@ func (r *Replica) HandOff(limit time.Duration) {
 		}
 		return
 	}
-	st, _ := r.Status()
-	r.log.Logf(logging.Info, "election", "Handed leadership to node_%d in %s before shutdown", st.Leader, time.Since(start).Round(time.Millisecond))
+	var leader consensus.NodeID
+	r.do(func() { leader = r.core.Status().Leader }) // the cached Status may predate the hand-off
+	r.log.Logf(logging.Info, "election", "Handed leadership to node_%d in %s before shutdown", leader, time.Since(start).Round(time.Millisecond))
 }

@@ -28,8 +28,13 @@ var (
 	// ErrUnconfirmed: no commit was seen within the publish timeout; the
 	// message may or may not be delivered.
 	ErrUnconfirmed = errors.New("publish not confirmed: no leader with a majority answered in time; it may or may not be delivered")
-	// ErrShuttingDown: the node is stopping.
+	// ErrShuttingDown: the node is stopping; the publish was not
+	// sequenced.
 	ErrShuttingDown = errors.New("server is shutting down")
+	// ErrStoppedUnconfirmed: the node stopped after proposing the publish
+	// and before seeing it commit; the rest of the cluster may still
+	// commit it, so it may or may not be delivered.
+	ErrStoppedUnconfirmed = errors.New("node stopped before the publish was confirmed; it may or may not be delivered")
 )
 
 // StorageError: this node cannot write its log; the publish was not
@@ -63,10 +68,38 @@ type pubReq struct {
 // then.
 func (r *Replica) Publish(m store.Message, done func(Result)) {
 	p := &pubReq{msg: m, done: done}
+	// A send racing with Stop could land in the queue after the loop has
+	// gone: submitting lets Stop wait such sends out and then answer what
+	// is left in the queue (failQueued), so done is still called once.
+	r.submitting.Add(1)
+	defer r.submitting.Add(-1)
+	select {
+	case <-r.stopc:
+		done(Result{Err: ErrShuttingDown})
+		return
+	default:
+	}
 	select {
 	case r.proposals <- p:
 	case <-r.stopc:
 		r.fail(p, ErrShuttingDown) // (counted like any other failure)
+	}
+}
+
+// failQueued answers the publishes still queued when the loop ended (or
+// never started): they were never proposed. Called by Stop, after stopc is
+// closed, so no new publish enters the queue once submitting is zero.
+func (r *Replica) failQueued() {
+	for deadline := time.Now().Add(time.Second); r.submitting.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	for {
+		select {
+		case p := <-r.proposals:
+			r.fail(p, ErrShuttingDown)
+		default:
+			return
+		}
 	}
 }
 

@@ -205,7 +205,7 @@ func (r *Replica) apply(es []consensus.Entry) {
 		}
 		m, err := store.EntryMessage(e)
 		if err != nil {
-			r.log.Logf(logging.Error, "ordering", "Skipping undecodable entry seq_no=%d: %v", e.Seq, err)
+			r.log.WithSeq(e.Seq).Logf(logging.Error, "ordering", "Skipping undecodable entry seq_no=%d: %v", e.Seq, err)
 			continue
 		}
 		ms = append(ms, m)
@@ -225,7 +225,7 @@ func (r *Replica) apply(es []consensus.Entry) {
 	for i, m := range ms {
 		e := origin[i]
 		if debug {
-			r.log.Logf(logging.Debug, "ordering", "Delivering seq_no=%d", e.Seq)
+			r.log.WithSeq(e.Seq).Logf(logging.Debug, "ordering", "Delivering seq_no=%d", e.Seq)
 		}
 		receivers := r.app.Deliver(m)
 		delivered += receivers

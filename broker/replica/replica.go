@@ -8,7 +8,8 @@
 //     its receivers only after it is committed — durable on a majority —
 //     and applied here; otherwise with a typed error saying whether it
 //     certainly failed (ErrNoLeader, ErrNotSequenced, *StorageError,
-//     ErrShuttingDown) or may still be delivered (ErrUnconfirmed);
+//     ErrShuttingDown) or may still be delivered (ErrUnconfirmed,
+//     ErrStoppedUnconfirmed);
 //   - committed messages are indexed in the store, then handed to the
 //     Applier, in sequence order, each once;
 //   - nothing a message claims about this node's state leaves before that
@@ -133,6 +134,8 @@ type Replica struct {
 	proposals chan *pubReq
 	inbox     chan consensus.Message
 	transport Transport // nil for a one-member cluster
+
+	submitting atomic.Int64 // Publish calls between their stop check and their send
 
 	// Persistence runs beside the loop (see ready.go): the loop hands a
 	// Ready to persist and goes on ticking and stepping; persisted reports
@@ -278,14 +281,14 @@ func (r *Replica) open() error {
 		// A lone node has no peer to refetch from: keep everything else and
 		// report the damaged record whenever it is asked for.
 		// (Its own seq is unreadable: the one after the last readable.)
-		r.log.Logf(logging.Error, "storage", "Corrupt record at seq_no=%d: it will be reported as damaged, never served", st.SeqOf(i-1)+1)
+		r.log.WithSeq(st.SeqOf(i-1)+1).Logf(logging.Error, "storage", "Corrupt record at seq_no=%d: it will be reported as damaged, never served", st.SeqOf(i-1)+1)
 	}
 	if cluster && errors.Is(err, wal.ErrCorrupt) {
 		// Never serve a damaged record. Keep the intact prefix, and remember
 		// how far the log reached so this node does not vote as if it still
 		// held what it lost until peers have refilled it.
 		bad := corruptIndex(err, l)
-		r.log.Logf(logging.Error, "storage", "Corrupt record at seq_no=%d (%v): truncating log to seq_no=%d; the rest will be recovered from peers", st.SeqOf(bad-1)+1, err, st.SeqOf(bad-1))
+		r.log.WithSeq(st.SeqOf(bad-1)+1).Logf(logging.Error, "storage", "Corrupt record at seq_no=%d (%v): truncating log to seq_no=%d; the rest will be recovered from peers", st.SeqOf(bad-1)+1, err, st.SeqOf(bad-1))
 		if hs.MustReach < l.LastIndex() {
 			// The core clears it once the repair is proven.
 			hs.MustReach = l.LastIndex()
@@ -405,6 +408,7 @@ func (r *Replica) Stop() error {
 			case <-time.After(10 * time.Second):
 			}
 		}
+		r.failQueued()
 		if r.transport != nil {
 			r.transport.Close()
 		}
@@ -521,7 +525,8 @@ func (r *Replica) shutdown() {
 		r.fail(p, ErrShuttingDown)
 	}
 	r.parked = nil
-	r.failAll(ErrShuttingDown)
+	// Proposed ones may still commit elsewhere: their outcome is unknown.
+	r.failAll(ErrStoppedUnconfirmed)
 }
 
 // step hands a peer's message to the core. A message the core refuses as
@@ -546,6 +551,7 @@ func (r *Replica) Status() (consensus.Status, error) {
 
 func (r *Replica) updateStatus() {
 	st := r.core.Status()
+	r.log.SetTerm(st.Term)
 	r.statusMu.Lock()
 	r.status, r.statusBroken = st, r.broken
 	r.statusMu.Unlock()

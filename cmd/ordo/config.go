@@ -69,6 +69,7 @@ func configFromCLI(c *cli.Context) (broker.Config, error) {
 		if err := loadFile(path, &cfg, opts, given); err != nil {
 			return cfg, err
 		}
+		cfg.ConfigFile = path
 	}
 	for i := range opts {
 		o := &opts[i]

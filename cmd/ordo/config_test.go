@@ -126,8 +126,8 @@ func TestLogFormats(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("not JSON: %q", l)
 		}
-		if m["msg"] == "Loaded 0 messages from log" && m["component"] != "storage.1" {
-			t.Fatalf("component missing: %v", m)
+		if m["msg"] == "Loaded 0 messages from log" && (m["component"] != "storage" || m["node"] != 1.0) {
+			t.Fatalf("component or node missing: %v", m)
 		}
 	}
 }

@@ -108,7 +108,7 @@ func runNode(ctx context.Context, cfg broker.Config, reload func() (broker.Confi
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeListeners(ln, tlsLn) }()
-	log := logging.Node{L: cfg.Logger, ID: cfg.ID}
+	log := logging.NewNode(cfg.Logger, cfg.ID)
 	for {
 		select {
 		case <-hup:
@@ -131,8 +131,10 @@ func runNode(ctx context.Context, cfg broker.Config, reload func() (broker.Confi
 			}
 			return nil
 		case <-ctx.Done():
-			// SIGTERM or SIGINT: a leader hands over first (and with
-			// --leave-on-shutdown the node leaves the cluster).
+			// SIGTERM or SIGINT: the graceful stop (Server.Shutdown:
+			// refuse new work, answer the publishes in flight, hand
+			// leadership over or, with --leave-on-shutdown, leave, sync
+			// the log), then exit 0.
 			return srv.Shutdown()
 		}
 	}

@@ -277,7 +277,7 @@ func TestJoinedClusterSurvivesFullRestart(t *testing.T) {
 
 // rollingLoad publishes one message at a time through the nodes at
 // addrs, moving to the next node when its node goes away (connection
-// closed, or "server is shutting down": a client of a stopped node must
+// closed, or "shutting down": a client of a stopped node must
 // reconnect, that is not a lost publish). It records every other error
 // and the longest time between two acknowledged publishes.
 type rollingLoad struct {
@@ -311,7 +311,7 @@ func startRollingLoad(addrs []string, channel string) *rollingLoad {
 			}
 			v, err := rc.Do("PUBLISH", channel, fmt.Sprint("m", k))
 			switch {
-			case err != nil || v.IsErr("ERR server is shutting down"):
+			case err != nil || v.IsErr("ERR server is shutting down") || v.IsErr("TRYAGAIN node is shutting down"):
 				rc.Close()
 				rc, next = nil, next+1
 			case v.Err() != nil:
