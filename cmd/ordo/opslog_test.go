@@ -69,7 +69,7 @@ func TestJSONLogFieldsAndStartupBanner(t *testing.T) {
 	find("with the version and commit", msgIs("===== ordo "))
 	find("naming the config file", msgIs("Config file: "+file))
 	find("naming the data directory", msgIs("Data directory: "+dir))
-	find("naming the listen address", msgIs(fmt.Sprintf("Listening: clients and peers 127.0.0.1:%d", port)))
+	find("naming the listen address", msgIs(fmt.Sprintf("Listening: clients 127.0.0.1:%d, peers 127.0.0.1:%d", port, port)))
 	find("naming the cluster and its members", func(m map[string]any) bool {
 		s, _ := m["msg"].(string)
 		return strings.HasPrefix(s, "Cluster: ") && strings.Contains(s, "members (1): node_1 ")
