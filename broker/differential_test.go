@@ -371,18 +371,7 @@ func TestDifferentialAgainstRedis(t *testing.T) {
 			ordo := startServer(t, nil)
 			want := runScript(t, redisAddr, steps)
 			got := runScript(t, ordo.Addr().String(), steps)
-			for i := 0; i < len(want) || i < len(got); i++ {
-				var w, g string
-				if i < len(want) {
-					w = want[i]
-				}
-				if i < len(got) {
-					g = got[i]
-				}
-				if w != g {
-					t.Errorf("reply %d differs:\nredis: %q\nordo:  %q", i, w, g)
-				}
-			}
+			compareTranscripts(t, steps, want, got)
 		})
 	}
 }
