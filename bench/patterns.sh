@@ -11,6 +11,8 @@
 #
 #   bench/patterns.sh            (after `make build`; `make bench-patterns`)
 #   RUNS=5 DURATION=5 P=1 FSYNC=never COUNTS="0 1000" bench/patterns.sh
+#   ORDO_CPUPROFILE=/tmp/cpu.pprof COUNTS=100000 RUNS=1 bench/patterns.sh
+#       (ordo's CPU profile of the whole run: go tool pprof -top bin/ordo /tmp/cpu.pprof)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
