@@ -44,14 +44,14 @@ rps() { # port ids
 	# Progress lines end in \r: the last "overall" rate is the run's.
 	timeout -s INT "$DURATION" redis-benchmark -p "$1" -c "$CLIENTS" -P "$P" -n 1000000000 -r "$2" -q \
 		PUBLISH 'user:__rand_int__:events' "$PAYLOAD" 2>/dev/null |
-		tr '\r' '\n' | sed -n 's/.*overall: \([0-9.]*\)).*/\1/p' | tail -1 || true
+		tr '\r' '\n' | sed -n 's/.*rps=[0-9.]* (overall: \([0-9.]*\)).*/\1/p' | tail -1 || true
 }
 subscribe() { # port from to: PSUBSCRIBE user:<from..to-1>:* on idle connections
 	local from=$2
 	while [ "$from" -lt "$3" ]; do
 		local to=$((from + PER_CONN < $3 ? from + PER_CONN : $3))
 		# shellcheck disable=SC2046
-		redis-cli -p "$1" PSUBSCRIBE $(seq -f 'user:%012.0f:*' "$from" $((to - 1))) >/dev/null &
+		redis-cli -p "$1" PSUBSCRIBE $(seq -f 'user:%012.0f:*' "$from" $((to - 1))) >/dev/null 2>&1 &
 		pids+=($!)
 		from=$to
 	done
