@@ -5,19 +5,21 @@
 # redis-benchmark publishes to user:<random id>:events with ids drawn from
 # ten times as many as there are patterns, so one publish in ten matches
 # one pattern (delivered to its idle connection) and the rest match none.
-# Each run lasts DURATION seconds (redis-benchmark's running "overall"
-# rate when it is stopped, so that Redis's slow runs stay bounded);
-# redis and ordo runs alternate, RUNS of each, medians reported.
+# 50 clients, -P 1 (at -P 16 Redis with 100k patterns finishes none of
+# its first 800 requests within a run). Each run lasts DURATION seconds
+# (redis-benchmark's running "overall" rate when it is stopped, so that
+# Redis's slow runs stay bounded); redis and ordo runs alternate, RUNS of
+# each, medians reported. ordo runs with fsync always unless FSYNC=never.
 #
 #   bench/patterns.sh            (after `make build`; `make bench-patterns`)
-#   RUNS=5 DURATION=5 P=1 FSYNC=never COUNTS="0 1000" bench/patterns.sh
+#   RUNS=5 DURATION=5 P=16 FSYNC=never COUNTS="0 1000" bench/patterns.sh
 #   ORDO_CPUPROFILE=/tmp/cpu.pprof COUNTS=100000 RUNS=1 bench/patterns.sh
 #       (ordo's CPU profile of the whole run: go tool pprof -top bin/ordo /tmp/cpu.pprof)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-3}
-P=${P:-16}
+P=${P:-1}
 CLIENTS=${CLIENTS:-50}
 FSYNC=${FSYNC:-always}
 COUNTS=${COUNTS:-0 1000 10000 100000}
