@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
-DURATION=${DURATION:-3}
+DURATION=${DURATION:-5}
 P=${P:-1}
 CLIENTS=${CLIENTS:-50}
 FSYNC=${FSYNC:-always}
@@ -47,6 +47,10 @@ rps() { # port ids
 	timeout -s INT "$DURATION" redis-benchmark -p "$1" -c "$CLIENTS" -P "$P" -n 1000000000 -r "$2" -q \
 		PUBLISH 'user:__rand_int__:events' "$PAYLOAD" 2>/dev/null |
 		tr '\r' '\n' | sed -n 's/.*rps=[0-9.]* (overall: \([0-9.]*\)).*/\1/p' | tail -1 || true
+	# The stopped benchmark leaves up to CLIENTS*P publishes queued (at
+	# 100k patterns Redis takes about a second for them): the PING's reply
+	# comes once they are done, so the next run starts on an idle server.
+	redis-cli -p "$1" PING >/dev/null
 }
 subscribe() { # port from to: PSUBSCRIBE user:<from..to-1>:* on idle connections
 	local from=$2
