@@ -65,7 +65,7 @@ bench: build
 	./bench/compare.sh
 
 # PUBLISH throughput against redis-server with 0, 1k, 10k and 100k
-# pattern subscriptions (bench/patterns.sh; about 2 minutes).
+# pattern subscriptions (bench/patterns.sh; about 3 minutes).
 bench-patterns: build
 	./bench/patterns.sh
 
