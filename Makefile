@@ -2,7 +2,7 @@
 GO ?= go
 SIM_SCHEDULES ?= 200000
 
-.PHONY: build run test test-short sim fuzz fuzz-brief bench scale-test deps vet cluster image compose compose-down clean
+.PHONY: build run test test-short sim fuzz fuzz-brief bench bench-patterns scale-test deps vet cluster image compose compose-down clean
 
 build:
 	# -buildvcs=auto: `ordo version` names the commit (GOFLAGS may turn stamping off)
@@ -63,6 +63,11 @@ deps:
 
 bench: build
 	./bench/compare.sh
+
+# PUBLISH throughput against redis-server with 0, 1k, 10k and 100k
+# pattern subscriptions (bench/patterns.sh; about 3 minutes).
+bench-patterns: build
+	./bench/patterns.sh
 
 # The demo guide's demo 7: 15 local nodes through joins, concurrent
 # publishing, leader kills, restarts, a leave and a join, every history

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/ordo-broker/ordo/broker/glob"
 	"github.com/ordo-broker/ordo/broker/store"
 )
 
@@ -29,6 +30,9 @@ var (
 type registry struct {
 	mu   sync.RWMutex
 	subs [3]map[string]map[*client]struct{}
+	// patterns indexes subs[kindPattern] (the same client sets) by literal
+	// prefix, so a publish tries only the patterns that could match.
+	patterns glob.Index[map[*client]struct{}]
 }
 
 func newRegistry() *registry {
@@ -80,6 +84,9 @@ func (r *registry) subscribe(c *client, k subKind, names [][]byte) {
 			if m == nil {
 				m = map[*client]struct{}{}
 				r.subs[k][name] = m
+				if k == kindPattern {
+					r.patterns.Set(name, m)
+				}
 			}
 			m[c] = struct{}{}
 		}
@@ -130,6 +137,9 @@ func (r *registry) unsubscribeLocked(c *client, k subKind, names [][]byte, confi
 				delete(m, c)
 				if len(m) == 0 {
 					delete(r.subs[k], name)
+					if k == kindPattern {
+						r.patterns.Delete(name)
+					}
 				}
 			}
 		}
@@ -201,17 +211,13 @@ func (r *registry) Deliver(m *store.Message) int {
 		c.deliver(enc(c, "message", ""))
 		n++
 	}
-	if len(r.subs[kindPattern]) > 0 {
-		ch := string(m.Channel)
-		for pat, cs := range r.subs[kindPattern] {
-			if !globMatch(pat, ch) {
-				continue
-			}
+	if r.patterns.Len() > 0 {
+		r.patterns.Match(string(m.Channel), func(pat string, cs map[*client]struct{}) {
 			for c := range cs {
 				c.deliver(enc(c, "pmessage", pat))
 				n++
 			}
-		}
+		})
 	}
 	return n
 }
