@@ -52,7 +52,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &limitConn{Conn: c, maxBulk: l.maxBulk, in: l.in, budget: l.budget, closedCh: make(chan struct{})}, nil
+	return &limitConn{Conn: c, maxBulk: l.maxBulk, in: l.in, budget: l.budget, free: freeRequestBytes, closedCh: make(chan struct{})}, nil
 }
 
 // Scanner states.
@@ -93,6 +93,7 @@ type limitConn struct {
 	detached atomic.Bool   // set once ordo's own command loop reads this conn
 	in       *atomic.Int64 // bytes read, for INFO and metrics (nil: not counted)
 	budget   *requestBudget
+	free     int64 // what a request may declare without reserving from budget
 
 	// The reservation of the request in progress. The reading goroutine
 	// changes it; Close, from any goroutine, gives it back.
@@ -221,7 +222,8 @@ func (c *limitConn) declare(n int64) string {
 	if c.reqBytes > c.maxBulk {
 		return "Protocol error: request exceeds max_request_size"
 	}
-	if c.budget == nil || c.reqBytes-freeRequestBytes <= c.reserved {
+	want := c.reqBytes - c.free
+	if c.budget == nil || want <= 0 {
 		return ""
 	}
 	// Only this goroutine raises the reservation; Close may drop it
@@ -233,9 +235,12 @@ func (c *limitConn) declare(n int64) string {
 		return budgetRefused
 	}
 	held := c.reserved
+	if want <= held {
+		c.resMu.Unlock()
+		return ""
+	}
 	c.reserved = 0
 	c.resMu.Unlock()
-	want := c.reqBytes - freeRequestBytes
 	if !c.budget.grow(held, want-held, c.closedCh) {
 		return budgetRefused
 	}

@@ -18,6 +18,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -48,6 +49,18 @@ var attacks = []attack{
 				}
 				for ctx.Err() == nil {
 					if _, err := c.Write(block); err != nil {
+						return
+					}
+				}
+			})
+		}},
+	{"max-args", "4 connections send requests of 1048576 empty arguments (the most allowed), again and again",
+		func(ctx context.Context, addr string) {
+			req := []byte("*1048576\r\n" + strings.Repeat("$0\r\n\r\n", 1048576))
+			conns(ctx, addr, 4, func(c net.Conn) {
+				go io.Copy(io.Discard, c) // the error replies
+				for ctx.Err() == nil {
+					if _, err := c.Write(req); err != nil {
 						return
 					}
 				}
@@ -197,7 +210,13 @@ func runOnce(a attack, srv, ordoBin, redisBin string, dur time.Duration) (result
 	if err := cmd.Start(); err != nil {
 		return result{}, err
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer func() {
+		// A graceful stop, so that an ORDO_CPUPROFILE profile is written.
+		cmd.Process.Signal(syscall.SIGTERM)
+		t := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+		cmd.Wait()
+		t.Stop()
+	}()
 	if err := waitPing(addr, 10*time.Second); err != nil {
 		return result{}, err
 	}
