@@ -111,7 +111,8 @@ type limitConn struct {
 	digits   int
 	left     int64 // bulks left in the request, or body bytes left
 	bulks    int64
-	reqBytes int64
+	reqBytes int64 // what the request declares, against max_request_size
+	reqCost  int64 // and what that costs in memory, against the budget
 	lineLen  int
 	failed   error
 
@@ -216,13 +217,15 @@ func (c *limitConn) releaseReservation() {
 
 // declare adds n bytes to what the request in progress declares, and
 // returns the error that refuses it, if any: over max_request_size, or no
-// room in the node's budget (after waiting for it).
-func (c *limitConn) declare(n int64) string {
+// room in the node's budget (after waiting for it). cost is what the
+// bytes take in memory while they arrive, which the budget counts.
+func (c *limitConn) declare(n, cost int64) string {
 	c.reqBytes += n
+	c.reqCost += cost
 	if c.reqBytes > c.maxBulk {
 		return "Protocol error: request exceeds max_request_size"
 	}
-	want := c.reqBytes - c.free
+	want := c.reqCost - c.free
 	if c.budget == nil || want <= 0 {
 		return ""
 	}
@@ -269,7 +272,7 @@ func (c *limitConn) scan(b []byte) int {
 		w++
 		switch c.state {
 		case stStart:
-			c.reqBytes, c.lineLen = 0, 0
+			c.reqBytes, c.reqCost, c.lineLen = 0, 0, 0
 			switch ch {
 			case '*':
 				c.state, c.num, c.neg, c.digits, c.sawCR = stMultibulk, 0, false, 0, false
@@ -307,7 +310,7 @@ func (c *limitConn) scan(b []byte) int {
 						}
 						continue
 					}
-					if msg := c.declare(c.num * argOverhead); msg != "" {
+					if msg := c.declare(c.num*argOverhead, c.num*argOverhead); msg != "" {
 						return c.failMsg(reqStart, w, msg)
 					}
 					c.bulks, c.state = c.num, stBulkStart
@@ -318,7 +321,9 @@ func (c *limitConn) scan(b []byte) int {
 					if c.neg || c.num > c.maxBulk {
 						return c.fail(reqStart, w, false)
 					}
-					if msg := c.declare(c.num); msg != "" {
+					// redcon grows its buffer by doubling while a bulk
+					// arrives: the bulk may take twice its size.
+					if msg := c.declare(c.num, 2*c.num); msg != "" {
 						return c.failMsg(reqStart, w, msg)
 					}
 					c.left, c.state = c.num+2, stBulkBody

@@ -77,19 +77,22 @@ func TestManyEmptyArgumentsCountAgainstRequestSize(t *testing.T) {
 }
 
 // budgetServer runs a node whose request budget fits one 900 KB request
-// but not two.
+// (which costs twice its size while it arrives) but not two.
 func budgetServer(t *testing.T) *Server {
 	return startServer(t, func(c *Config) {
 		c.NoSync = true
 		c.Limits.MaxRequestBytes = 1 << 20
 		c.Limits.MaxMessageBytes = 1 << 20
-		c.Limits.MaxPendingRequestBytes = 1 << 20
+		c.Limits.MaxPendingRequestBytes = 2 << 20
 	})
 }
 
 const bigHeader = "*3\r\n$7\r\nPUBLISH\r\n$1\r\na\r\n$900000\r\n"
 
 var bigBody = strings.Repeat("x", 900000) + "\r\n"
+
+// reservation is what a PUBLISH to channel "a" of n bytes reserves.
+func reservation(n int64) int64 { return 3*argOverhead + 2*(7+1+n) - freeRequestBytes }
 
 // A request that does not fit the budget waits, its reads paused, while
 // small requests of other clients go on; it proceeds once the request
@@ -164,12 +167,16 @@ func TestDisconnectReleasesBudget(t *testing.T) {
 		t.Fatalf("PING: %q", got)
 	}
 	testkit.Eventually(t, 10*time.Second, func() bool { return b.inUse() > 0 }, "the declared bulk reserved nothing")
+	if b.inUse() != reservation(900000) {
+		t.Fatalf("in use %d, want %d", b.inUse(), reservation(900000))
+	}
 	w := dial(t, srv.Addr().String())
-	w.sendRaw([]byte(bigHeader))
+	w.sendRaw([]byte("*3\r\n$7\r\nPUBLISH\r\n$1\r\na\r\n$800000\r\n"))
 	testkit.Eventually(t, 10*time.Second, func() bool { return b.waited.Load() == 1 }, "the second large request did not wait")
 	a.c.Close()
 	// The waiter gets the budget, then leaves too.
-	testkit.Eventually(t, 10*time.Second, func() bool { return b.inUse() > 0 && b.inUse() < 900000 }, "the waiter did not get the budget")
+	testkit.Eventually(t, 10*time.Second, func() bool { return b.inUse() == reservation(800000) },
+		"the waiter did not get the budget (in use %d)", b.inUse())
 	w.c.Close()
 	testkit.Eventually(t, 10*time.Second, func() bool { return b.inUse() == 0 }, "budget still holds %d bytes after both left", b.inUse())
 	if got := dial(t, srv.Addr().String()).do("PING"); got != "+PONG\r\n" {

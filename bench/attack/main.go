@@ -1,7 +1,7 @@
 // Command attack measures what hostile request streams cost a server: it
 // starts a fresh ordo node (and, for comparison, a fresh redis-server) per
 // attack and run, sends the attack for a few seconds while an unrelated
-// client PINGs at a fixed rate, and reports the server's peak RSS (VmHWM
+// client PINGs every 10 ms, and reports the server's peak RSS (VmHWM
 // from /proc), the PING latency p99 (from each PING's intended send time,
 // so a stall counts for every PING it delays) and the CPU the server
 // spent during the attack and in the second after it.
@@ -132,6 +132,8 @@ func conns(ctx context.Context, addr string, n int, f func(net.Conn)) {
 	wg.Wait()
 }
 
+var debugSlow = os.Getenv("ATTACK_DEBUG") != ""
+
 type result struct {
 	hwmMB, p99ms, maxms, cpuS float64
 }
@@ -252,7 +254,7 @@ func runOnce(a attack, srv, ordoBin, redisBin string, dur time.Duration) (result
 	}, nil
 }
 
-// pinger PINGs addr every millisecond until ctx ends, recording each
+// pinger PINGs addr every 10 ms until ctx ends, recording each
 // reply's latency from the PING's intended send time.
 func pinger(ctx context.Context, addr string, hist *hdrhistogram.Histogram) error {
 	c, err := net.Dial("tcp", addr)
@@ -261,7 +263,7 @@ func pinger(ctx context.Context, addr string, hist *hdrhistogram.Histogram) erro
 	}
 	defer c.Close()
 	r := bufio.NewReader(c)
-	const interval = time.Millisecond
+	const interval = 10 * time.Millisecond
 	start := time.Now()
 	for i := 0; ctx.Err() == nil; i++ {
 		intended := start.Add(time.Duration(i) * interval)
@@ -279,7 +281,11 @@ func pinger(ctx context.Context, addr string, hist *hdrhistogram.Histogram) erro
 		if line != "+PONG\r\n" {
 			return fmt.Errorf("PING: %q", line)
 		}
-		hist.RecordValue(time.Since(intended).Microseconds())
+		lat := time.Since(intended)
+		if debugSlow && lat > 100*time.Millisecond && (i%10 == 0) {
+			fmt.Fprintf(os.Stderr, "ping %d at +%v: %v\n", i, intended.Sub(start), lat)
+		}
+		hist.RecordValue(lat.Microseconds())
 	}
 	return nil
 }
