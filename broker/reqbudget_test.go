@@ -154,6 +154,12 @@ func TestPendingRequestRefusedAfterWait(t *testing.T) {
 	if got := a.read(); got != ":0\r\n" {
 		t.Fatalf("the request holding the budget: %q", got)
 	}
+	info := dial(t, srv.Addr().String()).do("INFO", "stats")
+	for _, want := range []string{"ordo_request_budget_waits:2\r\n", "ordo_request_budget_refusals:2\r\n", "ordo_pending_request_bytes:0\r\n"} {
+		if !strings.Contains(info, want) {
+			t.Fatalf("INFO stats lacks %q:\n%s", want, info)
+		}
+	}
 }
 
 // A connection that declared a large request and left gives its share
