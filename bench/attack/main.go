@@ -132,6 +132,7 @@ func conns(ctx context.Context, addr string, n int, f func(net.Conn)) {
 	wg.Wait()
 }
 
+// ATTACK_DEBUG=1 prints PINGs later than 100 ms, to see when a stall began.
 var debugSlow = os.Getenv("ATTACK_DEBUG") != ""
 
 type result struct {
