@@ -2,7 +2,7 @@
 GO ?= go
 SIM_SCHEDULES ?= 200000
 
-.PHONY: build run test test-short sim fuzz fuzz-brief bench bench-patterns scale-test deps vet cluster image compose compose-down clean
+.PHONY: build run test test-short sim fuzz fuzz-brief bench bench-patterns bench-attack bench-xrange scale-test deps vet cluster image compose compose-down clean
 
 build:
 	# -buildvcs=auto: `ordo version` names the commit (GOFLAGS may turn stamping off)
@@ -68,6 +68,12 @@ bench: build
 # pattern subscriptions (bench/patterns.sh; about 3 minutes).
 bench-patterns: build
 	./bench/patterns.sh
+
+# Hostile request streams (millions of empty arguments, absurd multibulk
+# counts, huge declared bulks) against a fresh ordo node and redis-server:
+# peak RSS, PING p99 of an unrelated client, CPU; medians of 3 runs.
+bench-attack: build
+	$(GO) run ./bench/attack -ordo bin/ordo -runs 3 -duration 3s
 
 # The demo guide's demo 7: 15 local nodes through joins, concurrent
 # publishing, leader kills, restarts, a leave and a join, every history

@@ -326,7 +326,8 @@ func (c *client) configSetAccess(name string, value []byte) bool {
 // (SIGHUP): the users (requirepass, users, aclfile: rebuilt only if one
 // of them or the ACL file changed, so users made by ACL SETUSER survive
 // other reloads), protected mode, and the limits max_clients,
-// max_message_size and the pub/sub output buffer limits. Other settings
+// max_message_size, max_pending_request_bytes and the pub/sub output
+// buffer limits. Other settings
 // are ignored. On error nothing changes.
 func (s *Server) Reload(cfg Config) error {
 	cfg.setDefaults()
@@ -351,12 +352,14 @@ func (s *Server) Reload(cfg Config) error {
 	lim.PubsubHardBytes = cfg.Limits.PubsubHardBytes
 	lim.PubsubSoftBytes = cfg.Limits.PubsubSoftBytes
 	lim.PubsubSoftDuration = cfg.Limits.PubsubSoftDuration
+	lim.MaxPendingRequestBytes = cfg.Limits.MaxPendingRequestBytes
 	s.cfg.Limits = lim
 	s.cfg.ProtectedModeOff = cfg.ProtectedModeOff
 	s.cfg.RequirePass, s.cfg.Users, s.cfg.ACLFile = cfg.RequirePass, cfg.Users, cfg.ACLFile
 	s.aclSrc = src
 	s.cfgMu.Unlock()
 	s.limits.Store(&lim)
+	s.reqBudget.setLimit(lim.MaxPendingRequestBytes)
 	s.protectedOff.Store(cfg.ProtectedModeOff)
 	if aclChanged {
 		s.installUsers(nil, set)

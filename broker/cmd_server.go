@@ -123,6 +123,9 @@ func (s *Server) infoSection(name string) string {
 		line("ordo_messages_delivered", rs.MessagesApplied.Load())
 		line("ordo_publishes_acknowledged", rs.PublishesAcked.Load())
 		line("ordo_publish_errors", rs.PublishErrors.Load())
+		line("ordo_pending_request_bytes", s.reqBudget.inUse())
+		line("ordo_request_budget_waits", s.reqBudget.waited.Load())
+		line("ordo_request_budget_refusals", s.reqBudget.refused.Load())
 	case "persistence":
 		st, broken := s.replica.Status()
 		log := s.replica.Store()

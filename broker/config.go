@@ -28,12 +28,15 @@ type Peer struct {
 
 // Limits bound what one client can make the node hold.
 type Limits struct {
-	MaxClients         int           // Redis maxclients
-	MaxMessageBytes    int64         // largest PUBLISH payload
-	MaxRequestBytes    int64         // largest bulk argument / request (proto-max-bulk-len)
-	PubsubHardBytes    int64         // client-output-buffer-limit pubsub <hard>
-	PubsubSoftBytes    int64         // ... <soft>
-	PubsubSoftDuration time.Duration // ... <soft seconds>
+	MaxClients      int   // Redis maxclients
+	MaxMessageBytes int64 // largest PUBLISH payload
+	MaxRequestBytes int64 // largest bulk argument / request (proto-max-bulk-len)
+	// MaxPendingRequestBytes: what the requests still arriving on all
+	// connections together may declare (see requestBudget).
+	MaxPendingRequestBytes int64
+	PubsubHardBytes        int64         // client-output-buffer-limit pubsub <hard>
+	PubsubSoftBytes        int64         // ... <soft>
+	PubsubSoftDuration     time.Duration // ... <soft seconds>
 }
 
 // Slowlog configures SLOWLOG as Redis's slowlog-* parameters do.
@@ -120,13 +123,17 @@ type Config struct {
 // Defaults, chosen to match Redis where Redis has the knob. Options shows
 // them (help, README), setDefaults applies them.
 const (
-	DefaultPort              = 6379
-	DefaultMaxClients        = 10000
-	DefaultMaxMessageBytes   = 1 << 20
-	DefaultMaxRequestBytes   = 64 << 20
-	DefaultPubsubHardBytes   = 32 << 20
-	DefaultPubsubSoftBytes   = 8 << 20
-	DefaultPubsubSoftSeconds = 60
+	DefaultPort            = 6379
+	DefaultMaxClients      = 10000
+	DefaultMaxMessageBytes = 1 << 20
+	DefaultMaxRequestBytes = 64 << 20
+	// DefaultMaxPendingRequestBytes: four requests of the largest size in
+	// flight at once; with the reader's buffers and Go's heap headroom a
+	// node under a flood of large requests stays near 1 GB.
+	DefaultMaxPendingRequestBytes = 256 << 20
+	DefaultPubsubHardBytes        = 32 << 20
+	DefaultPubsubSoftBytes        = 8 << 20
+	DefaultPubsubSoftSeconds      = 60
 	// DefaultSegmentBytes: tidwall/wal keeps the segment being written in
 	// memory and grows it by copying, so smaller segments append faster
 	// (measured: 4 MiB segments take ~40% less time per batch than 20 MiB).
@@ -484,6 +491,9 @@ var options = []Option{
 	option("max_request_size", KindSize, formatSize(DefaultMaxRequestBytes), "largest request argument (bytes)",
 		func(c *Config) *int64 { return &c.Limits.MaxRequestBytes }, positiveSize).
 		report(func(c *Config) string { return itoa(c.Limits.MaxRequestBytes) }, "proto-max-bulk-len", "client-query-buffer-limit"),
+	option("max_pending_request_bytes", KindSize, formatSize(DefaultMaxPendingRequestBytes), "what requests still arriving may declare on all connections together; a larger one waits (reads paused), then is refused",
+		func(c *Config) *int64 { return &c.Limits.MaxPendingRequestBytes }, positiveSize).
+		report(func(c *Config) string { return itoa(c.Limits.MaxPendingRequestBytes) }, "ordo-max-pending-request-bytes"),
 	option("max_clients", KindInt, itoa(DefaultMaxClients), "maximum simultaneous clients",
 		func(c *Config) *int { return &c.Limits.MaxClients }, intIn(1, math.MaxInt32)).
 		report(func(c *Config) string { return itoa(c.Limits.MaxClients) }, "maxclients"),

@@ -377,6 +377,7 @@ var differentialCases = map[string][]step{
 	"protocol-expected-dollar": {{c: 0, raw: "*1\r\n+foo\r\n", closed: true}},
 	"protocol-unbalanced":      {{c: 0, raw: "ECHO \"abc\r\n", closed: true}},
 	"protocol-huge-bulk":       {{c: 0, raw: "*2\r\n$4\r\nECHO\r\n$99999999999\r\n", closed: true}},
+	"protocol-huge-multibulk":  {{c: 0, raw: "*3000000000\r\n", closed: true}},
 	"protocol-after-good":      {{c: 0, raw: "PING\r\n*1\r\n$x\r\n", reads: map[int]int{0: 2}, closed: true}},
 	"streams-errors": {
 		s(0, "XRANGE nokey - +"), s(0, "XREVRANGE nokey + -"), s(0, "XRANGE k x +"), s(0, "XRANGE k - y"),

@@ -44,6 +44,12 @@ var respSeeds = []string{
 	"*1\r\nx4\r\nPING\r\n",
 	"\"unbalanced\r\n",
 	"*1\r\n$4\r\nQUIT\r\n*1\r\n$4\r\nPING\r\n",
+	// Counts the scanner refuses before redcon walks them, and requests
+	// whose arguments (argOverhead each) exceed the request limit.
+	"*1048577\r\n",
+	"*2147483647\r\n$0\r\n\r\n$0\r\n\r\n",
+	"*1\r\n$4\r\nPING\r\n*20000\r\n$0\r\n\r\n",
+	"*3\r\n$7\r\nPUBLISH\r\n$1\r\na\r\n$70000\r\nxx",
 }
 
 // stateChanging reports inputs that would change the one server the
@@ -127,13 +133,24 @@ func (c *chunkConn) Read(p []byte) (int, error) {
 }
 
 func (c *chunkConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (c *chunkConn) Close() error                     { return nil }
 func (c *chunkConn) SetWriteDeadline(time.Time) error { return nil }
 
 // scanAll passes in through a limitConn as redcon reads it and returns
-// what reached redcon and the error that ended the stream.
+// what reached redcon and the error that ended the stream. The connection
+// reserves what its requests declare beyond maxBulk/4 from a budget of its
+// own, which must be empty once the stream has ended and the connection
+// is closed.
 func scanAll(t *testing.T, in []byte, chunk int, maxBulk int64) ([]byte, error) {
-	lc := &limitConn{Conn: &chunkConn{in: in, chunk: chunk}, maxBulk: maxBulk}
+	budget := newRequestBudget(maxBulk / 2)
+	lc := &limitConn{Conn: &chunkConn{in: in, chunk: chunk}, maxBulk: maxBulk, budget: budget, free: maxBulk / 4}
 	lc.detached.Store(true)
+	defer func() {
+		lc.Close()
+		if n := budget.inUse(); n != 0 {
+			t.Fatalf("the closed connection still holds %d bytes of the budget", n)
+		}
+	}()
 	var out []byte
 	buf := make([]byte, max(4096, len(in)+1))
 	for reads := 0; ; reads++ {
@@ -162,6 +179,7 @@ func FuzzRequestScanner(f *testing.F) {
 	for _, s := range respSeeds {
 		f.Add([]byte(s), uint8(1), uint16(100))
 		f.Add([]byte(s), uint8(7), uint16(4))
+		f.Add([]byte(s), uint8(3), uint16(65535))
 	}
 	f.Fuzz(func(t *testing.T, in []byte, chunk uint8, maxBulk uint16) {
 		whole, werr := scanAll(t, bytes.Clone(in), len(in)+1, int64(maxBulk))

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -14,16 +15,36 @@ func (e *limitError) Error() string { return e.msg }
 
 // Redis's limits on request framing (PROTO_INLINE_MAX_SIZE and the bound
 // on a multibulk count).
+//
+// The count bound is Redis 6's (Redis 7 allows up to 2^31-1 and grows
+// argv as arguments arrive): redcon walks the whole declared count on
+// every read of an incomplete request, so a count of 2^31-1 costs about
+// a second of CPU per read, and each argument costs memory whatever its
+// length (argOverhead).
 const (
 	maxInlineBytes = 64 << 10
-	maxMultibulk   = 1<<31 - 1
+	maxMultibulk   = 1024 * 1024
 )
+
+// argOverhead is what one argument costs the node besides its bytes, and
+// what it counts against max_request_size and the node's request budget:
+// its "$<n>\r\n...\r\n" framing in redcon's read buffer and again in the
+// command's raw copy, the two offsets redcon records while parsing (in a
+// slice that grows by doubling), and the argument's slice header. Without
+// it a request of millions of empty arguments passed the byte limit and
+// cost gigabytes.
+const argOverhead = 64
+
+// budgetRefused is the reply to a request that waited for the node's
+// request budget (max_pending_request_bytes) and did not get it.
+const budgetRefused = "request refused: max_pending_request_bytes is held by other clients' large requests, try again later"
 
 // limitListener wraps accepted connections in limitConn.
 type limitListener struct {
 	net.Listener
 	maxBulk int64
-	in      *atomic.Int64 // bytes read from clients (nil: not counted)
+	in      *atomic.Int64  // bytes read from clients (nil: not counted)
+	budget  *requestBudget // shared by the node's connections (nil: none)
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -31,7 +52,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &limitConn{Conn: c, maxBulk: l.maxBulk, in: l.in}, nil
+	return &limitConn{Conn: c, maxBulk: l.maxBulk, in: l.in, budget: l.budget, free: freeRequestBytes, closedCh: make(chan struct{})}, nil
 }
 
 // Scanner states.
@@ -49,7 +70,16 @@ const (
 // answers bad input exactly as Redis does:
 //
 //   - a bulk length above max_request_size is refused from its header,
-//     before the payload arrives (redcon would buffer any announced size);
+//     before the payload arrives (redcon would buffer any announced size),
+//     and so is a request whose bulks and arguments together (argOverhead
+//     each) declare more than max_request_size, or more than 1024*1024
+//     arguments;
+//   - what a request declares beyond freeRequestBytes is reserved from the
+//     node's requestBudget until the request is complete; while it does
+//     not fit, the connection's reads pause;
+//   - a request that is still arriving is handed to redcon in reads as
+//     large as redcon's buffer allows, never a few bytes at a time: redcon
+//     parses an incomplete request from its start on every read;
 //   - malformed framing gets Redis's protocol error, after the replies to
 //     the well-formed commands that precede it in the same pipeline
 //     (redcon would drop those);
@@ -62,6 +92,17 @@ type limitConn struct {
 	maxBulk  int64
 	detached atomic.Bool   // set once ordo's own command loop reads this conn
 	in       *atomic.Int64 // bytes read, for INFO and metrics (nil: not counted)
+	budget   *requestBudget
+	free     int64 // what a request may declare without reserving from budget
+
+	// The reservation of the request in progress. The reading goroutine
+	// changes it; Close, from any goroutine, gives it back.
+	resMu     sync.Mutex
+	reserved  int64
+	closed    bool
+	closedCh  chan struct{} // closed by Close: ends a wait for the budget
+	closeOnce sync.Once
+	readErr   error // a read error held back until the bytes before it are taken
 
 	state    int
 	num      int64
@@ -70,7 +111,8 @@ type limitConn struct {
 	digits   int
 	left     int64 // bulks left in the request, or body bytes left
 	bulks    int64
-	reqBytes int64
+	reqBytes int64 // what the request declares, against max_request_size
+	reqCost  int64 // and what that costs in memory, against the budget
 	lineLen  int
 	failed   error
 
@@ -92,6 +134,7 @@ func (c *limitConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	if c.failed != nil {
+		c.releaseReservation()
 		if !c.detached.Load() {
 			// Still in redcon's read loop, which closes silently on
 			// errors it does not know: send Redis's reply ourselves.
@@ -100,29 +143,119 @@ func (c *limitConn) Read(p []byte) (int, error) {
 		}
 		return 0, c.failed
 	}
-	for {
-		n, err := c.Conn.Read(p)
+	if err := c.readErr; err != nil {
+		c.readErr = nil
+		c.releaseReservation()
+		return 0, err
+	}
+	total := 0
+	for total < len(p) {
+		q := p[total:]
+		n, err := c.Conn.Read(q)
 		if n > 0 && c.in != nil {
 			c.in.Add(int64(n))
 		}
 		if n > 0 {
-			n = c.scan(p[:n])
+			n = c.scan(q[:n])
 			if c.release > 0 {
-				c.out = append(append(c.out[:0], c.held[:c.release]...), p[:n]...)
+				c.out = append(append(c.out[:0], c.held[:c.release]...), q[:n]...)
 				c.held = append(c.held[:0], c.held[c.release:]...)
 				c.release = 0
-				n = copy(p, c.out)
+				n = copy(q, c.out)
 				c.out = c.out[n:]
 			}
-			if n == 0 && c.failed == nil && err == nil {
-				continue // only skipped empty requests or a held header: read on
-			}
+			total += n
 		}
-		if n == 0 && c.failed != nil {
+		switch {
+		case err != nil && total > 0:
+			c.readErr = err // after redcon has taken the bytes before it
+			return total, nil
+		case err != nil:
+			c.releaseReservation()
+			return 0, err
+		case c.failed != nil && total == 0:
 			return c.Read(p)
+		case c.failed != nil || len(c.out) > 0:
+			return total, nil
+		case total > 0 && !c.midRequest():
+			return total, nil
 		}
-		return n, err
+		// Nothing to hand over yet (skipped empty requests, a held
+		// header), or a request is incomplete and p has room: read on.
 	}
+	return total, nil
+}
+
+// midRequest reports whether the stream is inside a request.
+func (c *limitConn) midRequest() bool {
+	return c.state != stStart && c.state != stFailed
+}
+
+// Close closes the connection and gives back its request's reservation.
+func (c *limitConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.resMu.Lock()
+		c.closed = true
+		c.resMu.Unlock()
+		if c.closedCh != nil {
+			close(c.closedCh)
+		}
+		c.releaseReservation()
+	})
+	return c.Conn.Close()
+}
+
+// releaseReservation gives back what the request in progress reserved
+// from the budget: it is complete, refused, or the connection ended.
+func (c *limitConn) releaseReservation() {
+	c.resMu.Lock()
+	n := c.reserved
+	c.reserved = 0
+	c.resMu.Unlock()
+	c.budget.release(n)
+}
+
+// declare adds n bytes to what the request in progress declares, and
+// returns the error that refuses it, if any: over max_request_size, or no
+// room in the node's budget (after waiting for it). cost is what the
+// bytes take in memory while they arrive, which the budget counts.
+func (c *limitConn) declare(n, cost int64) string {
+	c.reqBytes += n
+	c.reqCost += cost
+	if c.reqBytes > c.maxBulk {
+		return "Protocol error: request exceeds max_request_size"
+	}
+	want := c.reqCost - c.free
+	if c.budget == nil || want <= 0 {
+		return ""
+	}
+	// Only this goroutine raises the reservation; Close may drop it
+	// meanwhile. Take it over while grow runs, so that it is given back
+	// exactly once.
+	c.resMu.Lock()
+	if c.closed {
+		c.resMu.Unlock()
+		return budgetRefused
+	}
+	held := c.reserved
+	if want <= held {
+		c.resMu.Unlock()
+		return ""
+	}
+	c.reserved = 0
+	c.resMu.Unlock()
+	if !c.budget.grow(held, want-held, c.closedCh) {
+		return budgetRefused
+	}
+	c.resMu.Lock()
+	if c.closed {
+		c.resMu.Unlock()
+		c.budget.release(want)
+		return budgetRefused
+	}
+	c.reserved = want
+	c.resMu.Unlock()
+	return ""
 }
 
 // scan advances the framing state machine over b, compacting away empty
@@ -139,7 +272,7 @@ func (c *limitConn) scan(b []byte) int {
 		w++
 		switch c.state {
 		case stStart:
-			c.reqBytes, c.lineLen = 0, 0
+			c.reqBytes, c.reqCost, c.lineLen = 0, 0, 0
 			switch ch {
 			case '*':
 				c.state, c.num, c.neg, c.digits, c.sawCR = stMultibulk, 0, false, 0, false
@@ -177,6 +310,9 @@ func (c *limitConn) scan(b []byte) int {
 						}
 						continue
 					}
+					if msg := c.declare(c.num*argOverhead, c.num*argOverhead); msg != "" {
+						return c.failMsg(reqStart, w, msg)
+					}
 					c.bulks, c.state = c.num, stBulkStart
 					if reqStart < 0 {
 						c.release = len(c.held)
@@ -185,9 +321,10 @@ func (c *limitConn) scan(b []byte) int {
 					if c.neg || c.num > c.maxBulk {
 						return c.fail(reqStart, w, false)
 					}
-					c.reqBytes += c.num
-					if c.reqBytes > c.maxBulk {
-						return c.failMsg(reqStart, w, "Protocol error: request exceeds max_request_size")
+					// redcon grows its buffer by doubling while a bulk
+					// arrives: the bulk may take twice its size.
+					if msg := c.declare(c.num, 2*c.num); msg != "" {
+						return c.failMsg(reqStart, w, msg)
 					}
 					c.left, c.state = c.num+2, stBulkBody
 				}
@@ -220,6 +357,7 @@ func (c *limitConn) scan(b []byte) int {
 				c.state = stBulkStart
 				if c.bulks <= 0 {
 					c.state = stStart
+					c.releaseReservation()
 				}
 			}
 		case stInline:
@@ -252,6 +390,7 @@ func (c *limitConn) fail(reqStart, w int, multibulk bool) int {
 func (c *limitConn) failMsg(reqStart, w int, msg string) int {
 	c.failed = &limitError{msg: msg}
 	c.state = stFailed
+	c.releaseReservation()
 	if reqStart >= 0 {
 		return reqStart
 	}

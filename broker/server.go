@@ -41,6 +41,7 @@ type Server struct {
 	users        *acl.Users
 	protectedOff atomic.Bool
 	limits       atomic.Pointer[Limits]
+	reqBudget    *requestBudget // max_pending_request_bytes, shared by all connections
 	cfgMu        sync.RWMutex
 	aclSrc       string
 	acllog       aclLog
@@ -107,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 	s.protectedOff.Store(cfg.ProtectedModeOff)
 	lim := cfg.Limits
 	s.limits.Store(&lim)
+	s.reqBudget = newRequestBudget(cfg.Limits.MaxPendingRequestBytes)
 	s.log.Logf(logging.Info, "node", "Starting node %d (ordo %s, commit %s, data in %s)", cfg.ID, Version, Commit(), cfg.DataDir)
 	if cfg.TLS.enabled() {
 		// Before the log is opened: a bad certificate fails at once.
@@ -167,12 +169,12 @@ func (s *Server) ServeListeners(plain, secure net.Listener) error {
 	peerLn := plain
 	s.mu.Lock()
 	if plain != nil {
-		s.ln = &limitListener{Listener: plain, maxBulk: s.cfg.Limits.MaxRequestBytes, in: &s.stats.netInputBytes}
+		s.ln = &limitListener{Listener: plain, maxBulk: s.cfg.Limits.MaxRequestBytes, in: &s.stats.netInputBytes, budget: s.reqBudget}
 		s.rs = redcon.NewServer(plain.Addr().String(), s.handleFirst, s.accept, nil)
 	}
 	if secure != nil {
 		tl := &tlsListener{Listener: secure, cfg: s.tls.listenerConfig(), log: s.log}
-		s.tlsLn = &limitListener{Listener: tl, maxBulk: s.cfg.Limits.MaxRequestBytes, in: &s.stats.netInputBytes}
+		s.tlsLn = &limitListener{Listener: tl, maxBulk: s.cfg.Limits.MaxRequestBytes, in: &s.stats.netInputBytes, budget: s.reqBudget}
 		s.tlsRS = redcon.NewServer(secure.Addr().String(), s.handleFirst, s.accept, nil)
 		if s.cfg.TLS.Cluster || plain == nil {
 			peerLn = secure
@@ -324,6 +326,7 @@ func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 	if len(first.Args) > 0 && peer.IsHandshake(first.Args[0]) && lc != nil {
 		// A peer link is not a client: the transport authenticates it and
 		// reads its frames from the raw connection.
+		lc.releaseReservation()
 		s.peers.Accept(lc.Conn, first.Args)
 		return
 	}
