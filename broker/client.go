@@ -48,6 +48,7 @@ type output struct {
 	closed    bool
 	finishing bool
 	wake      chan struct{}
+	drained   chan struct{} // signalled after each write: a streamed reply may go on (stream_reply.go)
 	// While deferring (the client runs EXEC), messages delivered to the
 	// client wait in deferred and follow EXEC's reply, as in Redis 7.2,
 	// rather than landing inside it.
@@ -301,6 +302,10 @@ func (c *client) flushOnce(wbuf *[]byte) bool {
 	}
 	o.inflight = 0
 	o.mu.Unlock()
+	select {
+	case o.drained <- struct{}{}:
+	default:
+	}
 	return ok
 }
 

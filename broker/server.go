@@ -344,6 +344,7 @@ func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 		quit:    make(chan struct{}),
 	}
 	c.out.wake = make(chan struct{}, 1)
+	c.out.drained = make(chan struct{}, 1)
 	c.user.Store(s.users.Default())
 	c.authed = s.defaultAuthenticated()
 	c.lastActive.Store(time.Now().UnixNano())

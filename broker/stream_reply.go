@@ -1,0 +1,125 @@
+package broker
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/ordo-broker/ordo/broker/logging"
+	"github.com/ordo-broker/ordo/broker/store"
+	"github.com/ordo-broker/ordo/consensus"
+)
+
+// History replies are streamed. An XRANGE over a million entries is a
+// reply of hundreds of megabytes; built whole it costs several times that
+// in memory (the entries, the reply, the output buffer, the write
+// buffer), per reader. Instead the count goes first (from the channel
+// index), then entries are read from the log and handed to the writer a
+// chunk at a time, and the next chunk is produced only once the writer
+// has drained the output below replyDrainBytes: memory per reply is a few
+// chunks, and a reader that reads slowly is paced, not buffered for.
+//
+// A reply that fits in the first chunk is built whole, as before, so a
+// damaged record still gets an error reply instead of an array. Once the
+// header is out, a read failure can no longer become an error reply: the
+// connection is closed instead, so the client sees a failure, never a
+// silently short reply. Retention is held back from the reply's entries
+// while it is produced (store.PinReads), so the count stays true.
+const (
+	replyChunkBytes = 256 << 10
+	replyDrainBytes = replyChunkBytes
+)
+
+// writeEntries replies with the messages as stream entries (seqs
+// ascending; rev: reply newest first).
+func (c *client) writeEntries(seqs []uint64, rev bool) {
+	if len(seqs) == 0 {
+		c.w.Array(0)
+		return
+	}
+	st := c.srv.replica.Store()
+	held, unpin := st.PinReads(seqs[0])
+	defer unpin()
+	for len(seqs) > 0 && seqs[0] < held {
+		seqs = seqs[1:] // dropped by retention since the index was read
+	}
+	at := func(i int) uint64 {
+		if rev {
+			return seqs[len(seqs)-1-i]
+		}
+		return seqs[i]
+	}
+	// The first chunk: read before anything is written.
+	var first []*store.Message
+	size, i := 0, 0
+	for ; i < len(seqs) && size < replyChunkBytes; i++ {
+		m, err := st.Message(at(i))
+		if errors.Is(err, consensus.ErrCompacted) {
+			continue // (the log was reset under the reader)
+		}
+		if err != nil {
+			// Never serve damaged data: report it instead.
+			c.w.Error(readError(at(i), err))
+			return
+		}
+		first = append(first, m)
+		size += len(m.Payload) + len(m.Sender) + 80
+	}
+	c.w.Array(len(first) + len(seqs) - i)
+	for _, m := range first {
+		c.w.entry(m)
+	}
+	for ; i < len(seqs); i++ {
+		if len(c.w.b) >= replyChunkBytes && !c.handOver() {
+			return // the client is gone: stop reading the log
+		}
+		m, err := st.Message(at(i))
+		if err != nil {
+			c.srv.log.Logf(logging.Warn, "history", "Client id=%d addr=%s closed in the middle of a history reply: %s", c.id, c.addr, readError(at(i), err))
+			c.w.b = c.w.b[:0]
+			c.close()
+			return
+		}
+		c.w.entry(m)
+	}
+}
+
+// entry appends one stream entry.
+func (w *replyBuf) entry(m *store.Message) {
+	w.Array(2)
+	w.BulkString(strconv.FormatUint(m.Seq, 10) + "-0")
+	w.Array(6)
+	w.BulkString("payload")
+	w.Bulk(m.Payload)
+	w.BulkString("sender")
+	w.BulkString(m.Sender)
+	w.BulkString("time")
+	w.BulkString(strconv.FormatInt(m.TimeMs, 10))
+}
+
+func readError(seq uint64, err error) string {
+	return "ERR cannot read seq " + strconv.FormatUint(seq, 10) + " from the log: " + sanitize(err.Error())
+}
+
+// handOver moves the reply built so far to the output and waits until
+// the writer has sent all but replyDrainBytes of the output. It reports
+// false once the client is gone.
+func (c *client) handOver() bool {
+	c.flush()
+	o := &c.out
+	for {
+		o.mu.Lock()
+		unsent, closed := len(o.buf)+o.inflight, o.closed
+		o.mu.Unlock()
+		if closed {
+			return false
+		}
+		if unsent <= replyDrainBytes {
+			return true
+		}
+		select {
+		case <-o.drained:
+		case <-c.quit:
+			return false
+		}
+	}
+}
