@@ -49,6 +49,7 @@ type output struct {
 	finishing bool
 	wake      chan struct{}
 	drained   chan struct{} // signalled after each write: a streamed reply may go on (stream_reply.go)
+	accounted int64         // this client's share of Server.clientBuffers (outputlimits.go)
 	// While deferring (the client runs EXEC), messages delivered to the
 	// client wait in deferred and follow EXEC's reply, as in Redis 7.2,
 	// rather than landing inside it.
@@ -146,6 +147,7 @@ func (c *client) append(b []byte, pubsub, deferrable bool) bool {
 		o.buf = append(o.buf, b...)
 	}
 	over := c.overLimitLocked(pubsub)
+	total := c.accountLocked()
 	o.mu.Unlock()
 	if over {
 		c.srv.stats.outputLimitDisconnects.Add(1)
@@ -153,6 +155,7 @@ func (c *client) append(b []byte, pubsub, deferrable bool) bool {
 		c.close()
 		return false
 	}
+	c.srv.enforceBudget(total)
 	c.signal()
 	return true
 }
@@ -170,6 +173,7 @@ func (c *client) deferDeliveries(on bool) {
 		}
 		o.deferred = nil
 	}
+	c.accountLocked()
 	o.mu.Unlock()
 	if held {
 		c.signal()
@@ -192,30 +196,6 @@ func (c *client) signal() {
 	case c.out.wake <- struct{}{}:
 	default:
 	}
-}
-
-// overLimitLocked applies the pub/sub output buffer limits. Only subscribed
-// clients are limited, as in Redis's default configuration.
-func (c *client) overLimitLocked(pubsub bool) bool {
-	if !pubsub && c.subCount.Load() == 0 {
-		return false
-	}
-	lim := c.srv.limits.Load()
-	size := int64(len(c.out.buf) + c.out.inflight + len(c.out.deferred))
-	if lim.PubsubHardBytes > 0 && size > lim.PubsubHardBytes {
-		return true
-	}
-	if lim.PubsubSoftBytes > 0 && size > lim.PubsubSoftBytes {
-		now := time.Now()
-		if c.out.softSince.IsZero() {
-			c.out.softSince = now
-		} else if now.Sub(c.out.softSince) > lim.PubsubSoftDuration {
-			return true
-		}
-	} else {
-		c.out.softSince = time.Time{}
-	}
-	return false
 }
 
 // outputBytes is the size of the unsent output (CLIENT LIST's omem).
@@ -301,6 +281,7 @@ func (c *client) flushOnce(wbuf *[]byte) bool {
 		o.spare = buf[:0] // keep modest buffers for reuse
 	}
 	o.inflight = 0
+	c.accountLocked()
 	o.mu.Unlock()
 	select {
 	case o.drained <- struct{}{}:
@@ -331,6 +312,7 @@ func (c *client) close() {
 	c.once.Do(func() {
 		c.out.mu.Lock()
 		c.out.closed = true
+		c.accountLocked()
 		c.out.mu.Unlock()
 		close(c.quit)
 		c.conn.Close()

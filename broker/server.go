@@ -57,6 +57,10 @@ type Server struct {
 	serveErr chan error
 	stopped  chan struct{} // closed when Close has finished
 
+	// clientBuffers is the unsent output of all clients (bounded by
+	// max_client_buffers; outputlimits.go).
+	clientBuffers atomic.Int64
+
 	monitors monitors
 	slowlog  slowlog
 
