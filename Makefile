@@ -2,7 +2,7 @@
 GO ?= go
 SIM_SCHEDULES ?= 200000
 
-.PHONY: build run test test-short sim fuzz fuzz-brief bench scale-test deps vet cluster image compose compose-down clean
+.PHONY: build run test test-short sim fuzz fuzz-brief bench bench-xrange scale-test deps vet cluster image compose compose-down clean
 
 build:
 	# -buildvcs=auto: `ordo version` names the commit (GOFLAGS may turn stamping off)
@@ -94,3 +94,9 @@ compose-down:
 
 clean:
 	rm -rf bin data
+
+# Big history replies (issue 10): peak RSS and an unrelated client's PING
+# latency while 1 and 3 clients read `XRANGE chat - +` over 1M entries,
+# ordo against redis-server (a few minutes).
+bench-xrange: build
+	$(GO) run ./bench/xrange -ordo bin/ordo

@@ -50,6 +50,7 @@ type output struct {
 	wake      chan struct{}
 	drained   chan struct{} // signalled after each write: a streamed reply may go on (stream_reply.go)
 	accounted int64         // this client's share of Server.clientBuffers (outputlimits.go)
+	peak      int64         // the most unsent output this client held (what streaming bounds)
 	// While deferring (the client runs EXEC), messages delivered to the
 	// client wait in deferred and follow EXEC's reply, as in Redis 7.2,
 	// rather than landing inside it.
@@ -70,6 +71,10 @@ type client struct {
 	deadlineSet time.Time     // when the writer last armed the write deadline
 	quit        chan struct{} // closed once the client is being torn down
 	once        sync.Once
+
+	// handingOver: a streamed reply waits for the writer to drain
+	// (stream_reply.go), i.e. the client reads slower than it is served.
+	handingOver atomic.Bool
 
 	// Owned by the client's command goroutine; the atomics are also read
 	// by CLIENT LIST on other connections, resp3 by the delivery loop

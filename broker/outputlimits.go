@@ -113,6 +113,7 @@ func (c *client) accountLocked() int64 {
 	}
 	d := size - o.accounted
 	o.accounted = size
+	o.peak = max(o.peak, size)
 	return c.srv.clientBuffers.Add(d)
 }
 

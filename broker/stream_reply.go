@@ -116,10 +116,11 @@ func (c *client) handOver() bool {
 		if unsent <= replyDrainBytes {
 			return true
 		}
+		c.handingOver.Store(true)
 		select {
 		case <-o.drained:
 		case <-c.quit:
-			return false
 		}
+		c.handingOver.Store(false)
 	}
 }

@@ -61,3 +61,14 @@ func (s *Store) pinnedIndex() uint64 {
 	defer s.mu.RUnlock()
 	return s.runs.index(low)
 }
+
+// Pins is the number of reads holding retention back.
+func (s *Store) Pins() int {
+	s.pins.mu.Lock()
+	defer s.pins.mu.Unlock()
+	n := 0
+	for _, k := range s.pins.seqs {
+		n += k
+	}
+	return n
+}
