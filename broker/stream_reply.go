@@ -1,7 +1,7 @@
 package broker
 
 import (
-	"errors"
+	"slices"
 	"strconv"
 
 	"github.com/ordo-broker/ordo/broker/logging"
@@ -29,6 +29,10 @@ const (
 	replyDrainBytes = replyChunkBytes
 )
 
+// readBatch is the most messages read from the log at once; fewer when
+// they are big, so that a batch is about a chunk.
+const readBatch = 256
+
 // writeEntries replies with the messages as stream entries (seqs
 // ascending; rev: reply newest first).
 func (c *client) writeEntries(seqs []uint64, rev bool) {
@@ -42,44 +46,73 @@ func (c *client) writeEntries(seqs []uint64, rev bool) {
 	for len(seqs) > 0 && seqs[0] < held {
 		seqs = seqs[1:] // dropped by retention since the index was read
 	}
-	at := func(i int) uint64 {
-		if rev {
-			return seqs[len(seqs)-1-i]
+	// next reads the next batch in reply order; the first is one message,
+	// the next sized from what the previous ones weighed.
+	done, buf := 0, make([]*store.Message, readBatch)
+	read, weight := 0, 0
+	next := func() ([]*store.Message, uint64, error) {
+		n := 1
+		if read > 0 {
+			n = max(1, min(readBatch, replyChunkBytes/max(1, weight/read)))
 		}
-		return seqs[i]
+		n = min(n, len(seqs)-done)
+		part := seqs[done : done+n]
+		if rev {
+			part = seqs[len(seqs)-done-n : len(seqs)-done]
+		}
+		done += n
+		ms := buf[:n]
+		failed, err := st.Messages(part, ms)
+		if rev {
+			slices.Reverse(ms)
+		}
+		for _, m := range ms {
+			if m != nil {
+				read++
+				weight += len(m.Payload) + len(m.Sender) + 80
+			}
+		}
+		return ms, failed, err
 	}
 	// The first chunk: read before anything is written.
 	var first []*store.Message
-	size, i := 0, 0
-	for ; i < len(seqs) && size < replyChunkBytes; i++ {
-		m, err := st.Message(at(i))
-		if errors.Is(err, consensus.ErrCompacted) {
-			continue // (the log was reset under the reader)
-		}
+	for size := 0; done < len(seqs) && size < replyChunkBytes; {
+		ms, failed, err := next()
 		if err != nil {
 			// Never serve damaged data: report it instead.
-			c.w.Error(readError(at(i), err))
+			c.w.Error(readError(failed, err))
 			return
 		}
-		first = append(first, m)
-		size += len(m.Payload) + len(m.Sender) + 80
+		for _, m := range ms {
+			if m != nil { // (nil: the log was reset under the reader)
+				first = append(first, m)
+				size += len(m.Payload) + len(m.Sender) + 80
+			}
+		}
 	}
-	c.w.Array(len(first) + len(seqs) - i)
+	c.w.Array(len(first) + len(seqs) - done)
 	for _, m := range first {
 		c.w.entry(m)
 	}
-	for ; i < len(seqs); i++ {
+	for done < len(seqs) {
 		if len(c.w.b) >= replyChunkBytes && !c.handOver() {
 			return // the client is gone: stop reading the log
 		}
-		m, err := st.Message(at(i))
+		ms, failed, err := next()
+		for _, m := range ms {
+			if m == nil && err == nil {
+				err = consensus.ErrCompacted
+			}
+		}
 		if err != nil {
-			c.srv.log.Logf(logging.Warn, "history", "Client id=%d addr=%s closed in the middle of a history reply: %s", c.id, c.addr, readError(at(i), err))
+			c.srv.log.Logf(logging.Warn, "history", "Client id=%d addr=%s closed in the middle of a history reply: %s", c.id, c.addr, readError(failed, err))
 			c.w.b = c.w.b[:0]
 			c.close()
 			return
 		}
-		c.w.entry(m)
+		for _, m := range ms {
+			c.w.entry(m)
+		}
 	}
 }
 
