@@ -372,6 +372,8 @@ var differentialCases = map[string][]step{
 		sa(0, "CONFIG", "SET", "client-output-buffer-limit", "normal x 2 3"),
 		sa(0, "CONFIG", "SET", "client-output-buffer-limit", "normal 1 2 -3"),
 		s(0, "CONFIG GET client-output-buffer-limit"),
+		sa(0, "CONFIG", "SET", "client-output-buffer-limit", "normal 2k 3KB 1 pubsub 1m 1Mb 2 normal 5g 6gb 7"),
+		s(0, "CONFIG GET client-output-buffer-limit"),
 	},
 }
 

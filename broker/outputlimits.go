@@ -46,8 +46,8 @@ func (c *client) configSetLimits(name string, value []byte) bool {
 			if class != "normal" && class != "pubsub" && class != "slave" && class != "replica" {
 				return fail("Invalid client class specified in buffer limit configuration.")
 			}
-			hard, err1 := parseSize(f[i+1])
-			soft, err2 := parseSize(f[i+2])
+			hard, err1 := redisMemory(f[i+1])
+			soft, err2 := redisMemory(f[i+2])
 			secs, err3 := strconv.ParseInt(f[i+3], 10, 32)
 			if err1 != nil || err2 != nil || err3 != nil || secs < 0 {
 				return fail("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
@@ -61,8 +61,8 @@ func (c *client) configSetLimits(name string, value []byte) bool {
 			// (ordo has no Redis replicas: their class is accepted and ignored.)
 		}
 	case "maxmemory-clients":
-		n, err := positiveSize(string(value))
-		if err != nil {
+		n, err := redisMemory(string(value))
+		if err != nil || n == 0 {
 			return fail("argument must be a memory value greater than 0")
 		}
 		lim.MaxClientBuffers = n
@@ -141,4 +141,25 @@ func (s *Server) enforceBudget(total int64) {
 	s.stats.outputLimitDisconnects.Add(1)
 	s.log.Logf(logging.Warn, "clients", "Client id=%d addr=%s closed: all clients' output buffers together (%d bytes) exceed max_client_buffers (%d); it held the most (%d bytes)", worst.id, worst.addr, total, budget, most)
 	worst.close()
+}
+
+// redisMemory parses a memory value as Redis's memtoull does: k, m, g are
+// powers of 1000, kb, mb, gb powers of 1024.
+func redisMemory(v string) (int64, error) {
+	t := strings.ToLower(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSuffix(t, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("invalid memory value %q", v)
+	}
+	return n * mult, nil
 }
