@@ -41,8 +41,8 @@ func TestDifferentialBigHistory(t *testing.T) {
 	srv := startServer(t, func(c *Config) { c.NoSync = true })
 	pub := dial(t, srv.Addr().String())
 	pub.do("CLIENT", "SETNAME", "bob")
-	const n = 3000 // ~750 KB of reply: three chunks and more
-	payload := strings.Repeat("p", 180)
+	const n = 3000 // ~1 MB of reply: four chunks
+	payload := strings.Repeat("p", 400)
 	publishPipelined(t, pub, n, func(i int) (string, string) {
 		if i%3 == 2 {
 			return "other", fmt.Sprintf("o%d", i) // gaps in chat's seqs
