@@ -50,7 +50,7 @@ func (s *Store) scanMessages(seqs, idx []uint64, out []*Message) bool {
 		return false
 	}
 	k := 0
-	err := s.log.Scan(lo, hi+1, func(i uint64, rec []byte) error {
+	err := s.log.Scan(lo, hi, func(i uint64, rec []byte) error { // (hi inclusive)
 		if k == len(seqs) {
 			return errStop
 		}
@@ -69,7 +69,7 @@ func (s *Store) scanMessages(seqs, idx []uint64, out []*Message) bool {
 		k++
 		return nil
 	})
-	return err == nil && k == len(seqs)
+	return (err == nil || err == errStop) && k == len(seqs)
 }
 
 var errStop = errors.New("stop")
