@@ -24,6 +24,13 @@ import (
 // connection is closed instead, so the client sees a failure, never a
 // silently short reply. Retention is held back from the reply's entries
 // while it is produced (store.PinReads), so the count stays true.
+//
+// Producing a reply is CPU-bound (read, decode, encode) and, unlike
+// Redis's single thread, every reader would run at once: three readers on
+// two cores kept every other client's PING waiting for the scheduler. So
+// at most historySlots chunks (one core fewer than the node has, at least
+// one) are produced at a time, a slot held for one chunk: readers take
+// turns, and a core stays free for everyone else.
 const (
 	replyChunkBytes = 256 << 10
 	replyDrainBytes = replyChunkBytes
@@ -94,9 +101,29 @@ func (c *client) writeEntries(seqs []uint64, rev bool) {
 	for _, m := range first {
 		c.w.entry(m)
 	}
+	// Chunks after the first are produced holding a history slot.
+	holding := false
+	release := func() {
+		if holding {
+			<-c.srv.historySlots
+			holding = false
+		}
+	}
+	defer release()
 	for done < len(seqs) {
-		if len(c.w.b) >= replyChunkBytes && !c.handOver() {
-			return // the client is gone: stop reading the log
+		if len(c.w.b) >= replyChunkBytes {
+			release()
+			if !c.handOver() {
+				return // the client is gone: stop reading the log
+			}
+		}
+		if !holding {
+			select {
+			case c.srv.historySlots <- struct{}{}:
+				holding = true
+			case <-c.quit:
+				return
+			}
 		}
 		ms, failed, err := next()
 		for _, m := range ms {
