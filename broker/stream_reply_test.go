@@ -38,7 +38,7 @@ func publishPipelined(t *testing.T, c *respConn, n int, msg func(i int) (ch, pay
 // pipeline after a big reply, are byte-identical to redis-server's over a
 // stream holding the same entries.
 func TestDifferentialBigHistory(t *testing.T) {
-	srv := startServer(t, func(c *Config) { c.NoSync = true })
+	srv := startServer(t, bigConfig)
 	pub := dial(t, srv.Addr().String())
 	pub.do("CLIENT", "SETNAME", "bob")
 	const n = 3000 // ~1 MB of reply: four chunks
@@ -120,23 +120,33 @@ func clientRunning(srv *Server, name string) *client {
 	return nil
 }
 
-// bigHistory fills channel chat with 60 messages of 1 MB (a 60 MB reply).
+// bigHistory fills channel chat with 40 messages of 1 MB (a 40 MB reply,
+// far more than loopback socket buffers hold), a few at a time.
 func bigHistory(t *testing.T, srv *Server) int {
 	t.Helper()
 	pub := dial(t, srv.Addr().String())
-	const n = 60
+	const n = 40
 	big := strings.Repeat("x", 1<<20-100)
-	publishPipelined(t, pub, n, func(i int) (string, string) { return "chat", big })
+	for i := 0; i < n; i += 4 {
+		publishPipelined(t, pub, 4, func(int) (string, string) { return "chat", big })
+	}
 	return n
 }
 
-// TestSlowReaderIsPacedNotBuffered: a client that sends XRANGE over 60 MB
+// bigConfig is for servers that take bigHistory: no fsync, and a publish
+// timeout that holds under -race on a loaded machine.
+func bigConfig(c *Config) {
+	c.NoSync = true
+	c.PublishTimeout = testkit.Scale(60 * time.Second)
+}
+
+// TestSlowReaderIsPacedNotBuffered: a client that sends XRANGE over 40 MB
 // and reads nothing makes the node hold a few chunks for it, not the
 // reply; once it reads, it gets the whole reply. A normal output limit
 // and a client budget far below the reply are never tripped.
 func TestSlowReaderIsPacedNotBuffered(t *testing.T) {
 	srv := startServer(t, func(c *Config) {
-		c.NoSync = true
+		bigConfig(c)
 		c.Limits.NormalHardBytes = 8 << 20
 		c.Limits.MaxClientBuffers = 8 << 20
 	})
@@ -193,7 +203,7 @@ func TestSlowReaderIsPacedNotBuffered(t *testing.T) {
 // middle of a streamed reply ends its production: the command goroutine
 // returns (the client is dropped) and retention is no longer held back.
 func TestHistoryReplyStopsWhenClientLeaves(t *testing.T) {
-	srv := startServer(t, func(c *Config) { c.NoSync = true })
+	srv := startServer(t, bigConfig)
 	bigHistory(t, srv)
 	nc, err := net.Dial("tcp", srv.Addr().String())
 	if err != nil {
