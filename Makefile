@@ -105,3 +105,9 @@ compose-down:
 
 clean:
 	rm -rf bin data
+
+# Big history replies (issue 10): peak RSS and an unrelated client's PING
+# latency while 1 and 3 clients read `XRANGE chat - +` over 1M entries,
+# ordo against redis-server (a few minutes).
+bench-xrange: build
+	$(GO) run ./bench/xrange -ordo bin/ordo

@@ -48,6 +48,9 @@ type output struct {
 	closed    bool
 	finishing bool
 	wake      chan struct{}
+	drained   chan struct{} // signalled after each write: a streamed reply may go on (stream_reply.go)
+	accounted int64         // this client's share of Server.clientBuffers (outputlimits.go)
+	peak      int64         // the most unsent output this client held (what streaming bounds)
 	// While deferring (the client runs EXEC), messages delivered to the
 	// client wait in deferred and follow EXEC's reply, as in Redis 7.2,
 	// rather than landing inside it.
@@ -68,6 +71,10 @@ type client struct {
 	deadlineSet time.Time     // when the writer last armed the write deadline
 	quit        chan struct{} // closed once the client is being torn down
 	once        sync.Once
+
+	// handingOver: a streamed reply waits for the writer to drain
+	// (stream_reply.go), i.e. the client reads slower than it is served.
+	handingOver atomic.Bool
 
 	// Owned by the client's command goroutine; the atomics are also read
 	// by CLIENT LIST on other connections, resp3 by the delivery loop
@@ -145,6 +152,7 @@ func (c *client) append(b []byte, pubsub, deferrable bool) bool {
 		o.buf = append(o.buf, b...)
 	}
 	over := c.overLimitLocked(pubsub)
+	total := c.accountLocked()
 	o.mu.Unlock()
 	if over {
 		c.srv.stats.outputLimitDisconnects.Add(1)
@@ -152,6 +160,7 @@ func (c *client) append(b []byte, pubsub, deferrable bool) bool {
 		c.close()
 		return false
 	}
+	c.srv.enforceBudget(total)
 	c.signal()
 	return true
 }
@@ -169,6 +178,7 @@ func (c *client) deferDeliveries(on bool) {
 		}
 		o.deferred = nil
 	}
+	c.accountLocked()
 	o.mu.Unlock()
 	if held {
 		c.signal()
@@ -191,30 +201,6 @@ func (c *client) signal() {
 	case c.out.wake <- struct{}{}:
 	default:
 	}
-}
-
-// overLimitLocked applies the pub/sub output buffer limits. Only subscribed
-// clients are limited, as in Redis's default configuration.
-func (c *client) overLimitLocked(pubsub bool) bool {
-	if !pubsub && c.subCount.Load() == 0 {
-		return false
-	}
-	lim := c.srv.limits.Load()
-	size := int64(len(c.out.buf) + c.out.inflight + len(c.out.deferred))
-	if lim.PubsubHardBytes > 0 && size > lim.PubsubHardBytes {
-		return true
-	}
-	if lim.PubsubSoftBytes > 0 && size > lim.PubsubSoftBytes {
-		now := time.Now()
-		if c.out.softSince.IsZero() {
-			c.out.softSince = now
-		} else if now.Sub(c.out.softSince) > lim.PubsubSoftDuration {
-			return true
-		}
-	} else {
-		c.out.softSince = time.Time{}
-	}
-	return false
 }
 
 // outputBytes is the size of the unsent output (CLIENT LIST's omem).
@@ -300,7 +286,12 @@ func (c *client) flushOnce(wbuf *[]byte) bool {
 		o.spare = buf[:0] // keep modest buffers for reuse
 	}
 	o.inflight = 0
+	c.accountLocked()
 	o.mu.Unlock()
+	select {
+	case o.drained <- struct{}{}:
+	default:
+	}
 	return ok
 }
 
@@ -326,6 +317,7 @@ func (c *client) close() {
 	c.once.Do(func() {
 		c.out.mu.Lock()
 		c.out.closed = true
+		c.accountLocked()
 		c.out.mu.Unlock()
 		close(c.quit)
 		c.conn.Close()

@@ -326,8 +326,8 @@ func (c *client) configSetAccess(name string, value []byte) bool {
 // (SIGHUP): the users (requirepass, users, aclfile: rebuilt only if one
 // of them or the ACL file changed, so users made by ACL SETUSER survive
 // other reloads), protected mode, and the limits max_clients,
-// max_message_size, max_pending_request_bytes and the pub/sub output
-// buffer limits. Other settings
+// max_message_size, max_pending_request_bytes, the output buffer limits
+// and max_client_buffers. Other settings
 // are ignored. On error nothing changes.
 func (s *Server) Reload(cfg Config) error {
 	cfg.setDefaults()
@@ -353,6 +353,10 @@ func (s *Server) Reload(cfg Config) error {
 	lim.PubsubSoftBytes = cfg.Limits.PubsubSoftBytes
 	lim.PubsubSoftDuration = cfg.Limits.PubsubSoftDuration
 	lim.MaxPendingRequestBytes = cfg.Limits.MaxPendingRequestBytes
+	lim.NormalHardBytes = cfg.Limits.NormalHardBytes
+	lim.NormalSoftBytes = cfg.Limits.NormalSoftBytes
+	lim.NormalSoftDuration = cfg.Limits.NormalSoftDuration
+	lim.MaxClientBuffers = cfg.Limits.MaxClientBuffers
 	s.cfg.Limits = lim
 	s.cfg.ProtectedModeOff = cfg.ProtectedModeOff
 	s.cfg.RequirePass, s.cfg.Users, s.cfg.ACLFile = cfg.RequirePass, cfg.Users, cfg.ACLFile

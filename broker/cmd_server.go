@@ -237,9 +237,9 @@ func (s *Server) configParams() map[string]string {
 	s.cfgMu.RUnlock()
 	l := cfg.Limits
 	params := map[string]string{
-		// Composed here because Redis reports the three pub/sub limits
-		// (pubsub_output_buffer.*) as one parameter.
-		"client-output-buffer-limit": fmt.Sprintf("normal 0 0 0 slave 268435456 67108864 60 pubsub %d %d %d", l.PubsubHardBytes, l.PubsubSoftBytes, int64(l.PubsubSoftDuration.Seconds())),
+		// Composed here because Redis reports the output buffer limits
+		// (normal_output_buffer.*, pubsub_output_buffer.*) as one parameter.
+		"client-output-buffer-limit": outputLimitsParam(l),
 		"appendonly":                 "yes",
 		"save":                       "",
 		"databases":                  "16",
@@ -280,7 +280,7 @@ func cmdConfigGet(c *client, args [][]byte) {
 
 func cmdConfigSet(c *client, args [][]byte) {
 	name := strings.ToLower(string(args[2]))
-	if len(args) == 4 && c.configSetAccess(name, args[3]) {
+	if len(args) == 4 && (c.configSetAccess(name, args[3]) || c.configSetLimits(name, args[3])) {
 		return
 	}
 	if _, ok := c.srv.configParams()[name]; ok {

@@ -1,14 +1,10 @@
 package broker
 
 import (
-	"errors"
 	"math"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/ordo-broker/ordo/broker/store"
-	"github.com/ordo-broker/ordo/consensus"
 )
 
 // A channel's history is readable with the stream commands every Redis
@@ -170,40 +166,6 @@ func cmdXRange(rev bool) func(*client, [][]byte) {
 			}
 		}
 		c.writeEntries(seqs, rev)
-	}
-}
-
-// writeEntries replies with the messages as stream entries.
-func (c *client) writeEntries(seqs []uint64, rev bool) {
-	st := c.srv.replica.Store()
-	ms := make([]*store.Message, 0, len(seqs))
-	for i := range seqs {
-		seq := seqs[i]
-		if rev {
-			seq = seqs[len(seqs)-1-i]
-		}
-		m, err := st.Message(seq)
-		if errors.Is(err, consensus.ErrCompacted) {
-			continue // dropped by retention since the index was read
-		}
-		if err != nil {
-			// Never serve damaged data: report it instead.
-			c.w.Error("ERR cannot read seq " + strconv.FormatUint(seq, 10) + " from the log: " + sanitize(err.Error()))
-			return
-		}
-		ms = append(ms, m)
-	}
-	c.w.Array(len(ms))
-	for _, m := range ms {
-		c.w.Array(2)
-		c.w.BulkString(strconv.FormatUint(m.Seq, 10) + "-0")
-		c.w.Array(6)
-		c.w.BulkString("payload")
-		c.w.Bulk(m.Payload)
-		c.w.BulkString("sender")
-		c.w.BulkString(m.Sender)
-		c.w.BulkString("time")
-		c.w.BulkString(strconv.FormatInt(m.TimeMs, 10))
 	}
 }
 

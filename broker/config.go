@@ -37,6 +37,13 @@ type Limits struct {
 	PubsubHardBytes        int64         // client-output-buffer-limit pubsub <hard>
 	PubsubSoftBytes        int64         // ... <soft>
 	PubsubSoftDuration     time.Duration // ... <soft seconds>
+	NormalHardBytes        int64         // client-output-buffer-limit normal <hard> (0: none)
+	NormalSoftBytes        int64         // ... <soft> (0: none)
+	NormalSoftDuration     time.Duration // ... <soft seconds>
+	// MaxClientBuffers bounds the unsent replies of all clients together
+	// (Redis's maxmemory-clients): past it the client with the most is
+	// disconnected.
+	MaxClientBuffers int64
 }
 
 // Slowlog configures SLOWLOG as Redis's slowlog-* parameters do.
@@ -134,6 +141,7 @@ const (
 	DefaultPubsubHardBytes        = 32 << 20
 	DefaultPubsubSoftBytes        = 8 << 20
 	DefaultPubsubSoftSeconds      = 60
+	DefaultMaxClientBuffers       = 1 << 30
 	// DefaultSegmentBytes: tidwall/wal keeps the segment being written in
 	// memory and grows it by copying, so smaller segments append faster
 	// (measured: 4 MiB segments take ~40% less time per batch than 20 MiB).
@@ -511,6 +519,23 @@ var options = []Option{
 			return time.Duration(n) * time.Second, err
 		}).
 		report(nil, "client-output-buffer-limit"),
+	// Redis's normal class: 0 0 0 (no limit) by default. History replies
+	// are streamed (stream_reply.go), so they never approach a limit.
+	option("normal_output_buffer.hard", KindSize, "0", "disconnect a (non-subscribed) client at once when its unsent replies exceed this (bytes; 0: no limit)",
+		func(c *Config) *int64 { return &c.Limits.NormalHardBytes }, parseSize).
+		report(nil, "client-output-buffer-limit"),
+	option("normal_output_buffer.soft", KindSize, "0", "disconnect a (non-subscribed) client whose unsent replies stay above this for soft_seconds (0: no limit)",
+		func(c *Config) *int64 { return &c.Limits.NormalSoftBytes }, parseSize).
+		report(nil, "client-output-buffer-limit"),
+	option("normal_output_buffer.soft_seconds", KindInt, "0", "seconds a (non-subscribed) client may stay above the soft limit",
+		func(c *Config) *time.Duration { return &c.Limits.NormalSoftDuration }, func(s string) (time.Duration, error) {
+			n, err := intIn(0, math.MaxInt32)(s)
+			return time.Duration(n) * time.Second, err
+		}).
+		report(nil, "client-output-buffer-limit"),
+	option("max_client_buffers", KindSize, formatSize(DefaultMaxClientBuffers), "bound on the unsent replies of all clients together; past it the client with the most is disconnected (Redis's maxmemory-clients)",
+		func(c *Config) *int64 { return &c.Limits.MaxClientBuffers }, positiveSize).
+		report(func(c *Config) string { return itoa(c.Limits.MaxClientBuffers) }, "maxmemory-clients"),
 	option("retention.bytes", KindSize, "0", "drop the oldest log segments beyond this size, e.g. 10gb (0: keep everything)",
 		func(c *Config) *int64 { return &c.RetainBytes }, parseSize).
 		report(func(c *Config) string { return itoa(c.RetainBytes) }, "ordo-retention-bytes"),

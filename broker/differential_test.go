@@ -389,6 +389,20 @@ var differentialCases = map[string][]step{
 		s(0, "XREAD FOO"), s(0, "XREAD STREAMS k abc"), s(0, "XREAD STREAMS k - "), s(0, "XREAD BLOCK 20 STREAMS k $"),
 		s(0, "XREAD COUNT 1 STREAMS a b 0 0"), s(0, "XREAD STREAMS a b 0"), s(0, "XREAD"), s(0, "XREAD COUNT 1"),
 	},
+	"output-buffer-limits": {
+		s(0, "CONFIG GET client-output-buffer-limit"),
+		sa(0, "CONFIG", "SET", "client-output-buffer-limit", "normal 1mb 512kb 10"),
+		s(0, "CONFIG GET client-output-buffer-limit"),
+		sa(0, "CONFIG", "SET", "client-output-buffer-limit", "normal 0 0 0 pubsub 64mb 16mb 30"),
+		s(0, "CONFIG GET client-output-buffer-limit"),
+		sa(0, "CONFIG", "SET", "client-output-buffer-limit", "normal 1 2"),
+		sa(0, "CONFIG", "SET", "client-output-buffer-limit", "master 1 2 3"),
+		sa(0, "CONFIG", "SET", "client-output-buffer-limit", "normal x 2 3"),
+		sa(0, "CONFIG", "SET", "client-output-buffer-limit", "normal 1 2 -3"),
+		s(0, "CONFIG GET client-output-buffer-limit"),
+		sa(0, "CONFIG", "SET", "client-output-buffer-limit", "normal 2k 3KB 1 pubsub 1m 1Mb 2 normal 5g 6gb 7"),
+		s(0, "CONFIG GET client-output-buffer-limit"),
+	},
 }
 
 func TestDifferentialAgainstRedis(t *testing.T) {

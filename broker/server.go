@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,13 @@ type Server struct {
 	serveErr chan error
 	stopped  chan struct{} // closed when Close has finished
 
+	// clientBuffers is the unsent output of all clients (bounded by
+	// max_client_buffers; outputlimits.go).
+	clientBuffers atomic.Int64
+	// historySlots bounds the history replies produced at once
+	// (stream_reply.go).
+	historySlots chan struct{}
+
 	monitors monitors
 	slowlog  slowlog
 
@@ -89,14 +97,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:      cfg,
-		reg:      newRegistry(),
-		started:  time.Now(),
-		clients:  map[int64]*client{},
-		serveErr: make(chan error, 1),
-		stopped:  make(chan struct{}),
-		runID:    newRunID(),
-		log:      logging.NewNode(cfg.Logger, cfg.ID),
+		cfg:          cfg,
+		reg:          newRegistry(),
+		started:      time.Now(),
+		clients:      map[int64]*client{},
+		serveErr:     make(chan error, 1),
+		historySlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
+		stopped:      make(chan struct{}),
+		runID:        newRunID(),
+		log:          logging.NewNode(cfg.Logger, cfg.ID),
 	}
 	s.users = acl.NewUsers(aclTable)
 	set, err := buildUsers(&cfg)
@@ -347,6 +356,7 @@ func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 		quit:    make(chan struct{}),
 	}
 	c.out.wake = make(chan struct{}, 1)
+	c.out.drained = make(chan struct{}, 1)
 	c.user.Store(s.users.Default())
 	c.authed = s.defaultAuthenticated()
 	c.lastActive.Store(time.Now().UnixNano())

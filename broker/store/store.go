@@ -64,6 +64,7 @@ type Store struct {
 	baseIndex, baseTerm uint64
 
 	reads backgroundReads // see catchup.go
+	pins  readPins        // see pins.go
 }
 
 const (
@@ -392,6 +393,11 @@ func (s *Store) SeqOf(i uint64) uint64 {
 // messages it dropped. keepFrom bounds what may go (entries not yet
 // applied everywhere are kept).
 func (s *Store) Retain(now time.Time, keepFrom uint64) (uint64, error) {
+	s.pins.mu.Lock()
+	defer s.pins.mu.Unlock()
+	if pinned := s.pinnedIndex(); pinned != 0 && pinned < keepFrom {
+		keepFrom = pinned
+	}
 	before := s.log.FirstIndex()
 	first, err := s.log.ApplyRetention(now, keepFrom)
 	if err != nil {
