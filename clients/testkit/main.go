@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -60,7 +61,7 @@ func run(m *testing.M, cfg mainConfig) int {
 	}
 	code := m.Run()
 	if code == 0 {
-		if err := goleak.Find(cfg.leakOpts...); err != nil {
+		if err := findLeaks(cfg.leakOpts...); err != nil {
 			fmt.Fprintf(os.Stderr, "testkit: goroutines leaked by the tests: %v\n", err)
 			return 1
 		}
@@ -96,4 +97,18 @@ func build(dir string) (string, error) {
 		return "", fmt.Errorf("building %s: %v\n%s", OrdoPackage, err, out)
 	}
 	return bin, nil
+}
+
+// findLeaks is goleak.Find with patience: client libraries (rueidis, go-redis)
+// end their background goroutines asynchronously after Close, and on a
+// loaded machine that takes longer than Find's own retries (about a
+// second). A goroutine that really leaked is still there after the wait.
+func findLeaks(opts ...goleak.Option) error {
+	deadline := time.Now().Add(Scale(10 * time.Second))
+	for {
+		err := goleak.Find(opts...)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+	}
 }
