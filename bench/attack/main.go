@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/ordo-broker/ordo/bench/proc"
 )
 
 // An attack sends its hostile traffic to addr until ctx ends.
@@ -196,7 +197,7 @@ func runOnce(a attack, srv, ordoBin, redisBin string, dur time.Duration) (result
 		return result{}, err
 	}
 	defer os.RemoveAll(dir)
-	port, err := freePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		return result{}, err
 	}
@@ -243,7 +244,7 @@ func runOnce(a attack, srv, ordoBin, redisBin string, dur time.Duration) (result
 	if err != nil {
 		return result{}, err
 	}
-	hwm, err := procStatusKB(cmd.Process.Pid, "VmHWM")
+	hwm, err := proc.StatusKB(cmd.Process.Pid, "VmHWM")
 	if err != nil {
 		return result{}, err
 	}
@@ -309,29 +310,6 @@ func waitPing(addr string, limit time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// procStatusKB reads a "Key: N kB" line of /proc/PID/status.
-func procStatusKB(pid int, key string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key+":"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", key, pid)
 }
 
 // cpuSeconds is the user and system CPU time of a process so far.

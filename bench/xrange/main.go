@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/ordo-broker/ordo/bench/proc"
 	"github.com/ordo-broker/ordo/clients/resp"
 )
 
@@ -149,17 +150,8 @@ func (s *server) waitReady() error {
 	}
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 func start(name, bin string) (*server, error) {
-	port, err := freePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -364,17 +356,8 @@ func skipReply(r *bufio.Reader) error {
 	return nil
 }
 
-// status reads a /proc/PID/status field in kB.
+// status reads a /proc/PID/status field in kB (0 if the process is gone).
 func status(pid int, field string) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, field+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
+	n, _ := proc.StatusKB(pid, field)
+	return n
 }
