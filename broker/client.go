@@ -90,6 +90,7 @@ type client struct {
 	monitoring       atomic.Bool
 	multi            *multiState
 	lastPub          *pending // last unresolved publish, the barrier for other commands
+	anonSender       string   // "client_<id>": the sender of its publishes while unnamed
 	lastCmd          atomic.Pointer[command]
 	lastActive       atomic.Int64 // unix nanos
 	name             atomic.Value // string

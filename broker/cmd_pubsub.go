@@ -23,22 +23,57 @@ func publish(c *client, args [][]byte, shard bool) {
 	}
 	sender := c.getName()
 	if sender == "" {
-		sender = fmt.Sprintf("client_%d", c.id)
+		if c.anonSender == "" {
+			c.anonSender = "client_" + strconv.FormatInt(c.id, 10)
+		}
+		sender = c.anonSender
 	}
 	if !c.srv.beginPublish() {
 		c.w.Error(shuttingDownError)
 		return
 	}
-	p := c.reservePending()
-	c.lastPub = p
-	m := store.Message{Channel: args[1], Payload: args[2], Sender: sender, Shard: shard}
-	c.srv.replica.Publish(m, func(r replica.Result) { p.resolve(publishReply(r)); c.srv.endPublish() })
+	// One allocation holds the reserved reply, the replica's request and
+	// the callback (plus the reply's channel).
+	w := &publishWait{srv: c.srv}
+	w.p.done = make(chan struct{})
+	c.flush()
+	if !c.replies.silenced() {
+		c.reserve(&w.p)
+	}
+	c.lastPub = &w.p
+	w.Msg = store.Message{Channel: args[1], Payload: args[2], Sender: sender, Shard: shard}
+	c.srv.replica.Submit(&w.Request, w)
 }
+
+// publishWait is one PUBLISH waiting for its commit.
+type publishWait struct {
+	replica.Request
+	p   pending
+	srv *Server
+}
+
+func (w *publishWait) PublishDone(r replica.Result) {
+	w.p.resolve(publishReply(r))
+	w.srv.endPublish()
+}
+
+// intReplies are the replies ":0\r\n" to ":1023\r\n", shared (a reply is
+// only ever read), so that acknowledging a publish allocates nothing.
+var intReplies = func() [][]byte {
+	out := make([][]byte, 1024)
+	for i := range out {
+		out[i] = append(strconv.AppendInt([]byte{':'}, int64(i), 10), '\r', '\n')
+	}
+	return out
+}()
 
 // publishReply is PUBLISH's reply for an outcome: the number of local
 // receivers, or an error that says what the client should do.
 func publishReply(r replica.Result) []byte {
 	if r.Err == nil {
+		if r.Receivers >= 0 && r.Receivers < len(intReplies) {
+			return intReplies[r.Receivers]
+		}
 		return append(strconv.AppendInt([]byte{':'}, int64(r.Receivers), 10), '\r', '\n')
 	}
 	prefix := "-TRYAGAIN " // not sequenced, or unknown: retrying is the answer

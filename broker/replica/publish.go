@@ -53,21 +53,45 @@ type RefusedError struct{ Err error }
 func (e *RefusedError) Error() string { return e.Err.Error() }
 func (e *RefusedError) Unwrap() error { return e.Err }
 
-// pubReq is a publish accepted from a local client, waiting for its commit.
-type pubReq struct {
-	msg         store.Message
-	done        func(Result)
+// Request is a publish accepted from a local client, waiting for its
+// commit. Callers embed it in their own per-publish record and submit it
+// with Submit, so that a publish costs them one allocation, not one for
+// the record, one for the request and one for a callback.
+type Request struct {
+	Msg         store.Message // its slices must stay unchanged until the outcome is known
+	done        Waiter
 	reqID       uint64
 	deadline    time.Time
 	parkedUntil time.Time
 	accepted    time.Time // first proposed (for the commit latency)
 }
 
+// Waiter is told a publish's outcome.
+type Waiter interface {
+	PublishDone(Result)
+}
+
+// funcWaiter adapts a callback to Waiter.
+type funcWaiter func(Result)
+
+func (f funcWaiter) PublishDone(r Result) { f(r) }
+
+// pubReq is the name the loop uses.
+type pubReq = Request
+
 // Publish submits m for sequencing; done is called exactly once, from the
 // replica's loop, with the outcome. m's slices must stay unchanged until
 // then.
 func (r *Replica) Publish(m store.Message, done func(Result)) {
-	p := &pubReq{msg: m, done: done}
+	r.Submit(&Request{Msg: m}, funcWaiter(done))
+}
+
+// Submit is Publish for a request the caller allocated (with req.Msg set):
+// w.PublishDone is called exactly once, from the replica's loop, with the
+// outcome. req must not be reused until then.
+func (r *Replica) Submit(req *Request, w Waiter) {
+	p := req
+	p.done = w
 	// A send racing with Stop could land in the queue after the loop has
 	// gone: submitting lets Stop wait such sends out and then answer what
 	// is left in the queue (failQueued), so done is still called once.
@@ -75,7 +99,7 @@ func (r *Replica) Publish(m store.Message, done func(Result)) {
 	defer r.submitting.Add(-1)
 	select {
 	case <-r.stopc:
-		done(Result{Err: ErrShuttingDown})
+		w.PublishDone(Result{Err: ErrShuttingDown})
 		return
 	default:
 	}
@@ -148,7 +172,7 @@ func (r *Replica) propose(batch []*pubReq) {
 		if p.accepted.IsZero() {
 			p.accepted = now
 		}
-		props[i] = consensus.Proposal{Origin: r.id, ReqID: p.reqID, Type: consensus.EntryNormal, Data: store.EncodeMessage(&p.msg)}
+		props[i] = consensus.Proposal{Origin: r.id, ReqID: p.reqID, Type: consensus.EntryNormal, Data: store.EncodeMessage(&p.Msg)}
 	}
 	if err := r.core.Propose(props...); err != nil {
 		if errors.Is(err, consensus.ErrNoLeader) {
@@ -176,7 +200,7 @@ func (r *Replica) propose(batch []*pubReq) {
 func (r *Replica) fail(p *pubReq, err error) {
 	r.stats.PublishErrors.Add(1)
 	r.stats.PublishErrorsBy[failReason(err)].Add(1)
-	p.done(Result{Err: err})
+	p.done.PublishDone(Result{Err: err})
 }
 
 // unpark re-proposes publishes held while no leader was known, and fails

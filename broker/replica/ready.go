@@ -192,8 +192,11 @@ func (r *Replica) apply(es []consensus.Entry) {
 		return
 	}
 	debug := r.log.Enabled(logging.Debug)
-	ms := make([]*store.Message, 0, len(es))
-	origin := make([]*consensus.Entry, 0, len(es))
+	// One allocation for the batch's messages (not one each); the
+	// pointer and entry slices are the loop's, reused batch after batch
+	// (neither the store's index nor the Applier keeps them).
+	slab := make([]store.Message, 0, len(es))
+	ms, origin := r.applyMs[:0], r.applyEs[:0]
 	for i := range es {
 		e := &es[i]
 		if e.Type == consensus.EntryMembership {
@@ -203,14 +206,21 @@ func (r *Replica) apply(es []consensus.Entry) {
 		if e.Type != consensus.EntryNormal {
 			continue
 		}
-		m, err := store.EntryMessage(e)
-		if err != nil {
+		slab = append(slab, store.Message{Seq: e.Seq, TimeMs: e.Time})
+		m := &slab[len(slab)-1]
+		if err := store.DecodeMessage(e.Data, m); err != nil {
+			slab = slab[:len(slab)-1]
 			r.log.WithSeq(e.Seq).Logf(logging.Error, "ordering", "Skipping undecodable entry seq_no=%d: %v", e.Seq, err)
 			continue
 		}
 		ms = append(ms, m)
 		origin = append(origin, e)
 	}
+	defer func() {
+		clear(ms) // (let the messages go)
+		clear(origin)
+		r.applyMs, r.applyEs = ms[:0], origin[:0]
+	}()
 	// Index first: a client that has its PUBLISH reply, or a subscriber
 	// that has the message, must find it in XRANGE/XREAD right away.
 	st := r.Store()
@@ -236,7 +246,7 @@ func (r *Replica) apply(es []consensus.Entry) {
 				if obs != nil {
 					obs.PublishCommitted(now.Sub(p.accepted))
 				}
-				p.done(Result{Receivers: receivers})
+				p.done.PublishDone(Result{Receivers: receivers})
 			}
 		}
 	}

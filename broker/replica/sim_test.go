@@ -305,8 +305,8 @@ func (s *sim) publish() {
 	s.nextPub++
 	p := fmt.Sprintf("p%d", s.nextPub)
 	nd.r.propose([]*pubReq{{
-		msg: store.Message{Channel: []byte("c"), Payload: []byte(p), Sender: "s"},
-		done: func(res Result) {
+		Msg: store.Message{Channel: []byte("c"), Payload: []byte(p), Sender: "s"},
+		done: funcWaiter(func(res Result) {
 			switch res.Err {
 			case nil:
 				s.acked[p] = true
@@ -316,7 +316,7 @@ func (s *sim) publish() {
 					s.failf("publish %q refused as not delivered, but it was delivered at %d", p, s.seqOf[p])
 				}
 			}
-		},
+		}),
 	}})
 	nd.r.handleReady()
 }
