@@ -88,11 +88,19 @@ func (f *forwarder) committed(origin NodeID, req uint64, dropped []Proposal) []P
 	}
 	if k > 0 {
 		f.count -= k
-		l = l[k:]
-		if len(l) == 0 {
-			delete(f.byOrigin, origin)
-		} else {
-			f.byOrigin[origin] = l
+		switch {
+		case k == len(l):
+			// Keep the emptied array for the origin's next proposals.
+			clear(l)
+			f.byOrigin[origin] = l[:0]
+		case len(l)-k <= k:
+			// Move the few left to the front, so the array is reused by
+			// later proposals instead of reallocated as its front is cut
+			// away batch after batch (amortised: at most what was cut).
+			f.byOrigin[origin] = l[:copy(l, l[k:])]
+			clear(l[len(l)-k:])
+		default:
+			f.byOrigin[origin] = l[k:]
 		}
 	}
 	return dropped
@@ -128,8 +136,10 @@ func (f *forwarder) all(now int64) []Proposal {
 
 func (f *forwarder) origins() []NodeID {
 	origins := make([]NodeID, 0, len(f.byOrigin))
-	for o := range f.byOrigin {
-		origins = append(origins, o)
+	for o, l := range f.byOrigin {
+		if len(l) > 0 { // (committed keeps emptied lists for reuse)
+			origins = append(origins, o)
+		}
 	}
 	slices.Sort(origins) // deterministic order
 	return origins

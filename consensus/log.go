@@ -174,6 +174,14 @@ func (l *nodeLog) entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
 		out = ents[:len(ents):len(ents)]
 		lo = sh
 	}
+	if out == nil && lo >= l.u.offset {
+		// One allocation, not one per doubling (appends of a busy leader
+		// run to hundreds of entries).
+		end := l.u.offset + uint64(len(l.u.entries))
+		if n := min(hi, end) - min(lo, end); n > 0 {
+			out = make([]Entry, 0, n)
+		}
+	}
 	for i := lo; i < hi; i++ {
 		k := i - l.u.offset
 		if k >= uint64(len(l.u.entries)) {

@@ -327,6 +327,16 @@ func (d *decoder) count(min int) int {
 // ErrBadMessage (never panics) for truncated, oversized or otherwise
 // malformed input. The returned message does not alias b.
 func UnmarshalMessage(b []byte) (Message, error) {
+	if len(b) < 3 {
+		return Message{}, ErrBadMessage
+	}
+	return UnmarshalMessageOwned(append([]byte(nil), b...))
+}
+
+// UnmarshalMessageOwned is UnmarshalMessage for a buffer the caller hands
+// over (a frame read into its own allocation): the returned message's
+// entry and proposal data alias b, which must not change afterwards.
+func UnmarshalMessageOwned(b []byte) (Message, error) {
 	var m Message
 	if len(b) < 3 || b[0] != wireVersion {
 		return m, ErrBadMessage
@@ -343,8 +353,7 @@ func UnmarshalMessage(b []byte) (Message, error) {
 	m.Pre = flags&flagPre != 0
 	m.Reset = flags&flagReset != 0
 	m.Transfer = flags&flagTransfer != 0
-	// One copy of the input; decoded Data slices alias it.
-	d := decoder{b: append([]byte(nil), b[3:]...)}
+	d := decoder{b: b[3:]} // decoded Data slices alias b
 	m.From = NodeID(d.uvarint())
 	m.To = NodeID(d.uvarint())
 	m.Term = d.uvarint()

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -225,15 +226,19 @@ func (l *link) enqueue(f frame) {
 
 // appendFrame appends f as a length-prefixed frame.
 func appendFrame(b []byte, f *frame) []byte {
-	var enc []byte
 	if f.ctl != nil {
 		j, _ := json.Marshal(f.ctl) // (a struct of strings and numbers)
-		enc = append([]byte{controlTag}, j...)
-	} else {
-		enc = f.m.Marshal()
+		b = binary.BigEndian.AppendUint32(b, uint32(1+len(j)))
+		b = append(b, controlTag)
+		return append(b, j...)
 	}
-	b = binary.BigEndian.AppendUint32(b, uint32(len(enc)))
-	return append(b, enc...)
+	// Encoded in place after a length filled in afterwards: an append
+	// batch is copied once, into the link's write buffer.
+	at := len(b)
+	b = slices.Grow(b, 4+f.m.Size())
+	b = f.m.AppendMarshal(append(b, 0, 0, 0, 0))
+	binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at-4))
+	return b
 }
 
 // Close stops every link, outgoing and incoming, and waits for them.
@@ -468,7 +473,7 @@ func readFrame(rd *bufio.Reader) (frame, error) {
 		}
 		return frame{ctl: &c}, nil
 	}
-	m, err := consensus.UnmarshalMessage(b)
+	m, err := consensus.UnmarshalMessageOwned(b) // (b is the frame's own: no second copy)
 	if err != nil {
 		return frame{}, fmt.Errorf("malformed message: %w", err)
 	}
