@@ -141,11 +141,14 @@ type Replica struct {
 	// Ready to persist and goes on ticking and stepping; persisted reports
 	// back. dispatch is the hand-off (a channel send to the storage
 	// goroutine; the simulation queues it instead).
-	inflight  *consensus.Ready
-	dispatch  func(rd *consensus.Ready)
-	jobs      chan *consensus.Ready
-	persisted chan error
-	now       func() time.Time
+	inflight *consensus.Ready
+	// appliedEarly: the Ready in flight's committed entries are already
+	// applied (handleReady).
+	appliedEarly bool
+	dispatch     func(rd *consensus.Ready)
+	jobs         chan *consensus.Ready
+	persisted    chan error
+	now          func() time.Time
 	// Catch-up reads run beside the loop too (store/catchup.go): spawnRead
 	// starts one, readc wakes the loop to tell the core it is done.
 	spawnRead func(func())
