@@ -3,6 +3,7 @@ package replica
 import (
 	"errors"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/ordo-broker/ordo/broker/store"
@@ -162,7 +163,15 @@ func (r *Replica) propose(batch []*pubReq) {
 		}
 		return
 	}
-	props := make([]consensus.Proposal, len(batch))
+	// The batch's messages are encoded once, into one buffer: each
+	// entry's Data is a slice of it from here to the log, the peers and
+	// delivery. (The core copies the proposal slice, so it is reused.)
+	size := 0
+	for _, p := range batch {
+		size += store.MessageSize(&p.Msg)
+	}
+	arena := make([]byte, 0, size)
+	props := slices.Grow(r.props[:0], len(batch))[:len(batch)]
 	now := r.now()
 	r.core.SetTime(now.UnixMilli())
 	deadline := now.Add(r.cfg.PublishTimeout)
@@ -172,9 +181,14 @@ func (r *Replica) propose(batch []*pubReq) {
 		if p.accepted.IsZero() {
 			p.accepted = now
 		}
-		props[i] = consensus.Proposal{Origin: r.id, ReqID: p.reqID, Type: consensus.EntryNormal, Data: store.EncodeMessage(&p.Msg)}
+		start := len(arena)
+		arena = store.AppendMessage(arena, &p.Msg)
+		props[i] = consensus.Proposal{Origin: r.id, ReqID: p.reqID, Type: consensus.EntryNormal, Data: arena[start:len(arena):len(arena)]}
 	}
-	if err := r.core.Propose(props...); err != nil {
+	err := r.core.Propose(props...)
+	clear(props) // (the core keeps its own copy)
+	r.props = props[:0]
+	if err != nil {
 		if errors.Is(err, consensus.ErrNoLeader) {
 			// An election may be under way (or the node just started):
 			// hold the publishes for up to one leader timeout, then fail.

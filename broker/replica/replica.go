@@ -156,10 +156,11 @@ type Replica struct {
 
 	reqID     uint64
 	ticks     uint64
-	lastBatch int                // size of the previous proposal batch
-	parked    []*pubReq          // waiting for a leader to be known
-	applyMs   []*store.Message   // apply's scratch
-	applyEs   []*consensus.Entry // apply's scratch
+	lastBatch int                  // size of the previous proposal batch
+	parked    []*pubReq            // waiting for a leader to be known
+	props     []consensus.Proposal // propose's scratch
+	applyMs   []*store.Message     // apply's scratch
+	applyEs   []*consensus.Entry   // apply's scratch
 	waiting   map[uint64]*pubReq
 	order     []*pubReq // by ReqID, to expire the oldest first
 	broken    error     // a storage failure; publishes fail until recovery

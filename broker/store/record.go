@@ -84,7 +84,16 @@ const flagShard = 1
 
 // EncodeMessage is the Data of a normal entry carrying m.
 func EncodeMessage(m *Message) []byte {
-	b := make([]byte, 0, 2+len(m.Channel)+len(m.Sender)+len(m.Payload)+4)
+	return AppendMessage(make([]byte, 0, MessageSize(m)), m)
+}
+
+// MessageSize is an upper bound of the encoded size of m.
+func MessageSize(m *Message) int {
+	return 1 + 2*binary.MaxVarintLen32 + len(m.Channel) + len(m.Sender) + len(m.Payload)
+}
+
+// AppendMessage appends the encoding of m (EncodeMessage's) to b.
+func AppendMessage(b []byte, m *Message) []byte {
 	var flags byte
 	if m.Shard {
 		flags |= flagShard
