@@ -207,12 +207,25 @@ func (q *reqReader) parse() (bool, error) {
 			if msg := q.lim.declare(n*argOverhead, n*argOverhead); msg != "" {
 				return false, &limitError{msg}
 			}
-			if cap(q.args) > keepArgs && n < int64(cap(q.args)/4) {
-				q.args, q.local = nil, nil
+			// Room for every argument at once (growing by appending
+			// copied a million-argument slice dozens of times); what the
+			// count declares is already charged (argOverhead each).
+			if c := int64(cap(q.args)); c < n || c > keepArgs && n < c/4 {
+				q.args = make([][]byte, 0, n)
 			}
 			q.left = n
 			q.startBulkLine()
 		case rqBulkLine:
+			if n, ok := q.quickBulkLine(); ok {
+				// The common case, a whole "$<n>\r\n" in buf.
+				if msg := q.lim.declare(n, n); msg != "" {
+					return false, &limitError{msg}
+				}
+				if q.startBody(n) {
+					return true, nil
+				}
+				continue
+			}
 			if !q.line.scan(q) {
 				if q.line.tooLong() {
 					return false, protoErr("too big bulk count string")
@@ -235,18 +248,8 @@ func (q *reqReader) parse() (bool, error) {
 			if msg := q.lim.declare(n, n); msg != "" {
 				return false, &limitError{msg}
 			}
-			q.bulk = n
-			switch {
-			case n == 0:
-				q.args = append(q.args, emptyArg)
-				q.skip, q.state = 2, rqSkip
-			case int64(q.w-q.r) >= n+2 || n <= bigBulk:
-				q.state = rqBody
-			default:
-				q.big = make([]byte, n)
-				q.bigN = copy(q.big, q.buf[q.r:q.w])
-				q.r += q.bigN
-				q.state = rqBig
+			if q.startBody(n) {
+				return true, nil
 			}
 		case rqBody:
 			n := int(q.bulk)
@@ -299,6 +302,62 @@ func (q *reqReader) parse() (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// startBody begins reading a bulk of n bytes; it reports whether that
+// completed the request (an empty last argument, already in buf).
+func (q *reqReader) startBody(n int64) bool {
+	q.bulk = n
+	switch {
+	case n == 0 && q.w-q.r >= 2:
+		q.args = append(q.args, emptyArg)
+		q.r += 2
+		return q.argDone()
+	case n == 0:
+		q.args = append(q.args, emptyArg)
+		q.skip, q.state = 2, rqSkip
+	case int64(q.w-q.r) >= n+2 || n <= bigBulk:
+		q.state = rqBody
+	default:
+		q.big = make([]byte, n)
+		q.bigN = copy(q.big, q.buf[q.r:q.w])
+		q.r += q.bigN
+		q.state = rqBig
+	}
+	return false
+}
+
+// quickBulkLine parses a bulk line that is whole in buf and well formed
+// (the usual case) without the byte-at-a-time lineScan: "$", 1 to 18
+// digits without a leading zero (or "0"), '\r' and one more byte. It
+// leaves anything else to lineScan, which gives the same verdict. The
+// length is checked as the slow path checks it; ok false means "not
+// handled", never "invalid".
+func (q *reqReader) quickBulkLine() (int64, bool) {
+	if q.line.n != 0 {
+		return 0, false // a line already begun
+	}
+	b := q.buf[q.r:q.w]
+	if len(b) < 4 || b[0] != '$' || b[1] < '0' || b[1] > '9' || b[1] == '0' && b[2] != '\r' {
+		return 0, false
+	}
+	var n int64
+	i := 1
+	for ; i < len(b) && i <= 19; i++ {
+		c := b[i]
+		if c == '\r' {
+			break
+		}
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if i+1 >= len(b) || b[i] != '\r' || i > 19 || n > q.lim.maxRequest() || n > 16384 && q.lim.authRequired() {
+		return 0, false
+	}
+	q.r += i + 2
+	return n, true
 }
 
 // argDone counts an argument read; it reports whether the request is
