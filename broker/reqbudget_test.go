@@ -234,7 +234,7 @@ func TestLargeBulkReadIntoItsOwnAllocation(t *testing.T) {
 		if args, err = rd.next(); err != nil || len(args) != 1 || string(args[0]) != "PING" {
 			t.Fatalf("reads of %d: after the bulk %q, %v", chunk, args, err)
 		}
-		if len(rd.buf) != readBufSize {
+		if len(rd.buf) > readBufSize {
 			t.Fatalf("reads of %d: the read buffer grew to %d", chunk, len(rd.buf))
 		}
 	}

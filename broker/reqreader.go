@@ -60,8 +60,11 @@ const (
 )
 
 const (
-	// readBufSize is Redis's PROTO_IOBUF_LEN.
-	readBufSize = 16 << 10
+	// A connection's read buffer starts small (most clients, subscribers
+	// above all, send little) and grows to readBufSize, Redis's
+	// PROTO_IOBUF_LEN, once a read fills it.
+	firstBufSize = 4 << 10
+	readBufSize  = 16 << 10
 	// A bulk longer than this that is not in buf yet gets its own
 	// allocation, read into directly; a shorter one waits in buf.
 	bigBulk = readBufSize / 2
@@ -75,7 +78,7 @@ const (
 var emptyArg = []byte{}
 
 func newReqReader(rd io.Reader, in *atomic.Int64, lim requestLimits) *reqReader {
-	return &reqReader{rd: rd, buf: make([]byte, readBufSize), in: in, lim: lim}
+	return &reqReader{rd: rd, buf: make([]byte, firstBufSize), in: in, lim: lim}
 }
 
 // next returns the next request's arguments (never none: empty requests
@@ -125,7 +128,12 @@ func (q *reqReader) fill() error {
 	if q.state == rqBody {
 		need = int(q.bulk) + 2
 	}
-	if q.r == q.w {
+	if len(q.buf) < readBufSize && (q.w == len(q.buf) || need > len(q.buf)) {
+		// Grow: the arguments in the old buffer keep it until detached.
+		nb := make([]byte, readBufSize)
+		q.w = copy(nb, q.buf[q.r:q.w])
+		q.r, q.buf = 0, nb
+	} else if q.r == q.w {
 		q.detach()
 		q.r, q.w = 0, 0
 	} else if len(q.buf)-q.r < need || q.w == len(q.buf) {
@@ -417,6 +425,9 @@ func (q *reqReader) scanInline() (bool, error) {
 		line = line[:n-1]
 	}
 	args, ok := splitArgs(line, q.args)
+	if cap(q.inline) > readBufSize {
+		q.inline = nil // a long line once: not kept for the connection's life
+	}
 	if !ok {
 		return false, protoErr("unbalanced quotes in request")
 	}
