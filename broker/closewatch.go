@@ -15,8 +15,8 @@ import (
 // Call the returned stop function before reading from conn again.
 func watchClose(conn net.Conn) (closed <-chan struct{}, stop func()) {
 	ch := make(chan struct{})
-	if lc, ok := conn.(*limitConn); ok {
-		conn = lc.Conn
+	if cc, ok := conn.(*clientConn); ok {
+		conn = cc.Conn
 	}
 	sc, ok := conn.(syscall.Conn)
 	if !ok {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -227,7 +228,9 @@ func (c *client) queueMulti(top *command, args [][]byte) {
 		c.multi.dirty = true
 		return
 	}
-	c.multi.cmds = append(c.multi.cmds, args)
+	// The reader reuses the argument slice for the next request (the
+	// arguments' bytes it never reuses).
+	c.multi.cmds = append(c.multi.cmds, slices.Clone(args))
 	c.w.Simple("QUEUED")
 }
 

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +10,7 @@ import (
 )
 
 // Absurd multibulk counts are refused from the header, with Redis 6's
-// text, before redcon (which walks the whole count on every read) sees
-// them.
+// text.
 func TestHugeMultibulkCountRefused(t *testing.T) {
 	srv := startServer(t, func(c *Config) { c.NoSync = true })
 	for _, hdr := range []string{"*1048577\r\n", "*2147483647\r\n", "*5000000\r\n$0\r\n\r\n"} {
@@ -77,13 +75,13 @@ func TestManyEmptyArgumentsCountAgainstRequestSize(t *testing.T) {
 }
 
 // budgetServer runs a node whose request budget fits one 900 KB request
-// (which costs twice its size while it arrives) but not two.
+// but not two.
 func budgetServer(t *testing.T) *Server {
 	return startServer(t, func(c *Config) {
 		c.NoSync = true
 		c.Limits.MaxRequestBytes = 1 << 20
 		c.Limits.MaxMessageBytes = 1 << 20
-		c.Limits.MaxPendingRequestBytes = 2 << 20
+		c.Limits.MaxPendingRequestBytes = 1280 << 10
 	})
 }
 
@@ -92,7 +90,7 @@ const bigHeader = "*3\r\n$7\r\nPUBLISH\r\n$1\r\na\r\n$900000\r\n"
 var bigBody = strings.Repeat("x", 900000) + "\r\n"
 
 // reservation is what a PUBLISH to channel "a" of n bytes reserves.
-func reservation(n int64) int64 { return 3*argOverhead + 2*(7+1+n) - freeRequestBytes }
+func reservation(n int64) int64 { return 3*argOverhead + 7 + 1 + n - freeRequestBytes }
 
 // A request that does not fit the budget waits, its reads paused, while
 // small requests of other clients go on; it proceeds once the request
@@ -136,7 +134,7 @@ func TestPendingRequestRefusedAfterWait(t *testing.T) {
 	a := dial(t, srv.Addr().String())
 	a.sendRaw([]byte(bigHeader))
 	testkit.Eventually(t, 10*time.Second, func() bool { return b.inUse() > 0 }, "the declared bulk reserved nothing")
-	// Once as a first command (redcon still reads) and once after one.
+	// Once as a first request (no client yet) and once after one.
 	for _, prefix := range []string{"", "*1\r\n$4\r\nPING\r\n"} {
 		w := dial(t, srv.Addr().String())
 		w.sendRaw([]byte(prefix + bigHeader))
@@ -218,24 +216,71 @@ func TestBudgetGrowDoesNotDeadlock(t *testing.T) {
 	}
 }
 
-// An incomplete request reaches redcon in one read however the network
-// splits it: redcon parses an incomplete request from its start on every
-// read (and walks its whole declared count), so a request trickled in
-// small pieces would otherwise cost CPU per piece.
-func TestIncompleteRequestHandedOverWhole(t *testing.T) {
-	var req strings.Builder
-	req.WriteString("*1001\r\n$4\r\nECHO\r\n")
-	for range 1000 {
-		req.WriteString("$1\r\nx\r\n")
+// A large bulk is read straight from the socket into an allocation of
+// exactly its size: the read buffer never grows, and no copy of the bulk
+// is made however the network splits it.
+func TestLargeBulkReadIntoItsOwnAllocation(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	in := "*3\r\n$7\r\nPUBLISH\r\n$1\r\na\r\n$" + fmt.Sprint(len(big)) + "\r\n" + big + "\r\n*1\r\n$4\r\nPING\r\n"
+	for _, chunk := range []int{7, 4096, len(in)} {
+		rd := newReqReader(&chunkConn{in: []byte(in), chunk: chunk}, nil, requestLimits{maxReq: 2 << 20})
+		args, err := rd.next()
+		if err != nil || len(args) != 3 || string(args[2]) != big {
+			t.Fatalf("reads of %d: %d args, %v", chunk, len(args), err)
+		}
+		if cap(args[2]) != len(big) {
+			t.Fatalf("reads of %d: the bulk's allocation holds %d bytes for %d", chunk, cap(args[2]), len(big))
+		}
+		if args, err = rd.next(); err != nil || len(args) != 1 || string(args[0]) != "PING" {
+			t.Fatalf("reads of %d: after the bulk %q, %v", chunk, args, err)
+		}
+		if len(rd.buf) > readBufSize {
+			t.Fatalf("reads of %d: the read buffer grew to %d", chunk, len(rd.buf))
+		}
 	}
-	in := []byte(req.String() + "*1\r\n$4\r\nPING\r\n")
-	lc := &limitConn{Conn: &chunkConn{in: in, chunk: 7}, maxBulk: 1 << 20}
-	buf := make([]byte, 64<<10)
-	n, err := lc.Read(buf)
-	if err != nil || n < req.Len() {
-		t.Fatalf("first read: %d bytes, %v; want the whole %d-byte request", n, err, req.Len())
+}
+
+// The bytes of a request stay as they were after the next requests are
+// read (PUBLISH keeps its payload, MULTI its commands): the reader reuses
+// its buffer, never an argument's bytes.
+func TestArgumentsSurviveLaterRequests(t *testing.T) {
+	var in strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&in, "*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$%d\r\n%s\r\n", len(fmt.Sprint(i))+1, "m"+fmt.Sprint(i))
 	}
-	if _, err := io.ReadAll(lc); err != nil {
-		t.Fatal(err)
+	for _, chunk := range []int{1, 13, 4096, in.Len()} {
+		rd := newReqReader(&chunkConn{in: []byte(in.String()), chunk: chunk}, nil, requestLimits{maxReq: 1 << 20})
+		var kept [][]byte
+		for {
+			args, err := rd.next()
+			if err != nil {
+				break
+			}
+			kept = append(kept, args[2])
+		}
+		for i, k := range kept {
+			if string(k) != "m"+fmt.Sprint(i) {
+				t.Fatalf("reads of %d: payload %d is %q after later requests", chunk, i, k)
+			}
+		}
+		if len(kept) != 2000 {
+			t.Fatalf("reads of %d: %d requests", chunk, len(kept))
+		}
+	}
+}
+
+// One request of many arguments does not leave its argument slice to the
+// connection: the next small request lets it go.
+func TestManyArgumentsNotKept(t *testing.T) {
+	in := "*100000\r\n" + strings.Repeat("$0\r\n\r\n", 100000) + "*1\r\n$4\r\nPING\r\n"
+	rd := newReqReader(&chunkConn{in: []byte(in), chunk: 1000}, nil, requestLimits{maxReq: 100 << 20})
+	if args, err := rd.next(); err != nil || len(args) != 100000 {
+		t.Fatalf("%d args, %v", len(args), err)
+	}
+	if args, err := rd.next(); err != nil || len(args) != 1 {
+		t.Fatalf("%q, %v", args, err)
+	}
+	if cap(rd.args) > keepArgs {
+		t.Fatalf("the argument slice keeps room for %d", cap(rd.args))
 	}
 }

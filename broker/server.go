@@ -1,5 +1,6 @@
 // Package broker is ordo's Redis-protocol front end and the wiring of a
-// node: it accepts connections (redcon), executes Redis commands with
+// node: it accepts connections, reads their requests (reqreader.go),
+// executes Redis commands with
 // Redis 7's exact replies, fans committed messages out to subscribers
 // through bounded per-client output buffers (a slow subscriber is cut off,
 // never stalls others), and is the one place where Redis reply bytes are
@@ -13,7 +14,6 @@ import (
 	"fmt"
 	"net"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +23,6 @@ import (
 	"github.com/ordo-broker/ordo/broker/metrics"
 	"github.com/ordo-broker/ordo/broker/peer"
 	"github.com/ordo-broker/ordo/broker/replica"
-	"github.com/tidwall/redcon"
 )
 
 // Server is one ordo node: it serves Redis clients and (through its
@@ -47,13 +46,12 @@ type Server struct {
 	aclSrc       string
 	acllog       aclLog
 
-	rs       *redcon.Server
 	ln       net.Listener
-	tls      *tlsState      // nil without tls_port
-	tlsRS    *redcon.Server // the TLS listener's, if served
+	tls      *tlsState // nil without tls_port
 	tlsLn    net.Listener
 	mu       sync.Mutex
 	clients  map[int64]*client
+	conns    map[*clientConn]struct{} // accepted, before their first request
 	nextID   atomic.Int64
 	closed   atomic.Bool
 	serveErr chan error
@@ -101,6 +99,7 @@ func New(cfg Config) (*Server, error) {
 		reg:          newRegistry(),
 		started:      time.Now(),
 		clients:      map[int64]*client{},
+		conns:        map[*clientConn]struct{}{},
 		serveErr:     make(chan error, 1),
 		historySlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1)),
 		stopped:      make(chan struct{}),
@@ -178,13 +177,10 @@ func (s *Server) ServeListeners(plain, secure net.Listener) error {
 	peerLn := plain
 	s.mu.Lock()
 	if plain != nil {
-		s.ln = &limitListener{Listener: plain, maxBulk: s.cfg.Limits.MaxRequestBytes, in: &s.stats.netInputBytes, budget: s.reqBudget}
-		s.rs = redcon.NewServer(plain.Addr().String(), s.handleFirst, s.accept, nil)
+		s.ln = plain
 	}
 	if secure != nil {
-		tl := &tlsListener{Listener: secure, cfg: s.tls.listenerConfig(), log: s.log}
-		s.tlsLn = &limitListener{Listener: tl, maxBulk: s.cfg.Limits.MaxRequestBytes, in: &s.stats.netInputBytes, budget: s.reqBudget}
-		s.tlsRS = redcon.NewServer(secure.Addr().String(), s.handleFirst, s.accept, nil)
+		s.tlsLn = &tlsListener{Listener: secure, cfg: s.tls.listenerConfig(), log: s.log}
 		if s.cfg.TLS.Cluster || plain == nil {
 			peerLn = secure
 		}
@@ -204,11 +200,11 @@ func (s *Server) ServeListeners(plain, secure net.Listener) error {
 	served := make(chan error, 2)
 	if plain != nil {
 		s.log.Logf(logging.Info, "node", "Listening on %s", plain.Addr())
-		go func() { served <- s.rs.Serve(s.ln) }()
+		go func() { served <- s.acceptLoop(s.ln) }()
 	}
 	if secure != nil {
 		s.log.Logf(logging.Info, "node", "Listening for TLS on %s", secure.Addr())
-		go func() { served <- s.tlsRS.Serve(s.tlsLn) }()
+		go func() { served <- s.acceptLoop(s.tlsLn) }()
 	}
 	err := <-served
 	if s.closed.Load() {
@@ -259,17 +255,20 @@ func (s *Server) stop(grace time.Duration) error {
 		return nil
 	}
 	defer close(s.stopped)
-	// Clients first: when the listener closes, redcon closes every
-	// connection still inside a handler, which ours all are.
+	// Clients first, then the listeners and the connections that have
+	// not sent a request yet.
 	s.finishClients(grace)
 	s.mu.Lock()
-	rs, tlsRS := s.rs, s.tlsRS
-	s.mu.Unlock()
-	if rs != nil {
-		rs.Close()
+	ln, tlsLn := s.ln, s.tlsLn
+	for cc := range s.conns {
+		cc.Close()
 	}
-	if tlsRS != nil {
-		tlsRS.Close()
+	s.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+	if tlsLn != nil {
+		tlsLn.Close()
 	}
 	s.closeMetrics()
 	return s.shutdown()
@@ -301,57 +300,108 @@ func (s *Server) shutdown() error {
 	return s.replica.Stop()
 }
 
-// accept enforces maxclients with Redis's error.
-func (s *Server) accept(conn redcon.Conn) bool {
+// acceptLoop accepts connections on ln until it is closed, serving each
+// on a goroutine of its own.
+func (s *Server) acceptLoop(ln net.Listener) error {
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors, say: back off as net/http does
+			// rather than spin.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Logf(logging.Warn, "node", "Accept: %v; retrying in %v", err, delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		cc := newClientConn(nc)
+		if s.accept(cc) {
+			go s.serveConn(cc)
+		}
+	}
+}
+
+// accept enforces maxclients with Redis's error, and tracks the
+// connection until its first request.
+func (s *Server) accept(cc *clientConn) bool {
 	s.mu.Lock()
 	n := len(s.clients)
+	closed := s.closed.Load()
+	if !closed {
+		s.conns[cc] = struct{}{}
+	}
 	s.mu.Unlock()
-	if s.closed.Load() {
-		s.refuseDraining(conn.NetConn())
+	if closed {
+		s.refuseDraining(cc)
 		return false
 	}
 	if n >= s.limits.Load().MaxClients {
+		s.untrack(cc)
 		s.stats.rejected.Add(1)
-		nc := conn.NetConn()
 		// A read deadline too: on the TLS port this write first
-		// completes the handshake, in the accept loop.
-		nc.SetDeadline(time.Now().Add(time.Second))
-		nc.Write([]byte("-ERR max number of clients reached\r\n"))
+		// completes the handshake.
+		cc.SetDeadline(time.Now().Add(time.Second))
+		cc.Write([]byte("-ERR max number of clients reached\r\n"))
+		cc.Close()
 		return false
 	}
 	return true
 }
 
-// handleFirst receives a connection's first command from redcon, takes the
-// connection over (Detach) and serves it for its whole life: one goroutine
-// reads and executes commands, another writes (client.writeLoop).
-func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
-	dc := conn.Detach()
-	nc := dc.NetConn()
-	lc, _ := nc.(*limitConn)
-	if lc != nil {
-		lc.detached.Store(true)
+func (s *Server) untrack(cc *clientConn) {
+	s.mu.Lock()
+	delete(s.conns, cc)
+	s.mu.Unlock()
+}
+
+// serveConn serves a connection for its whole life: its first request
+// tells a cluster peer (handed to the peer transport) from a client, whose
+// requests this goroutine then reads and executes while another writes
+// the replies (client.writeLoop).
+func (s *Server) serveConn(cc *clientConn) {
+	rd := newReqReader(cc, &s.stats.netInputBytes, requestLimits{
+		limits: &s.limits,
+		budget: s.reqBudget,
+		free:   freeRequestBytes,
+		cancel: cc.closed,
+		auth:   s.authRequired, // not authenticated yet
+	})
+	defer rd.close()
+	args, err := rd.next()
+	s.untrack(cc)
+	if err != nil {
+		if msg := protocolError(err); msg != "" {
+			cc.SetWriteDeadline(time.Now().Add(time.Second))
+			cc.Write([]byte("-ERR " + msg + "\r\n"))
+		}
+		cc.Close()
+		return
 	}
-	if len(first.Args) > 0 && peer.IsHandshake(first.Args[0]) && lc != nil {
+	if peer.IsHandshake(args[0]) {
 		// A peer link is not a client: the transport authenticates it and
-		// reads its frames from the raw connection.
-		lc.releaseReservation()
-		s.peers.Accept(lc.Conn, first.Args)
+		// reads its frames from the raw connection. (The dialing peer
+		// sends nothing more before it is answered, so the reader holds
+		// nothing beyond this request.)
+		s.peers.Accept(cc.Conn, args)
 		return
 	}
-	if s.draining.Load() {
-		s.refuseDraining(nc)
+	if s.draining.Load() || s.closed.Load() {
+		s.refuseDraining(cc)
 		return
 	}
-	if s.refuseUnprotected(nc) {
+	if s.refuseUnprotected(cc) {
 		return
 	}
 	c := &client{
 		id:      s.nextID.Add(1),
 		srv:     s,
-		conn:    nc,
-		addr:    nc.RemoteAddr().String(),
-		laddr:   nc.LocalAddr().String(),
+		conn:    cc,
+		addr:    cc.RemoteAddr().String(),
+		laddr:   cc.LocalAddr().String(),
 		created: time.Now(),
 		quit:    make(chan struct{}),
 	}
@@ -360,6 +410,7 @@ func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 	c.user.Store(s.users.Default())
 	c.authed = s.defaultAuthenticated()
 	c.lastActive.Store(time.Now().UnixNano())
+	rd.lim.auth = func() bool { return !c.authed && s.authRequired() }
 	s.mu.Lock()
 	s.clients[c.id] = c
 	s.mu.Unlock()
@@ -367,14 +418,11 @@ func (s *Server) handleFirst(conn redcon.Conn, first redcon.Command) {
 	go c.writeLoop()
 	defer s.dropClient(c)
 
-	cmd := first
 	for {
-		if !s.execute(c, cmd.Args) {
+		if !s.execute(c, args) {
 			return
 		}
-		var err error
-		cmd, err = dc.ReadCommand()
-		if err != nil {
+		if args, err = rd.next(); err != nil {
 			if msg := protocolError(err); msg != "" {
 				c.write([]byte("-ERR "+msg+"\r\n"), false)
 				c.finish()
@@ -417,9 +465,6 @@ func protocolError(err error) string {
 	var le *limitError
 	if errors.As(err, &le) {
 		return le.msg
-	}
-	if msg := err.Error(); strings.HasPrefix(msg, "Protocol error: ") {
-		return msg
 	}
 	return ""
 }

@@ -235,7 +235,7 @@ func goroutines() string {
 func connGoroutines() int {
 	n := 0
 	for _, g := range strings.Split(goroutines(), "\n\n") {
-		if strings.Contains(g, "redcon.handle(") || strings.Contains(g, "broker.(*tlsConn)") {
+		if strings.Contains(g, "broker.(*Server).serveConn(") || strings.Contains(g, "broker.(*tlsConn)") {
 			n++
 		}
 	}
