@@ -81,7 +81,8 @@ func WriteChart(w io.Writer, rep Report) error {
 	goal.Width = vg.Points(1.5)
 	p.Add(goal)
 	p.Legend.Add("goal", goal)
-	p.Legend.Top = true
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs = vg.Points(8)
 
 	lbl, err := plotter.NewLabels(labels)
 	if err != nil {
@@ -95,6 +96,7 @@ func WriteChart(w io.Writer, rep Report) error {
 	}
 	p.Add(lbl)
 	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.7, float64(len(rows))-0.3
 	p.X.Tick.Label.Rotation = math.Pi / 6
 	p.X.Tick.Label.XAlign = draw.XRight
 	p.X.Tick.Label.YAlign = draw.YCenter
