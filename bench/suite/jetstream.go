@@ -185,7 +185,9 @@ func jsPublish(ctx context.Context, url string, n, clients, window, size int, as
 			for range count {
 				var err error
 				if async {
-					_, err = p.js.PublishAsync("bench", payload)
+					// A full window waits for an acknowledgement (as -P 16
+					// does) instead of failing after the default 200 ms.
+					_, err = p.js.PublishAsync("bench", payload, jetstream.WithStallWait(time.Minute))
 				} else {
 					_, err = p.js.Publish(ctx, "bench", payload)
 				}
@@ -312,4 +314,3 @@ func (s *suite) jetStreamRows(ctx context.Context) []scorecard.Row {
 	}
 	return rows
 }
-

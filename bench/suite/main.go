@@ -381,4 +381,3 @@ func main() {
 		os.Exit(1)
 	}
 }
-

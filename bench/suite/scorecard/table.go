@@ -54,7 +54,7 @@ func group(s string) string {
 func (r Row) Cells() []string {
 	name := r.Name
 	if !r.Measured() {
-		return []string{name, "not run: " + r.NotRun, "", "", r.Goal.String(r.Unit), "-"}
+		return []string{name, "not run: " + short(r.NotRun), "", "", r.Goal.String(r.Unit), "-"}
 	}
 	ordo := Num(r.OrdoMedian()) + " " + r.Unit
 	ref, ratio := "-", "-"
@@ -73,6 +73,17 @@ func (r Row) Cells() []string {
 		}
 	}
 	return []string{name, ordo, ref, ratio, r.Goal.String(r.Unit), met}
+}
+
+// short keeps a reason to one table cell; the JSON and CSV keep it whole.
+func short(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if r := []rune(s); len(r) > 70 {
+		return string(r[:69]) + "…"
+	}
+	return s
 }
 
 var columns = []string{"row", "ordo (median)", "reference (median)", "ratio", "goal", "met?"}
