@@ -39,6 +39,9 @@ func header(cfg config) scorecard.Header {
 		}
 	}
 	version("ordo", cfg.ordoBin, "version")
+	// The binary names its commit only when built with VCS stamping; the
+	// checkout the suite runs from is the next best thing.
+	version("checkout", "git", "describe", "--always", "--dirty")
 	version("redis-server", cfg.redisBin, "--version")
 	if cfg.natsBin != "" {
 		version("nats-server", cfg.natsBin, "--version")
