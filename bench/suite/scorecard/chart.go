@@ -41,7 +41,11 @@ func WriteChart(w io.Writer, rep Report) error {
 		rep.Header.Started.UTC().Format("2006-01-02"), rep.Header.Machine)
 	p.Title.TextStyle.Font.Size = vg.Points(11)
 	p.Y.Label.Text = "towards the goal (1 = goal met; ratio / goal, or goal / time or memory)"
-	p.Y.Min, p.Y.Max = 0, chartCap*1.15
+	top := 1.2 // the goal line always shows, with room for labels
+	for _, r := range rows {
+		top = math.Max(top, math.Min(r.Progress(), chartCap)+0.15)
+	}
+	p.Y.Min, p.Y.Max = 0, top*1.1
 	p.Add(plotter.NewGrid())
 
 	met, missed := make(plotter.Values, len(rows)), make(plotter.Values, len(rows))
