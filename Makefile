@@ -2,7 +2,7 @@
 GO ?= go
 SIM_SCHEDULES ?= 200000
 
-.PHONY: build run test test-short sim fuzz fuzz-brief bench bench-patterns bench-attack bench-xrange scale-test deps vet cluster image compose compose-down clean
+.PHONY: build run test test-short sim fuzz fuzz-brief bench bench-quick bench-deps bench-patterns bench-attack bench-xrange scale-test deps vet cluster image compose compose-down clean
 
 build:
 	# -buildvcs=auto: `ordo version` names the commit (GOFLAGS may turn stamping off)
@@ -61,8 +61,29 @@ sim:
 deps:
 	@./.ci/deps.sh
 
+# Issue 10's performance table (bench/suite): every row measured side by
+# side with redis-server and, if installed (make bench-deps), NATS
+# JetStream; medians of 3 interleaved runs; writes data/bench/suite.{csv,
+# json,md,png,log}. About 20-40 minutes on a 2-core machine. Pick rows
+# and sizes with BENCH_FLAGS, e.g. BENCH_FLAGS="-rows fanout,latency" or
+# BENCH_FLAGS="-restart 2000000" (go run ./bench/suite -h lists them).
+BENCH_FLAGS ?=
+BENCHDEPS = $(CURDIR)/bin/benchdeps
+NATS_SERVER_VERSION ?= v2.15.2
+
 bench: build
-	./bench/compare.sh
+	$(GO) build -o bin/bench-xrange ./bench/xrange
+	$(GO) run ./bench/suite -ordo bin/ordo -xrange bin/bench-xrange $(BENCH_FLAGS)
+
+# The same with small sizes and one run: checks the suite works (about a minute).
+bench-quick:
+	$(MAKE) bench BENCH_FLAGS="-quick $(BENCH_FLAGS)"
+
+# nats-server (the JetStream reference of `make bench`) into bin/benchdeps,
+# where the suite finds it; the suite publishes with nats.go itself, so
+# the nats CLI is not needed.
+bench-deps:
+	GOBIN=$(BENCHDEPS) $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
 # PUBLISH throughput against redis-server with 0, 1k, 10k and 100k
 # pattern subscriptions (bench/patterns.sh; about 3 minutes).

@@ -30,6 +30,12 @@ type Options struct {
 	Messages    int64         `json:"messages"`    // stop after this many publishes (0 = no limit)
 	Drain       time.Duration `json:"drain_ns"`    // how long to wait for deliveries after publishing stops
 	Interval    time.Duration `json:"interval_ns"` // how often a Sample is taken (default 1s)
+	// Rate, if set, makes the run open loop: the publishers together send
+	// this many PUBLISHes a second on a fixed schedule, whatever the
+	// replies do, and every latency is measured from a message's intended
+	// send time, so a stall counts for every message it delays
+	// (coordinated omission corrected). Pipeline is then ignored.
+	Rate float64 `json:"rate,omitempty"`
 
 	// Dialer connects every publisher and subscriber (user, password,
 	// TLS; its Timeout defaults to 5s). Never written out: it may hold a
@@ -159,6 +165,16 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	defer cancel()
 	for i, conn := range conns {
 		wg.Add(1)
+		if o.Rate > 0 {
+			go func(pub uint32, conn net.Conn, ack *recorder) {
+				defer wg.Done()
+				if err := openLoop(ctx, o, pub, conn, start, &published, ack); err != nil {
+					firstErr.CompareAndSwap(nil, err.Error())
+					errs.Add(1)
+				}
+			}(uint32(i), conn, acks[i])
+			continue
+		}
 		go func(pub uint32, conn net.Conn, ack *recorder) {
 			defer wg.Done()
 			rd := bufio.NewReaderSize(conn, 64<<10)

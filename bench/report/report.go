@@ -41,8 +41,12 @@ func Title(o bench.Options) string {
 	if o.Messages > 0 {
 		length = numbers.Sprintf("%s or %d messages", length, o.Messages)
 	}
-	return fmt.Sprintf("%s: %s x pipeline %d, %s, %d B payloads, %s",
-		strings.Join(o.Addrs, ","), plural(o.Clients, "publisher"), o.Pipeline,
+	load := fmt.Sprintf("pipeline %d", o.Pipeline)
+	if o.Rate > 0 {
+		load = numbers.Sprintf("%.0f msg/s open loop", o.Rate)
+	}
+	return fmt.Sprintf("%s: %s x %s, %s, %d B payloads, %s",
+		strings.Join(o.Addrs, ","), plural(o.Clients, "publisher"), load,
 		plural(o.Subscribers, "subscriber"), o.Size, length)
 }
 

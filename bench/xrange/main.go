@@ -11,6 +11,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,9 +39,11 @@ func main() {
 	size := flag.Int("size", 100, "payload bytes")
 	runs := flag.Int("runs", 3, "runs per row (the median is reported)")
 	readers := flag.String("readers", "1,3", "parallel XRANGE readers per row")
+	jsonOut := flag.String("json", "", "also write the rows as JSON to this file (the benchmark suite, bench/suite, reads it)")
 	flag.Parse()
 
 	var rows []string
+	var out []jsonRow
 	targets := []struct{ name, bin string }{{"ordo", *ordoBin}, {"redis", *redisBin}}
 	for _, tg := range targets {
 		if tg.bin == "" {
@@ -82,10 +85,18 @@ func main() {
 				took = append(took, res.took.Seconds())
 				bytes = res.bytes
 			}
+			out = append(out, jsonRow{Server: tg.name, Readers: n, ReplyBytes: bytes, RSSBeforeMB: float64(base) / 1024, PeakRSSMB: median(rss),
+				PingP99: median(p99), PingP99Corrected: median(p99c), PingMax: median(pmax), Seconds: median(took)})
 			rows = append(rows, fmt.Sprintf("| %s | %d | %d MB | %d MB | %.0f MB | %.2f ms | %.2f ms | %.2f ms | %.1f s |",
 				tg.name, n, bytes/1e6, base>>10, median(rss), median(p99), median(p99c), median(pmax), median(took)))
 		}
 		srv.stop()
+	}
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(out, "", "  ")
+		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
+			fail(err)
+		}
 	}
 	fmt.Printf("XRANGE chat - + over %d entries of %d-byte payloads; medians of %d runs\n\n", *entries, *size, *runs)
 	fmt.Println("| server | readers | reply each | RSS before | peak RSS | PING p99 | PING p99, corrected | PING max | XRANGE time |")
@@ -93,6 +104,20 @@ func main() {
 	for _, r := range rows {
 		fmt.Println(r)
 	}
+}
+
+// jsonRow is one row of the table, for -json: medians of the runs (peak
+// RSS in MB of 2^20 bytes, latencies in ms).
+type jsonRow struct {
+	Server           string  `json:"server"`
+	Readers          int     `json:"readers"`
+	ReplyBytes       int64   `json:"reply_bytes"`
+	RSSBeforeMB      float64 `json:"rss_before_mb"`
+	PeakRSSMB        float64 `json:"peak_rss_mb"`
+	PingP99          float64 `json:"ping_p99_ms"`
+	PingP99Corrected float64 `json:"ping_p99_corrected_ms"`
+	PingMax          float64 `json:"ping_max_ms"`
+	Seconds          float64 `json:"xrange_seconds"`
 }
 
 func fail(err error) {

@@ -33,6 +33,7 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "channel", Value: "bench", Usage: "channel to publish to"},
 			&cli.DurationFlag{Name: "duration", Value: 10e9, Usage: "publishing time per run"},
 			&cli.Int64Flag{Name: "messages", Aliases: []string{"n"}, Usage: "stop a run after this many publishes (0 = run for --duration)"},
+			&cli.Float64Flag{Name: "rate", Usage: "open loop: publish this many messages per second in all on a fixed schedule and measure latency from each message's intended send time (0: as fast as replies allow; --pipeline is then ignored)"},
 			&cli.IntFlag{Name: "runs", Value: 1, Usage: "repeat and report the median run"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "sampling interval of the progress line, the JSON samples and the plot"},
 			&cli.StringFlag{Name: "csv", Usage: "append one row per run to this CSV `FILE` (header written if new)"},
@@ -59,6 +60,7 @@ func runBench(c *cli.Context) error {
 		Duration:    c.Duration("duration"),
 		Messages:    c.Int64("messages"),
 		Interval:    c.Duration("interval"),
+		Rate:        c.Float64("rate"),
 	}
 	if a := c.String("addrs"); a != "" {
 		o.Addrs = strings.Split(a, ",")
