@@ -77,10 +77,15 @@ func (l *Log) Scan(lo, hi uint64, fn func(index uint64, rec []byte) error) error
 // reject the whole segment file; then the segment's first index is
 // reported. It reads the whole log; run it at startup or when Read has
 // reported corruption, not routinely.
-func (l *Log) Verify() error {
+func (l *Log) Verify() error { return l.VerifyRange(0, ^uint64(0)) }
+
+// VerifyRange is Verify for the records in [lo, hi] (clamped to the log),
+// taking the lock one chunk at a time: a node verifies what it did not
+// read at startup in the background, while it serves.
+func (l *Log) VerifyRange(lo, hi uint64) error {
 	l.mu.Lock()
 	err := l.usable()
-	next, hi := l.first.Load(), l.last.Load()
+	next, hi := max(lo, l.first.Load()), min(hi, l.last.Load())
 	l.mu.Unlock()
 	for err == nil && next <= hi {
 		read := false

@@ -53,7 +53,7 @@ type Store struct {
 
 	mu          sync.RWMutex
 	cache       *entryRing          // the most recent entries
-	byChannel   map[string][]uint64 // committed seqs per channel, ascending
+	byChannel   map[string]*seqList // committed seqs per channel (chanindex.go)
 	runs        seqRuns             // seq <-> index (seqs.go)
 	applied     uint64              // highest committed index applied
 	newData     chan struct{}       // closed when entries are applied
@@ -65,6 +65,19 @@ type Store struct {
 
 	reads backgroundReads // see catchup.go
 	pins  readPins        // see pins.go
+
+	sum     summary       // of the applied prefix, for the core (summary.go)
+	pending []pendingMark // appended, not yet applied
+
+	// Checkpoints (checkpoint.go) and their background verification
+	// (verify.go).
+	ck      Checkpoints // nil: none
+	ckEvery uint64
+	ckUpto  uint64 // applied index of the last checkpoint saved or loaded
+	ckBusy  bool
+	ckWG    sync.WaitGroup
+	closed  bool
+	verify  verifier
 }
 
 const (
@@ -79,14 +92,40 @@ func New(l Log) *Store { return NewSized(l, cacheMaxEntries) }
 func NewSized(l Log, cacheEntries int) *Store {
 	return &Store{
 		log:       l,
-		byChannel: map[string][]uint64{},
+		byChannel: map[string]*seqList{},
 		newData:   make(chan struct{}),
 		cache:     newEntryRing(cacheEntries, cacheMaxBytes),
+		ckEvery:   CheckpointEvery,
 	}
 }
 
-// Close closes the log.
-func (s *Store) Close() error { return s.log.Close() }
+// UseCheckpoints makes Load start from the checkpoint in c when it
+// describes the log, and saves one every `every` applied entries (0:
+// CheckpointEvery) and at Close. Call it before Load.
+func (s *Store) UseCheckpoints(c Checkpoints, every uint64) {
+	s.ck, s.ckEvery = c, every
+	if every == 0 {
+		s.ckEvery = CheckpointEvery
+	}
+}
+
+// Close saves a checkpoint (unless the last one is current, or damage
+// was found) and closes the log.
+func (s *Store) Close() error {
+	s.stopVerify()
+	s.mu.Lock()
+	s.closed = true
+	var ck *checkpoint
+	if s.ck != nil && !s.verify.damaged && s.applied > s.ckUpto && s.applied >= s.log.FirstIndex() {
+		ck = s.snapshot()
+	}
+	s.mu.Unlock()
+	s.ckWG.Wait()
+	if ck != nil {
+		_ = s.saveCheckpoint(ck) // (without one the next start scans the log)
+	}
+	return s.log.Close()
+}
 
 // Size is the log's size on disk in bytes.
 func (s *Store) Size() int64 { return s.log.Size() }
@@ -227,6 +266,7 @@ func (s *Store) Append(es []consensus.Entry) error {
 	for i := range es {
 		s.cache.push(es[i])
 		s.runs.note(&es[i])
+		s.pending = append(s.pending, markOf(&es[i]))
 	}
 	return nil
 }
@@ -242,6 +282,7 @@ func (s *Store) TruncateFrom(i uint64) error {
 	defer s.mu.Unlock()
 	s.cache.truncateFrom(i)
 	s.runs.truncate(i)
+	s.dropPending(i)
 	s.reads.forget()
 	return nil
 }
@@ -254,8 +295,12 @@ func (s *Store) Index(ms []*Message) {
 	}
 	s.mu.Lock()
 	for _, m := range ms {
-		ch := string(m.Channel)
-		s.byChannel[ch] = append(s.byChannel[ch], m.Seq)
+		l := s.byChannel[string(m.Channel)] // (no allocation for the lookup)
+		if l == nil {
+			l = &seqList{}
+			s.byChannel[string(m.Channel)] = l
+		}
+		l.add(m.Seq)
 	}
 	close(s.newData)
 	s.newData = make(chan struct{})
@@ -267,6 +312,8 @@ func (s *Store) SetApplied(i uint64) {
 	s.mu.Lock()
 	if i > s.applied {
 		s.applied = i
+		s.foldPending(i)
+		s.maybeCheckpoint()
 	}
 	s.mu.Unlock()
 }
@@ -278,17 +325,15 @@ func (s *Store) WaitCh() <-chan struct{} {
 	return s.newData
 }
 
-// ChannelSeqs returns the committed seqs of a channel within [lo, hi].
+// ChannelSeqs returns the committed seqs of a channel within [lo, hi]
+// (a copy).
 func (s *Store) ChannelSeqs(ch string, lo, hi uint64) []uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	seqs := s.byChannel[ch]
-	i := sort.Search(len(seqs), func(k int) bool { return seqs[k] >= lo })
-	j := sort.Search(len(seqs), func(k int) bool { return seqs[k] > hi })
-	if i >= j {
-		return nil
+	if l := s.byChannel[ch]; l != nil {
+		return l.rangeSeqs(lo, hi)
 	}
-	return seqs[i:j:j]
+	return nil
 }
 
 // FirstSince returns the first cached index sequenced at or after ms (the
@@ -342,14 +387,17 @@ func (s *Store) CorruptIn(lo, hi uint64) uint64 {
 func (s *Store) ChannelLen(ch string) int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.byChannel[ch])
+	if l := s.byChannel[ch]; l != nil {
+		return l.n
+	}
+	return 0
 }
 
 func (s *Store) LastChannelSeq(ch string) uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if seqs := s.byChannel[ch]; len(seqs) > 0 {
-		return seqs[len(seqs)-1]
+	if l := s.byChannel[ch]; l != nil {
+		return l.last()
 	}
 	return 0
 }
@@ -411,33 +459,39 @@ func (s *Store) Retain(now time.Time, keepFrom uint64) (uint64, error) {
 			s.baseTerm = e.Term
 		}
 	}
-	firstSeq := s.runs.seq(first)
-	if e, ok := s.cache.get(first); ok && e.Type != consensus.EntryNormal {
-		firstSeq++ // (a membership entry: its Seq is the message before it)
-	}
-	for ch, seqs := range s.byChannel {
-		i := sort.Search(len(seqs), func(k int) bool { return seqs[k] >= firstSeq })
-		if i == len(seqs) {
-			delete(s.byChannel, ch)
-		} else if i > 0 {
-			s.byChannel[ch] = append([]uint64(nil), seqs[i:]...)
-		}
+	if first > before {
+		s.trimBefore(first)
 	}
 	return first, nil
 }
 
 // Load indexes the committed prefix of the WAL at startup and returns the
-// number of entries read. With stopAtCorrupt, the first record that
+// number of messages it holds. With stopAtCorrupt, the first record that
 // fails its checksum ends the scan with its error (a cluster member then
 // truncates there and refetches from peers); otherwise damaged records are
 // skipped, remembered in corrupt, and never served.
+//
+// With a usable checkpoint (UseCheckpoints) only the records after it are
+// read; the ones it covers are verified in the background (StartVerify).
+// Everything applied is committed, so commit is raised to the
+// checkpoint's index if it was lower (the hard state's commit is saved
+// lazily).
 func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (loaded int, corrupt []uint64, err error) {
 	last := s.log.LastIndex()
 	if commit > last {
 		commit = last
 	}
-	var batch []*Message
 	from := s.log.FirstIndex()
+	if upto := s.restoreCheckpoint(); upto > 0 {
+		s.runs.truncate(upto + 1) // (runs of entries appended after it)
+		s.verify.lo, s.verify.hi = from, upto
+		from, commit = upto+1, max(commit, upto)
+		for _, l := range s.byChannel {
+			loaded += l.n
+		}
+		corrupt = slices.Clone(s.corrupt)
+	}
+	var batch []*Message
 	for from <= last {
 		err = s.log.Scan(from, last+1, func(i uint64, rec []byte) error {
 			from = i + 1
@@ -449,8 +503,10 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 				loaded++ // (membership entries are not messages)
 			}
 			s.runs.note(&e)
-			if e.Origin == self && e.ReqID > s.maxOwnReqID {
-				s.maxOwnReqID = e.ReqID
+			if mark := markOf(&e); i <= commit {
+				s.sum.fold(&mark) // (nothing else runs yet: no lock needed)
+			} else {
+				s.pending = append(s.pending, mark)
 			}
 			if i > commit || e.Type != consensus.EntryNormal {
 				return nil
@@ -475,10 +531,19 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 		from, err = ce.Index+1, nil
 	}
 	s.Index(batch)
-	s.SetApplied(commit)
 	s.mu.Lock()
 	s.corrupt = corrupt
+	s.maxOwnReqID = s.sum.maxReq[self]
+	for _, m := range s.pending {
+		if m.origin == self && m.reqID > s.maxOwnReqID {
+			s.maxOwnReqID = m.reqID
+		}
+	}
+	if err != nil {
+		s.verify.damaged = true // no checkpoint of a log about to be repaired
+	}
 	s.mu.Unlock()
+	s.SetApplied(commit)
 	return loaded, corrupt, err
 }
 
@@ -495,8 +560,16 @@ func (s *Store) ResetTo(next, prevTerm uint64) error {
 	s.cache.reset()
 	s.runs = nil
 	s.reads.forget()
-	s.byChannel = map[string][]uint64{}
+	s.byChannel = map[string]*seqList{}
 	s.corrupt = nil
+	s.sum, s.pending = summary{upto: next - 1}, nil
+	if s.ck != nil {
+		// The checkpoint describes the log just discarded.
+		if err := s.ck.SaveIndex(nil); err != nil {
+			return err
+		}
+		s.ckUpto = 0
+	}
 	if s.applied < next-1 {
 		s.applied = next - 1
 	}
