@@ -291,6 +291,16 @@ func (s *Store) trimBefore(first uint64) {
 	}
 	k, _ := slices.BinarySearch(s.corrupt, first)
 	s.corrupt = s.corrupt[k:]
+	k, _ = slices.BinarySearch(s.sum.membership, first)
+	s.sum.membership = s.sum.membership[k:]
+	t := s.sum.terms
+	for len(t) > 1 && t[1].Index <= first {
+		t = t[1:]
+	}
+	if len(t) > 0 && t[0].Index < first {
+		t[0].Index = first
+	}
+	s.sum.terms = t
 }
 
 // saveCheckpoint writes ck (errors are only logged by callers: a missing
