@@ -201,8 +201,9 @@ func readSeqList(d *decoder) seqList {
 	nc := d.count(3)
 	l.sealed = make([]seqChunk, 0, nc)
 	for ; nc > 0 && d.err == nil; nc-- {
-		c := seqChunk{n: uint32(d.count(0)), first: d.uvarint()}
-		if c.n == 0 || (len(l.sealed) > 0 && c.n != chunkLen) {
+		n := d.uvarint()
+		c := seqChunk{n: uint32(min(n, chunkLen)), first: d.uvarint()}
+		if n == 0 || n > chunkLen || (len(l.sealed) > 0 && n != chunkLen) {
 			d.fail()
 			return l
 		}
