@@ -104,14 +104,20 @@ func (l *seqList) search(s uint64) int {
 	return sort.Search(l.n, func(i int) bool { return l.at(i) >= s })
 }
 
-// rangeSeqs returns a copy of the seqs within [lo, hi].
-func (l *seqList) rangeSeqs(lo, hi uint64) []uint64 {
+// rangeSeqs returns a copy of the seqs within [lo, hi]: all of them if
+// count < 0, else at most count, the first ones or (fromEnd) the last.
+func (l *seqList) rangeSeqs(lo, hi uint64, count int, fromEnd bool) []uint64 {
 	i := l.search(lo)
-	j := i
-	if hi == ^uint64(0) {
-		j = l.n
-	} else {
+	j := l.n
+	if hi != ^uint64(0) {
 		j = i + sort.Search(l.n-i, func(k int) bool { return l.at(i+k) > hi })
+	}
+	if count >= 0 && j-i > count {
+		if fromEnd {
+			i = j - count
+		} else {
+			j = i + count
+		}
 	}
 	if i >= j {
 		return nil

@@ -57,7 +57,7 @@ func TestSeqListMatchesSlice(t *testing.T) {
 			if l.n != len(want) {
 				t.Fatalf("round %d %s: n %d, want %d", round, what, l.n, len(want))
 			}
-			if got := l.rangeSeqs(0, math.MaxUint64); !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+			if got := l.rangeSeqs(0, math.MaxUint64, -1, false); !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
 				t.Fatalf("round %d %s: all seqs differ", round, what)
 			}
 			if len(want) > 0 {
@@ -71,8 +71,16 @@ func TestSeqListMatchesSlice(t *testing.T) {
 						sub = append(sub, s)
 					}
 				}
-				if got := l.rangeSeqs(lo, hi); !slices.Equal(got, sub) {
+				if got := l.rangeSeqs(lo, hi, -1, false); !slices.Equal(got, sub) {
 					t.Fatalf("round %d %s: [%d, %d]: %d seqs, want %d", round, what, lo, hi, len(got), len(sub))
+				}
+				if c := rng.Intn(5); len(sub) > c {
+					if got := l.rangeSeqs(lo, hi, c, false); !slices.Equal(got, sub[:c]) {
+						t.Fatalf("round %d %s: first %d of [%d, %d]: %v", round, what, c, lo, hi, got)
+					}
+					if got := l.rangeSeqs(lo, hi, c, true); !slices.Equal(got, sub[len(sub)-c:]) {
+						t.Fatalf("round %d %s: last %d of [%d, %d]: %v", round, what, c, lo, hi, got)
+					}
 				}
 			}
 		}

@@ -328,10 +328,17 @@ func (s *Store) WaitCh() <-chan struct{} {
 // ChannelSeqs returns the committed seqs of a channel within [lo, hi]
 // (a copy).
 func (s *Store) ChannelSeqs(ch string, lo, hi uint64) []uint64 {
+	return s.ChannelSeqsN(ch, lo, hi, -1, false)
+}
+
+// ChannelSeqsN is ChannelSeqs for at most count seqs (count < 0: all),
+// the first ones or (fromEnd) the last: XRANGE ... COUNT 10 on a channel
+// of millions copies ten.
+func (s *Store) ChannelSeqsN(ch string, lo, hi uint64, count int, fromEnd bool) []uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if l := s.byChannel[ch]; l != nil {
-		return l.rangeSeqs(lo, hi)
+		return l.rangeSeqs(lo, hi, count, fromEnd)
 	}
 	return nil
 }
