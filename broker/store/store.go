@@ -28,6 +28,11 @@ import (
 	"github.com/ordo-broker/ordo/wal"
 )
 
+// viewScanner is implemented by wal.Log (Log.ScanView).
+type viewScanner interface {
+	ScanView(lo, hi uint64, fn func(index uint64, rec []byte) error) error
+}
+
 // Log is the durable record log under a Store: dense indexes, records
 // checksummed, Append durable when it returns. *wal.Log implements it.
 type Log interface {
@@ -498,9 +503,15 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 		}
 		corrupt = slices.Clone(s.corrupt)
 	}
-	var batch []*Message
+	scan := s.log.Scan
+	if v, ok := s.log.(viewScanner); ok {
+		scan = v.ScanView // (no copy of each record: nothing is kept)
+	}
+	var m Message
 	for from <= last {
-		err = s.log.Scan(from, last+1, func(i uint64, rec []byte) error {
+		// (Nothing else uses the store before Load returns: the index is
+		// built without its lock, and readers are woken once, below.)
+		err = scan(from, last+1, func(i uint64, rec []byte) error {
 			from = i + 1
 			e, err := DecodeEntry(i, rec)
 			if err != nil {
@@ -511,23 +522,22 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 			}
 			s.runs.note(&e)
 			if mark := markOf(&e); i <= commit {
-				s.sum.fold(&mark) // (nothing else runs yet: no lock needed)
+				s.sum.fold(&mark)
 			} else {
 				s.pending = append(s.pending, mark)
 			}
 			if i > commit || e.Type != consensus.EntryNormal {
 				return nil
 			}
-			m, err := EntryMessage(&e)
-			if err != nil {
+			if err := DecodeMessage(e.Data, &m); err != nil {
 				return &wal.CorruptError{Index: i, Reason: err.Error()}
 			}
-			m.Payload = nil // the index needs only channel and seq
-			batch = append(batch, m)
-			if len(batch) == 4096 {
-				s.Index(batch)
-				batch = batch[:0]
+			l := s.byChannel[string(m.Channel)] // (no allocation for the lookup)
+			if l == nil {
+				l = &seqList{}
+				s.byChannel[string(m.Channel)] = l
 			}
+			l.add(e.Seq)
 			return nil
 		})
 		var ce *wal.CorruptError
@@ -537,7 +547,10 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 		corrupt = append(corrupt, ce.Index)
 		from, err = ce.Index+1, nil
 	}
-	s.Index(batch)
+	s.mu.Lock()
+	close(s.newData) // (wake readers: nothing waits yet, but keep the promise)
+	s.newData = make(chan struct{})
+	s.mu.Unlock()
 	s.mu.Lock()
 	s.corrupt = corrupt
 	s.maxOwnReqID = s.sum.maxReq[self]
