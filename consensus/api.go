@@ -313,7 +313,8 @@ type Storage interface {
 // with millions of entries does not read them all a second time.
 type PrefixSummary struct {
 	// Upto: the summary covers the log's entries up to this index, all
-	// committed (applied).
+	// applied (so committed, even if the hard state's commit, saved
+	// lazily, is lower).
 	Upto       uint64
 	MaxReqID   map[NodeID]uint64 // highest ReqID per origin
 	Membership []uint64          // indexes of membership entries, ascending

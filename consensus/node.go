@@ -303,7 +303,7 @@ func (n *Node) rebuildReqs() error {
 		n.log.noteTerm(lo-1, t)
 	}
 	if sm, ok := n.log.storage.(Summarizer); ok {
-		if sum, ok := sm.PrefixSummary(); ok && sum.Upto >= lo && sum.Upto < hi && sum.Upto <= n.log.committed {
+		if sum, ok := sm.PrefixSummary(); ok && sum.Upto >= lo && sum.Upto < hi {
 			if err := n.applySummary(lo, &sum); err != nil {
 				return err
 			}

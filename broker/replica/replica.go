@@ -379,11 +379,11 @@ func (r *Replica) newStore(l store.Log) *store.Store {
 	if r.cfg.small {
 		// Small: the simulation restarts from checkpoints often.
 		st := store.NewSized(l, 256)
-		st.UseCheckpoints(r.disk, 64)
+		st.UseCheckpoints(r.disk, 64, true)
 		return st
 	}
 	st := store.New(l)
-	st.UseCheckpoints(r.disk, 0)
+	st.UseCheckpoints(r.disk, 0, false)
 	return st
 }
 

@@ -61,7 +61,12 @@ type seqList struct {
 	n      int      // seqs held in all
 }
 
+// add appends seq; one it holds already (an entry applied again after a
+// restart from a checkpoint) is ignored.
 func (l *seqList) add(seq uint64) {
+	if l.n > 0 && seq <= l.last() {
+		return
+	}
 	l.open = append(l.open, seq)
 	l.n++
 	if len(l.open) == chunkLen {

@@ -272,7 +272,7 @@ func (s *Store) restoreCheckpoint() uint64 {
 	if first > ck.first {
 		s.trimBefore(first) // retention ran after the checkpoint was saved
 	}
-	s.applied, s.ckUpto = ck.upto, ck.upto
+	s.indexed, s.ckUpto = ck.upto, ck.upto
 	return ck.upto
 }
 
@@ -316,10 +316,16 @@ func (s *Store) saveCheckpoint(ck *checkpoint) error {
 // maybeCheckpoint starts a background checkpoint when CheckpointEvery
 // entries were applied since the last (s.mu held).
 func (s *Store) maybeCheckpoint() {
-	if s.ck == nil || s.ckBusy || s.closed || s.verify.damaged || s.applied < s.ckUpto+s.ckEvery || s.applied < s.log.FirstIndex() {
+	if s.ck == nil || s.ckBusy || s.closed || s.verify.damaged || s.applied < s.ckUpto+s.ckEvery || s.applied < s.indexed || s.applied < s.log.FirstIndex() {
 		return
 	}
 	ck := s.snapshot()
+	if s.ckInline {
+		if s.saveCheckpoint(ck) == nil {
+			s.ckUpto = ck.upto
+		}
+		return
+	}
 	s.ckBusy = true
 	s.ckWG.Add(1)
 	go func() {

@@ -162,7 +162,7 @@ func openStore(t *testing.T, dir string, ck bool, commit uint64) (*Store, error)
 	}
 	st := New(l)
 	if ck {
-		st.UseCheckpoints(DirDisk(dir), 0)
+		st.UseCheckpoints(DirDisk(dir), 0, false)
 	}
 	_, _, err = st.Load(commit, true, 1)
 	return st, err

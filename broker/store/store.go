@@ -76,13 +76,15 @@ type Store struct {
 
 	// Checkpoints (checkpoint.go) and their background verification
 	// (verify.go).
-	ck      Checkpoints // nil: none
-	ckEvery uint64
-	ckUpto  uint64 // applied index of the last checkpoint saved or loaded
-	ckBusy  bool
-	ckWG    sync.WaitGroup
-	closed  bool
-	verify  verifier
+	ck       Checkpoints // nil: none
+	ckEvery  uint64
+	ckUpto   uint64 // applied index of the last checkpoint saved or loaded
+	indexed  uint64 // the channel index holds the messages up to here (> applied after a checkpoint)
+	ckBusy   bool
+	ckInline bool
+	ckWG     sync.WaitGroup
+	closed   bool
+	verify   verifier
 }
 
 const (
@@ -106,9 +108,11 @@ func NewSized(l Log, cacheEntries int) *Store {
 
 // UseCheckpoints makes Load start from the checkpoint in c when it
 // describes the log, and saves one every `every` applied entries (0:
-// CheckpointEvery) and at Close. Call it before Load.
-func (s *Store) UseCheckpoints(c Checkpoints, every uint64) {
-	s.ck, s.ckEvery = c, every
+// CheckpointEvery) and at Close. Call it before Load. With inline, the
+// periodic checkpoints are written by SetApplied itself rather than in
+// the background (for the simulation: its schedules must replay alike).
+func (s *Store) UseCheckpoints(c Checkpoints, every uint64, inline bool) {
+	s.ck, s.ckEvery, s.ckInline = c, every, inline
 	if every == 0 {
 		s.ckEvery = CheckpointEvery
 	}
@@ -121,7 +125,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	var ck *checkpoint
-	if s.ck != nil && !s.verify.damaged && s.applied > s.ckUpto && s.applied >= s.log.FirstIndex() {
+	if s.ck != nil && !s.verify.damaged && s.applied > s.ckUpto && s.applied >= s.indexed && s.applied >= s.log.FirstIndex() {
 		ck = s.snapshot()
 	}
 	s.mu.Unlock()
@@ -485,9 +489,10 @@ func (s *Store) Retain(now time.Time, keepFrom uint64) (uint64, error) {
 //
 // With a usable checkpoint (UseCheckpoints) only the records after it are
 // read; the ones it covers are verified in the background (StartVerify).
-// Everything applied is committed, so commit is raised to the
-// checkpoint's index if it was lower (the hard state's commit is saved
-// lazily).
+// The hard state's commit is saved lazily, so it may lag the checkpoint:
+// the entries between are then indexed already and applied again (as
+// without a checkpoint; the index ignores seqs it holds), so subscribers
+// see the same redeliveries after a crash either way.
 func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (loaded int, corrupt []uint64, err error) {
 	last := s.log.LastIndex()
 	if commit > last {
@@ -497,7 +502,7 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 	if upto := s.restoreCheckpoint(); upto > 0 {
 		s.runs.truncate(upto + 1) // (runs of entries appended after it)
 		s.verify.lo, s.verify.hi = from, upto
-		from, commit = upto+1, max(commit, upto)
+		from = upto + 1
 		for _, l := range s.byChannel {
 			loaded += l.n
 		}

@@ -56,7 +56,7 @@ func BenchmarkLoadDataDir(b *testing.B) {
 		}
 		st := New(l)
 		if useCk {
-			st.UseCheckpoints(readOnlyCheckpoints{DirDisk(dir)}, 0)
+			st.UseCheckpoints(readOnlyCheckpoints{DirDisk(dir)}, 0, false)
 		}
 		n, _, err := st.Load(l.LastIndex(), true, 1)
 		if err != nil {
