@@ -379,7 +379,7 @@ func (r *Replica) newStore(l store.Log) *store.Store {
 	if r.cfg.small {
 		// Small: the simulation restarts from checkpoints often.
 		st := store.NewSized(l, 256)
-		st.UseCheckpoints(r.disk, 64, true)
+		st.UseCheckpoints(r.disk, 256, true)
 		return st
 	}
 	st := store.New(l)
