@@ -2,7 +2,7 @@
 GO ?= go
 SIM_SCHEDULES ?= 200000
 
-.PHONY: build run test test-short sim fuzz fuzz-brief bench bench-quick bench-deps bench-patterns bench-attack bench-xrange scale-test deps vet cluster image compose compose-down clean
+.PHONY: build run test test-short sim fuzz fuzz-brief bench bench-quick bench-deps bench-patterns bench-attack bench-xrange bench-restart scale-test deps vet cluster image compose compose-down clean
 
 build:
 	# -buildvcs=auto: `ordo version` names the commit (GOFLAGS may turn stamping off)
@@ -132,3 +132,9 @@ clean:
 # ordo against redis-server (a few minutes).
 bench-xrange: build
 	$(GO) run ./bench/xrange -ordo bin/ordo
+
+# Restart with a long log (issue 10): time until PING and until STATUS and
+# XRANGE answer, and RSS, after filling a node with 1M and 10M messages
+# (the filled data directories are kept in $TMPDIR/bench-restart).
+bench-restart: build
+	$(GO) run ./bench/restart -ordo bin/ordo -messages 1000000,10000000

@@ -156,14 +156,7 @@ func cmdXRange(rev bool) func(*client, [][]byte) {
 				c.w.Error(damagedError(bad))
 				return
 			}
-			seqs = st.ChannelSeqs(ch, lo, hi)
-		}
-		if count > 0 && int64(len(seqs)) > count {
-			if rev {
-				seqs = seqs[len(seqs)-int(count):]
-			} else {
-				seqs = seqs[:count]
-			}
+			seqs = st.ChannelSeqsN(ch, lo, hi, int(min(count, math.MaxInt32)), rev)
 		}
 		c.writeEntries(seqs, rev)
 	}
@@ -273,12 +266,13 @@ func cmdXRead(c *client, args [][]byte) {
 				c.w.Error(damagedError(bad))
 				return
 			}
-			seqs := st.ChannelSeqs(string(k), after[i]+1, math.MaxUint64)
+			n := -1
+			if count > 0 {
+				n = int(min(count, math.MaxInt32))
+			}
+			seqs := st.ChannelSeqsN(string(k), after[i]+1, math.MaxUint64, n, false)
 			if len(seqs) == 0 {
 				continue
-			}
-			if count > 0 && int64(len(seqs)) > count {
-				seqs = seqs[:count]
 			}
 			res = append(res, result{k, seqs})
 		}

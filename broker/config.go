@@ -88,6 +88,11 @@ type Config struct {
 	RetainBytes       int64
 	RetainAge         time.Duration
 	SegmentBytes      int // WAL segment size
+	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT) for
+	// `ordo node`: a backstop that makes the garbage collector work
+	// harder rather than let garbage grow RSS past it. 0: the GOMEMLIMIT
+	// environment variable, if set, else none.
+	MemoryLimit int64
 	// RejoinEmpty marks a node whose disk was replaced or wiped: with no
 	// state on disk it takes no part in elections until the leader has
 	// refilled its log (it may have acknowledged entries and votes it no
@@ -548,6 +553,9 @@ var options = []Option{
 			return d, nil
 		}).
 		report(func(c *Config) string { return secs(c.RetainAge) }, "ordo-retention-age"),
+	option("memory_limit", KindSize, "0", "soft limit on the node's memory (Go's GOMEMLIMIT): past it the garbage collector runs more often; a backstop, not a cap (0: the GOMEMLIMIT environment variable, else none)",
+		func(c *Config) *int64 { return &c.MemoryLimit }, parseSize).
+		report(func(c *Config) string { return itoa(c.MemoryLimit) }, "ordo-memory-limit"),
 	option("segment_size", KindSize, formatSize(DefaultSegmentBytes), "log segment file size in bytes (retention drops whole segments)",
 		func(c *Config) *int { return &c.SegmentBytes }, func(s string) (int, error) {
 			n, err := positiveSize(s)

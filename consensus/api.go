@@ -304,6 +304,31 @@ type Storage interface {
 	Term(i uint64) (uint64, error)
 }
 
+// PrefixSummary is what NewNode would otherwise learn by reading every
+// entry of a committed prefix of the log: the highest ReqID per origin,
+// where the membership entries are, and where each term starts. A Storage
+// that keeps it (it sees every entry as it is appended and committed, or
+// restores it from a checkpoint) implements Summarizer, and NewNode then
+// reads only the membership entries and the entries after Upto: a restart
+// with millions of entries does not read them all a second time.
+type PrefixSummary struct {
+	// Upto: the summary covers the log's entries up to this index, all
+	// applied (so committed, even if the hard state's commit, saved
+	// lazily, is lower).
+	Upto       uint64
+	MaxReqID   map[NodeID]uint64 // highest ReqID per origin
+	Membership []uint64          // indexes of membership entries, ascending
+	Terms      []TermStart       // where each term starts, ascending (the latest runs at least)
+}
+
+// TermStart: the entries from Index up to the next TermStart have Term.
+type TermStart struct{ Index, Term uint64 }
+
+// Summarizer is optionally implemented by a Storage (see PrefixSummary).
+type Summarizer interface {
+	PrefixSummary() (PrefixSummary, bool)
+}
+
 // ErrCompacted is returned by Storage when an index is before FirstIndex.
 var ErrCompacted = errors.New("consensus: entry compacted away by retention")
 

@@ -302,6 +302,14 @@ func (n *Node) rebuildReqs() error {
 	if t, err := n.log.storage.Term(lo - 1); err == nil && lo > 1 {
 		n.log.noteTerm(lo-1, t)
 	}
+	if sm, ok := n.log.storage.(Summarizer); ok {
+		if sum, ok := sm.PrefixSummary(); ok && sum.Upto >= lo && sum.Upto < hi {
+			if err := n.applySummary(lo, &sum); err != nil {
+				return err
+			}
+			lo = sum.Upto + 1
+		}
+	}
 	for lo < hi {
 		ents, err := n.log.entries(lo, hi, n.cfg.MaxBatchBytes)
 		if err != nil {
@@ -316,6 +324,39 @@ func (n *Node) rebuildReqs() error {
 	}
 	n.log.reqs.compact(n.log.committed)
 	n.log.conf.commit(n.log.committed) // (dirty if the persisted ConfState lagged)
+	return nil
+}
+
+// applySummary takes in what the storage summarised of entries [lo,
+// sum.Upto] as if they had been read one by one: term runs and ReqIDs
+// from the summary, membership entries read (they are few).
+func (n *Node) applySummary(lo uint64, sum *PrefixSummary) error {
+	for k, t := range sum.Terms {
+		if k+1 < len(sum.Terms) && sum.Terms[k+1].Index <= lo {
+			continue // a run that ends before the log's first entry
+		}
+		if t.Index > sum.Upto {
+			break
+		}
+		n.log.noteTerm(max(t.Index, lo), t.Term)
+	}
+	for o, r := range sum.MaxReqID {
+		n.log.reqs.base[o] = max(n.log.reqs.base[o], r)
+		n.log.reqs.max[o] = max(n.log.reqs.max[o], r)
+	}
+	for _, i := range sum.Membership {
+		if i < lo || i > sum.Upto {
+			continue
+		}
+		ents, err := n.log.entries(i, i+1, 0)
+		if err != nil {
+			return err
+		}
+		if len(ents) != 1 || ents[0].Type != EntryMembership {
+			return errors.New("consensus: storage summary names entry " + u64s(i) + " as a membership entry; it is not")
+		}
+		n.log.conf.observe(&ents[0])
+	}
 	return nil
 }
 

@@ -71,16 +71,61 @@ func (l *Log) Scan(lo, hi uint64, fn func(index uint64, rec []byte) error) error
 	return nil
 }
 
+// ScanView is Scan without a copy of each record: rec aliases the log's
+// buffers and is valid only during fn, which runs with the log's lock
+// held (it must not call the log), a chunk of records at a time. For a
+// reader that keeps nothing of the records (a startup index scan): a
+// copy of every record was half of what such a scan allocated.
+func (l *Log) ScanView(lo, hi uint64, fn func(index uint64, rec []byte) error) error {
+	l.mu.Lock()
+	err := l.usable()
+	first, last := l.first.Load(), l.last.Load()
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if lo < first || lo > last+1 {
+		return fmt.Errorf("%w: Scan from %d outside [%d, %d]", ErrNotFound, lo, first, last+1)
+	}
+	hi = min(hi, last)
+	for next := lo; next <= hi; {
+		var ferr error
+		read := uint64(0)
+		err := l.chunk(next, hi, false, func(i uint64, p []byte) {
+			if ferr == nil {
+				ferr = fn(i, p)
+				read++
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		if err != nil {
+			return err
+		}
+		if read == 0 { // cannot happen; never spin
+			return fmt.Errorf("wal: scan made no progress at %d", next)
+		}
+		next += read
+	}
+	return nil
+}
+
 // Verify reads every record and returns the first problem: a *CorruptError
 // (errors.As gives its Index) for the oldest damaged record, else nil or the
 // error that stopped it. Damage to a length prefix can make tidwall/wal
 // reject the whole segment file; then the segment's first index is
 // reported. It reads the whole log; run it at startup or when Read has
 // reported corruption, not routinely.
-func (l *Log) Verify() error {
+func (l *Log) Verify() error { return l.VerifyRange(0, ^uint64(0)) }
+
+// VerifyRange is Verify for the records in [lo, hi] (clamped to the log),
+// taking the lock one chunk at a time: a node verifies what it did not
+// read at startup in the background, while it serves.
+func (l *Log) VerifyRange(lo, hi uint64) error {
 	l.mu.Lock()
 	err := l.usable()
-	next, hi := l.first.Load(), l.last.Load()
+	next, hi := max(lo, l.first.Load()), min(hi, l.last.Load())
 	l.mu.Unlock()
 	for err == nil && next <= hi {
 		read := false

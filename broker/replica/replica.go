@@ -355,6 +355,20 @@ func (r *Replica) open() error {
 		}
 	})
 	r.storeP.Store(st)
+	// What a checkpoint let Load skip is verified while the node serves;
+	// damage found there is handled like a failed write: the log is
+	// reopened with the full scan, which repairs it.
+	st.StartVerify(func(err error) {
+		r.log.Logf(logging.Error, "storage", "Background verification: %v", err)
+		select {
+		case r.calls <- func() {
+			if r.Store() == st && r.broken == nil {
+				r.storageFailed(err)
+			}
+		}:
+		case <-r.stopc:
+		}
+	})
 	r.core = core
 	r.stateMu.Lock()
 	r.hs = hs
@@ -369,9 +383,14 @@ func (r *Replica) open() error {
 
 func (r *Replica) newStore(l store.Log) *store.Store {
 	if r.cfg.small {
-		return store.NewSized(l, 256)
+		// Small: the simulation restarts from checkpoints often.
+		st := store.NewSized(l, 256)
+		st.UseCheckpoints(r.disk, 256, true)
+		return st
 	}
-	return store.New(l)
+	st := store.New(l)
+	st.UseCheckpoints(r.disk, 0, false)
+	return st
 }
 
 func corruptIndex(err error, l store.Log) uint64 {

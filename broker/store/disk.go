@@ -25,6 +25,8 @@ type Disk interface {
 	SaveState(hs DiskState, sync bool) error
 	// OpenLog opens the log, repairing a torn tail (reported).
 	OpenLog(opts wal.Options) (Log, wal.RepairReport, error)
+	// The store's index checkpoint (checkpoint.go).
+	Checkpoints
 	String() string
 }
 

@@ -32,6 +32,7 @@ type MemDisk struct {
 	budget      int // writes left before the crash; <0: no crash planned
 	dead        bool
 	log         *memLog // the open handle, if any
+	index       []byte  // the index checkpoint (saved durably at once)
 }
 
 // NewMemDisk returns an empty disk.
@@ -299,6 +300,29 @@ func (l *memLog) Close() error {
 	l.closed = true
 	if l.d.log == l {
 		l.d.log = nil
+	}
+	return nil
+}
+
+// LoadIndex implements Checkpoints.
+func (d *MemDisk) LoadIndex() ([]byte, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.index, nil
+}
+
+// SaveIndex implements Checkpoints. It does not spend the crash budget:
+// a checkpoint is only an optimisation, and a lost one is the same as a
+// stale one (both are checked against the log).
+func (d *MemDisk) SaveIndex(b []byte) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dead {
+		return ErrCrashed
+	}
+	d.index = append([]byte(nil), b...)
+	if b == nil {
+		d.index = nil
 	}
 	return nil
 }

@@ -28,6 +28,11 @@ import (
 	"github.com/ordo-broker/ordo/wal"
 )
 
+// viewScanner is implemented by wal.Log (Log.ScanView).
+type viewScanner interface {
+	ScanView(lo, hi uint64, fn func(index uint64, rec []byte) error) error
+}
+
 // Log is the durable record log under a Store: dense indexes, records
 // checksummed, Append durable when it returns. *wal.Log implements it.
 type Log interface {
@@ -53,7 +58,7 @@ type Store struct {
 
 	mu          sync.RWMutex
 	cache       *entryRing          // the most recent entries
-	byChannel   map[string][]uint64 // committed seqs per channel, ascending
+	byChannel   map[string]*seqList // committed seqs per channel (chanindex.go)
 	runs        seqRuns             // seq <-> index (seqs.go)
 	applied     uint64              // highest committed index applied
 	newData     chan struct{}       // closed when entries are applied
@@ -65,6 +70,21 @@ type Store struct {
 
 	reads backgroundReads // see catchup.go
 	pins  readPins        // see pins.go
+
+	sum     summary       // of the applied prefix, for the core (summary.go)
+	pending []pendingMark // appended, not yet applied
+
+	// Checkpoints (checkpoint.go) and their background verification
+	// (verify.go).
+	ck       Checkpoints // nil: none
+	ckEvery  uint64
+	ckUpto   uint64 // applied index of the last checkpoint saved or loaded
+	indexed  uint64 // the channel index holds the messages up to here (> applied after a checkpoint)
+	ckBusy   bool
+	ckInline bool
+	ckWG     sync.WaitGroup
+	closed   bool
+	verify   verifier
 }
 
 const (
@@ -79,14 +99,42 @@ func New(l Log) *Store { return NewSized(l, cacheMaxEntries) }
 func NewSized(l Log, cacheEntries int) *Store {
 	return &Store{
 		log:       l,
-		byChannel: map[string][]uint64{},
+		byChannel: map[string]*seqList{},
 		newData:   make(chan struct{}),
 		cache:     newEntryRing(cacheEntries, cacheMaxBytes),
+		ckEvery:   CheckpointEvery,
 	}
 }
 
-// Close closes the log.
-func (s *Store) Close() error { return s.log.Close() }
+// UseCheckpoints makes Load start from the checkpoint in c when it
+// describes the log, and saves one every `every` applied entries (0:
+// CheckpointEvery) and at Close. Call it before Load. With inline, the
+// periodic checkpoints are written by SetApplied itself rather than in
+// the background (for the simulation: its schedules must replay alike).
+func (s *Store) UseCheckpoints(c Checkpoints, every uint64, inline bool) {
+	s.ck, s.ckEvery, s.ckInline = c, every, inline
+	if every == 0 {
+		s.ckEvery = CheckpointEvery
+	}
+}
+
+// Close saves a checkpoint (unless the last one is current, or damage
+// was found) and closes the log.
+func (s *Store) Close() error {
+	s.stopVerify()
+	s.mu.Lock()
+	s.closed = true
+	var ck *checkpoint
+	if s.ck != nil && !s.verify.damaged && s.applied > s.ckUpto && s.applied >= s.indexed && s.applied >= s.log.FirstIndex() {
+		ck = s.snapshot()
+	}
+	s.mu.Unlock()
+	s.ckWG.Wait()
+	if ck != nil {
+		_ = s.saveCheckpoint(ck) // (without one the next start scans the log)
+	}
+	return s.log.Close()
+}
 
 // Size is the log's size on disk in bytes.
 func (s *Store) Size() int64 { return s.log.Size() }
@@ -227,6 +275,7 @@ func (s *Store) Append(es []consensus.Entry) error {
 	for i := range es {
 		s.cache.push(es[i])
 		s.runs.note(&es[i])
+		s.pending = append(s.pending, markOf(&es[i]))
 	}
 	return nil
 }
@@ -242,6 +291,7 @@ func (s *Store) TruncateFrom(i uint64) error {
 	defer s.mu.Unlock()
 	s.cache.truncateFrom(i)
 	s.runs.truncate(i)
+	s.dropPending(i)
 	s.reads.forget()
 	return nil
 }
@@ -254,8 +304,12 @@ func (s *Store) Index(ms []*Message) {
 	}
 	s.mu.Lock()
 	for _, m := range ms {
-		ch := string(m.Channel)
-		s.byChannel[ch] = append(s.byChannel[ch], m.Seq)
+		l := s.byChannel[string(m.Channel)] // (no allocation for the lookup)
+		if l == nil {
+			l = &seqList{}
+			s.byChannel[string(m.Channel)] = l
+		}
+		l.add(m.Seq)
 	}
 	close(s.newData)
 	s.newData = make(chan struct{})
@@ -267,6 +321,8 @@ func (s *Store) SetApplied(i uint64) {
 	s.mu.Lock()
 	if i > s.applied {
 		s.applied = i
+		s.foldPending(i)
+		s.maybeCheckpoint()
 	}
 	s.mu.Unlock()
 }
@@ -278,17 +334,22 @@ func (s *Store) WaitCh() <-chan struct{} {
 	return s.newData
 }
 
-// ChannelSeqs returns the committed seqs of a channel within [lo, hi].
+// ChannelSeqs returns the committed seqs of a channel within [lo, hi]
+// (a copy).
 func (s *Store) ChannelSeqs(ch string, lo, hi uint64) []uint64 {
+	return s.ChannelSeqsN(ch, lo, hi, -1, false)
+}
+
+// ChannelSeqsN is ChannelSeqs for at most count seqs (count < 0: all),
+// the first ones or (fromEnd) the last: XRANGE ... COUNT 10 on a channel
+// of millions copies ten.
+func (s *Store) ChannelSeqsN(ch string, lo, hi uint64, count int, fromEnd bool) []uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	seqs := s.byChannel[ch]
-	i := sort.Search(len(seqs), func(k int) bool { return seqs[k] >= lo })
-	j := sort.Search(len(seqs), func(k int) bool { return seqs[k] > hi })
-	if i >= j {
-		return nil
+	if l := s.byChannel[ch]; l != nil {
+		return l.rangeSeqs(lo, hi, count, fromEnd)
 	}
-	return seqs[i:j:j]
+	return nil
 }
 
 // FirstSince returns the first cached index sequenced at or after ms (the
@@ -342,14 +403,17 @@ func (s *Store) CorruptIn(lo, hi uint64) uint64 {
 func (s *Store) ChannelLen(ch string) int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.byChannel[ch])
+	if l := s.byChannel[ch]; l != nil {
+		return l.n
+	}
+	return 0
 }
 
 func (s *Store) LastChannelSeq(ch string) uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if seqs := s.byChannel[ch]; len(seqs) > 0 {
-		return seqs[len(seqs)-1]
+	if l := s.byChannel[ch]; l != nil {
+		return l.last()
 	}
 	return 0
 }
@@ -411,35 +475,48 @@ func (s *Store) Retain(now time.Time, keepFrom uint64) (uint64, error) {
 			s.baseTerm = e.Term
 		}
 	}
-	firstSeq := s.runs.seq(first)
-	if e, ok := s.cache.get(first); ok && e.Type != consensus.EntryNormal {
-		firstSeq++ // (a membership entry: its Seq is the message before it)
-	}
-	for ch, seqs := range s.byChannel {
-		i := sort.Search(len(seqs), func(k int) bool { return seqs[k] >= firstSeq })
-		if i == len(seqs) {
-			delete(s.byChannel, ch)
-		} else if i > 0 {
-			s.byChannel[ch] = append([]uint64(nil), seqs[i:]...)
-		}
+	if first > before {
+		s.trimBefore(first)
 	}
 	return first, nil
 }
 
 // Load indexes the committed prefix of the WAL at startup and returns the
-// number of entries read. With stopAtCorrupt, the first record that
+// number of messages it holds. With stopAtCorrupt, the first record that
 // fails its checksum ends the scan with its error (a cluster member then
 // truncates there and refetches from peers); otherwise damaged records are
 // skipped, remembered in corrupt, and never served.
+//
+// With a usable checkpoint (UseCheckpoints) only the records after it are
+// read; the ones it covers are verified in the background (StartVerify).
+// The hard state's commit is saved lazily, so it may lag the checkpoint:
+// the entries between are then indexed already and applied again (as
+// without a checkpoint; the index ignores seqs it holds), so subscribers
+// see the same redeliveries after a crash either way.
 func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (loaded int, corrupt []uint64, err error) {
 	last := s.log.LastIndex()
 	if commit > last {
 		commit = last
 	}
-	var batch []*Message
 	from := s.log.FirstIndex()
+	if upto := s.restoreCheckpoint(); upto > 0 {
+		s.runs.truncate(upto + 1) // (runs of entries appended after it)
+		s.verify.lo, s.verify.hi = from, upto
+		from = upto + 1
+		for _, l := range s.byChannel {
+			loaded += l.n
+		}
+		corrupt = slices.Clone(s.corrupt)
+	}
+	scan := s.log.Scan
+	if v, ok := s.log.(viewScanner); ok {
+		scan = v.ScanView // (no copy of each record: nothing is kept)
+	}
+	var m Message
 	for from <= last {
-		err = s.log.Scan(from, last+1, func(i uint64, rec []byte) error {
+		// (Nothing else uses the store before Load returns: the index is
+		// built without its lock, and readers are woken once, below.)
+		err = scan(from, last+1, func(i uint64, rec []byte) error {
 			from = i + 1
 			e, err := DecodeEntry(i, rec)
 			if err != nil {
@@ -449,22 +526,23 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 				loaded++ // (membership entries are not messages)
 			}
 			s.runs.note(&e)
-			if e.Origin == self && e.ReqID > s.maxOwnReqID {
-				s.maxOwnReqID = e.ReqID
+			if mark := markOf(&e); i <= commit {
+				s.sum.fold(&mark)
+			} else {
+				s.pending = append(s.pending, mark)
 			}
 			if i > commit || e.Type != consensus.EntryNormal {
 				return nil
 			}
-			m, err := EntryMessage(&e)
-			if err != nil {
+			if err := DecodeMessage(e.Data, &m); err != nil {
 				return &wal.CorruptError{Index: i, Reason: err.Error()}
 			}
-			m.Payload = nil // the index needs only channel and seq
-			batch = append(batch, m)
-			if len(batch) == 4096 {
-				s.Index(batch)
-				batch = batch[:0]
+			l := s.byChannel[string(m.Channel)] // (no allocation for the lookup)
+			if l == nil {
+				l = &seqList{}
+				s.byChannel[string(m.Channel)] = l
 			}
+			l.add(e.Seq)
 			return nil
 		})
 		var ce *wal.CorruptError
@@ -474,11 +552,23 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 		corrupt = append(corrupt, ce.Index)
 		from, err = ce.Index+1, nil
 	}
-	s.Index(batch)
-	s.SetApplied(commit)
+	s.mu.Lock()
+	close(s.newData) // (wake readers: nothing waits yet, but keep the promise)
+	s.newData = make(chan struct{})
+	s.mu.Unlock()
 	s.mu.Lock()
 	s.corrupt = corrupt
+	s.maxOwnReqID = s.sum.maxReq[self]
+	for _, m := range s.pending {
+		if m.origin == self && m.reqID > s.maxOwnReqID {
+			s.maxOwnReqID = m.reqID
+		}
+	}
+	if err != nil {
+		s.verify.damaged = true // no checkpoint of a log about to be repaired
+	}
 	s.mu.Unlock()
+	s.SetApplied(commit)
 	return loaded, corrupt, err
 }
 
@@ -495,8 +585,16 @@ func (s *Store) ResetTo(next, prevTerm uint64) error {
 	s.cache.reset()
 	s.runs = nil
 	s.reads.forget()
-	s.byChannel = map[string][]uint64{}
+	s.byChannel = map[string]*seqList{}
 	s.corrupt = nil
+	s.sum, s.pending = summary{upto: next - 1}, nil
+	if s.ck != nil {
+		// The checkpoint describes the log just discarded.
+		if err := s.ck.SaveIndex(nil); err != nil {
+			return err
+		}
+		s.ckUpto = 0
+	}
 	if s.applied < next-1 {
 		s.applied = next - 1
 	}

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"os"
+	"runtime"
 	"testing"
 
 	"github.com/ordo-broker/ordo/consensus"
@@ -31,3 +33,44 @@ func BenchmarkStoreAppend(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "entries/s")
 }
+
+// BenchmarkLoadDataDir profiles a node's startup on a prepared data
+// directory (fill one with `go run ./bench/restart`, which keeps it):
+//
+//	ORDO_BENCH_DATADIR=/tmp/bench-restart/n1000000-s100 go test ./broker/store \
+//	    -run XXX -bench LoadDataDir -benchtime 1x -cpuprofile cpu.out -memprofile mem.out
+//
+// It loads without the checkpoint (the full scan, as after a crash or on
+// an old data directory), or with it if ORDO_BENCH_CHECKPOINT=1. It never
+// writes the directory's checkpoint.
+func BenchmarkLoadDataDir(b *testing.B) {
+	dir := os.Getenv("ORDO_BENCH_DATADIR")
+	if dir == "" {
+		b.Skip("set ORDO_BENCH_DATADIR to a stopped node's data directory")
+	}
+	useCk := os.Getenv("ORDO_BENCH_CHECKPOINT") == "1"
+	for i := 0; i < b.N; i++ {
+		l, err := wal.Open(dir, wal.Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		st := New(l)
+		if useCk {
+			st.UseCheckpoints(readOnlyCheckpoints{DirDisk(dir)}, 0, false)
+		}
+		n, _, err := st.Load(l.LastIndex(), true, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heapMB")
+		b.ReportMetric(float64(n), "messages")
+		l.Close()
+	}
+}
+
+type readOnlyCheckpoints struct{ Checkpoints }
+
+func (readOnlyCheckpoints) SaveIndex([]byte) error { return nil }

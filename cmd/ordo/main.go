@@ -91,6 +91,11 @@ func runNode(ctx context.Context, cfg broker.Config, reload func() (broker.Confi
 		// PUBLISH throughput. GOGC still overrides it.
 		debug.SetGCPercent(400)
 	}
+	if cfg.MemoryLimit > 0 {
+		// A backstop for the garbage GOGC=400 lets pile up (e.g. a startup
+		// scan of a log without a checkpoint).
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 	if path := os.Getenv("ORDO_CPUPROFILE"); path != "" {
 		// For performance work: a pprof CPU profile of the whole run.
 		f, err := os.Create(path)
