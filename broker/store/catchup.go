@@ -19,6 +19,9 @@ import (
 // catching-up follower's pipeline does not stall on every chunk boundary
 // for the length of a read.
 //
+// On a follower, a batch Append persisted that the cache cannot hold is
+// kept as the current chunk (store.go): applying it then reads no disk.
+//
 // The chunks are forgotten when the log is truncated or reset (a read that
 // raced such a change is discarded by its generation), so they never serve
 // an entry the log no longer holds.
