@@ -19,8 +19,8 @@ import (
 // catching-up follower's pipeline does not stall on every chunk boundary
 // for the length of a read.
 //
-// On a follower, a batch Append persisted that the cache cannot hold is
-// kept as the current chunk (store.go): applying it then reads no disk.
+// On a follower, the last two batches Append persisted that the cache
+// cannot hold are kept as chunks (store.go): applying them reads no disk.
 //
 // The chunks are forgotten when the log is truncated or reset (a read that
 // raced such a change is discarded by its generation), so they never serve
@@ -212,6 +212,22 @@ func (s *Store) scanEntries(lo, hi uint64, budget int) ([]consensus.Entry, error
 		err = nil
 	}
 	return chunk, err
+}
+
+// keepAppended keeps es, just appended, as a chunk, along with the
+// batch before it (the one being applied meanwhile) if es follows it.
+func (r *backgroundReads) keepAppended(es []consensus.Entry) {
+	follows := func(c []consensus.Entry) bool {
+		return len(c) > 0 && c[len(c)-1].Index+1 == es[0].Index
+	}
+	switch {
+	case follows(r.ahead):
+		r.chunk, r.ahead = r.ahead, es
+	case follows(r.chunk):
+		r.ahead = es
+	default:
+		r.chunk, r.ahead = es, nil
+	}
 }
 
 // forget drops the chunks and invalidates a running read (s.mu held).

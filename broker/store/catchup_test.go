@@ -95,12 +95,16 @@ func appendInBatches(st *Store, es []consensus.Entry) error {
 	return nil
 }
 
-// A batch larger than the cache (a catching-up follower's) is applied from
-// memory, not read back from the log; a truncation forgets it.
+// Batches larger than the cache (a catching-up follower's) are applied from
+// memory, not read back from the log; a truncation forgets them.
 func TestLargeAppendServedFromMemory(t *testing.T) {
 	st := openMem(t, NewMemDisk(), 8)
 	want := entriesFrom(1, 100)
-	if err := st.Append(want); err != nil {
+	// Two batches: the second is persisted while the first is applied.
+	if err := st.Append(want[:40]); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Append(want[40:]); err != nil {
 		t.Fatal(err)
 	}
 	st.SetAsyncReads(func(func()) { t.Fatal("a background read started") }, func() {})

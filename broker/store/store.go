@@ -235,7 +235,7 @@ func (s *Store) Append(es []consensus.Entry) error {
 		// memory instead, as a background read's chunk (its entries never
 		// change: the core hands a Ready's entries out for good).
 		cached = cached[len(cached)-len(s.cache.buf):]
-		s.reads.chunk, s.reads.ahead = es[:len(es):len(es)], nil
+		s.reads.keepAppended(es[:len(es):len(es)])
 	}
 	for i := range cached {
 		s.cache.push(cached[i])
