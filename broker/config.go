@@ -127,6 +127,9 @@ type Config struct {
 	// MetricsAddr is where /metrics, /healthz and /readyz are served
 	// (host:port, a separate HTTP listener); empty: not served.
 	MetricsAddr string
+	// PprofAddr is where `ordo node` serves net/http/pprof (host:port, a
+	// separate HTTP listener, for performance work); empty: not served.
+	PprofAddr string
 	// ConfigFile is the configuration file the options were read from,
 	// for the startup banner ("" for none).
 	ConfigFile string
@@ -486,6 +489,8 @@ var options = []Option{
 	option("metrics_addr", KindString, "", "serve Prometheus /metrics, /healthz and /readyz over HTTP on this host:port, e.g. :9121 (empty: off)",
 		func(c *Config) *string { return &c.MetricsAddr }, parseListenAddr).
 		report(func(c *Config) string { return c.MetricsAddr }, "ordo-metrics-addr"),
+	option("pprof_addr", KindString, "", "serve Go's /debug/pprof/ profiles over HTTP on this host:port, for performance work (empty: off; never expose it beyond loopback)",
+		func(c *Config) *string { return &c.PprofAddr }, parseListenAddr),
 	option("heartbeat_interval", KindDuration, (100*time.Millisecond).String(), "leader heartbeat period, e.g. 100ms",
 		func(c *Config) *time.Duration { return &c.HeartbeatInterval }, positiveDuration).
 		report(func(c *Config) string { return ms(c.HeartbeatInterval) }, "ordo-heartbeat-interval"),

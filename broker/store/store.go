@@ -273,9 +273,21 @@ func (s *Store) Append(es []consensus.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range es {
-		s.cache.push(es[i])
 		s.runs.note(&es[i])
 		s.pending = append(s.pending, markOf(&es[i]))
+	}
+	cached := es
+	if len(cached) > len(s.cache.buf) {
+		// A catching-up follower persists batches of 100k entries and more;
+		// the cache keeps only the last of them, and applying the batch
+		// would read the rest back from the segment files. Serve it from
+		// memory instead, as a background read's chunk (its entries never
+		// change: the core hands a Ready's entries out for good).
+		cached = cached[len(cached)-len(s.cache.buf):]
+		s.reads.keepAppended(es[:len(es):len(es)])
+	}
+	for i := range cached {
+		s.cache.push(cached[i])
 	}
 	return nil
 }

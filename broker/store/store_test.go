@@ -77,7 +77,7 @@ func TestMemDiskCrashLosesExactlyTheUnsynced(t *testing.T) {
 func TestBackgroundReads(t *testing.T) {
 	d := NewMemDisk()
 	st := openMem(t, d, 8) // the cache holds only the last 8 entries
-	if err := st.Append(entriesFrom(1, 100)); err != nil {
+	if err := appendInBatches(st, entriesFrom(1, 100)); err != nil {
 		t.Fatal(err)
 	}
 	var queued []func()
@@ -130,7 +130,7 @@ func TestBackgroundReads(t *testing.T) {
 func TestBackgroundReadFailureSurfaces(t *testing.T) {
 	d := NewMemDisk()
 	st := openMem(t, d, 4)
-	if err := st.Append(entriesFrom(1, 20)); err != nil {
+	if err := appendInBatches(st, entriesFrom(1, 20)); err != nil {
 		t.Fatal(err)
 	}
 	st.log.Close() // every read fails from now on

@@ -8,6 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -105,6 +108,16 @@ func runNode(ctx context.Context, cfg broker.Config, reload func() (broker.Confi
 		}
 		pprof.StartCPUProfile(f)
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if cfg.PprofAddr != "" {
+		// For performance work: profiles of a running node, on demand.
+		pln, err := net.Listen("tcp", cfg.PprofAddr)
+		if err != nil {
+			closeListeners(ln, tlsLn)
+			return cli.Exit(fmt.Sprintf("pprof_addr %s: %v", cfg.PprofAddr, err), 1)
+		}
+		defer pln.Close()
+		go http.Serve(pln, nil) // (net/http/pprof registers on the default mux)
 	}
 	srv, err := broker.New(cfg)
 	if err != nil {
