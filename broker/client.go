@@ -108,6 +108,10 @@ type client struct {
 	patterns      map[string]struct{}
 	shardChannels map[string]struct{}
 	subCount      atomic.Int64 // channels+patterns+shard, readable without the lock
+
+	// staged is this client's share of the batch being delivered,
+	// guarded by the registry's deliverMu (DeliverBatch).
+	staged [][]byte
 }
 
 // replyFlags are CLIENT REPLY's state, as Redis keeps it: skipNext (set
@@ -134,23 +138,35 @@ func loadString(v *atomic.Value) string {
 
 // write appends bytes to the output and wakes the writer. It reports false
 // if the client is gone or was just disconnected for exceeding its limits.
-func (c *client) write(b []byte, pubsub bool) bool { return c.append(b, pubsub, false) }
+func (c *client) write(b []byte, pubsub bool) bool {
+	one := [1][]byte{b}
+	return c.append(one[:], pubsub, false)
+}
 
-// deliver queues a published message: after EXEC's reply if the client is
-// running EXEC.
-func (c *client) deliver(b []byte) bool { return c.append(b, true, true) }
+// deliver queues published messages (a batch's pushes for this client, in
+// order): after EXEC's reply if the client is running EXEC.
+func (c *client) deliver(bs [][]byte) bool { return c.append(bs, true, true) }
 
-func (c *client) append(b []byte, pubsub, deferrable bool) bool {
+// append queues bs with one lock and one limit check, and wakes the writer
+// only if the output was empty: otherwise the writer was already woken for
+// what is there and will take the new bytes with it.
+func (c *client) append(bs [][]byte, pubsub, deferrable bool) bool {
 	o := &c.out
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
 		return false
 	}
+	wake := false
 	if deferrable && o.deferring {
-		o.deferred = append(o.deferred, b...)
+		for _, b := range bs {
+			o.deferred = append(o.deferred, b...)
+		}
 	} else {
-		o.buf = append(o.buf, b...)
+		wake = len(o.buf) == 0 && len(o.marks) == 0
+		for _, b := range bs {
+			o.buf = append(o.buf, b...)
+		}
 	}
 	over := c.overLimitLocked(pubsub)
 	total := c.accountLocked()
@@ -162,7 +178,9 @@ func (c *client) append(b []byte, pubsub, deferrable bool) bool {
 		return false
 	}
 	c.srv.enforceBudget(total)
-	c.signal()
+	if wake {
+		c.signal()
+	}
 	return true
 }
 
@@ -190,13 +208,20 @@ func (c *client) deferDeliveries(on bool) {
 func (c *client) reserve(p *pending) {
 	o := &c.out
 	o.mu.Lock()
+	wake := false
 	if !o.closed {
+		wake = len(o.buf) == 0 && len(o.marks) == 0
 		o.marks = append(o.marks, marker{off: len(o.buf), p: p})
 	}
 	o.mu.Unlock()
-	c.signal()
+	if wake {
+		c.signal()
+	}
 }
 
+// signal wakes the writer. Producers call it when the output turns
+// non-empty (the writer takes everything there at once, so later
+// additions need no wake-up of their own) and on state changes.
 func (c *client) signal() {
 	select {
 	case c.out.wake <- struct{}{}:
@@ -214,14 +239,14 @@ func (c *client) outputBytes() int {
 // writeLoop is the only goroutine that writes to the socket.
 func (c *client) writeLoop() {
 	defer c.close()
-	var wbuf []byte
+	var segs net.Buffers
 	for {
 		select {
 		case <-c.out.wake:
 		case <-c.quit:
 			return
 		}
-		if !c.flushOnce(&wbuf) {
+		if !c.flushOnce(&segs) {
 			return
 		}
 		c.out.mu.Lock()
@@ -243,8 +268,11 @@ func (c *client) finish() {
 }
 
 // flushOnce writes everything currently buffered, waiting for pending
-// replies in order. It reports false when the connection is unusable.
-func (c *client) flushOnce(wbuf *[]byte) bool {
+// replies in order, in as few system calls as it can: the buffer itself
+// when no reply is pending (a subscriber's case: no copy), else the
+// pieces between replies and the replies as one vectored write. It
+// reports false when the connection is unusable.
+func (c *client) flushOnce(segs *net.Buffers) bool {
 	o := &c.out
 	o.mu.Lock()
 	if len(o.buf) == 0 && len(o.marks) == 0 {
@@ -258,30 +286,38 @@ func (c *client) flushOnce(wbuf *[]byte) bool {
 	o.spare = nil
 	o.inflight = len(buf)
 	o.mu.Unlock()
-	w := (*wbuf)[:0]
+	v := (*segs)[:0]
 	pos := 0
 	for _, m := range marks {
-		w = append(w, buf[pos:m.off]...)
+		if m.off > pos {
+			v = append(v, buf[pos:m.off])
+		}
 		pos = m.off
 		select {
 		case <-m.p.done:
 		default:
 			// Send what precedes the unresolved reply before waiting.
-			if len(w) > 0 && !c.send(w) {
+			if len(v) > 0 && !c.sendv(v) {
 				return false
 			}
-			w = w[:0]
+			clear(v)
+			v = v[:0]
 			select {
 			case <-m.p.done:
 			case <-c.quit:
 				return false
 			}
 		}
-		w = append(w, m.p.b...)
+		if len(m.p.b) > 0 {
+			v = append(v, m.p.b)
+		}
 	}
-	w = append(w, buf[pos:]...)
-	ok := len(w) == 0 || c.send(w)
-	*wbuf = w[:0]
+	if pos < len(buf) {
+		v = append(v, buf[pos:])
+	}
+	ok := len(v) == 0 || c.sendv(v)
+	clear(v) // keep no replies alive
+	*segs = v[:0]
 	o.mu.Lock()
 	if cap(buf) <= 1<<20 {
 		o.spare = buf[:0] // keep modest buffers for reuse
@@ -298,17 +334,27 @@ func (c *client) flushOnce(wbuf *[]byte) bool {
 
 const writeTimeout = 60 * time.Second
 
-func (c *client) send(b []byte) bool {
+// sendv writes the segments, as one writev where the connection allows
+// it.
+func (c *client) sendv(v net.Buffers) bool {
 	// Re-arm the deadline only when half of it has passed: one timer
 	// update every 30s instead of one per write.
 	if now := time.Now(); now.Sub(c.deadlineSet) > writeTimeout/2 {
 		c.conn.SetWriteDeadline(now.Add(writeTimeout))
 		c.deadlineSet = now
 	}
-	_, err := c.conn.Write(b)
-	if err == nil {
-		c.srv.stats.netOutputBytes.Add(int64(len(b)))
+	var n int64
+	var err error
+	if len(v) == 1 {
+		// One piece: a plain write (net.Buffers would still go through
+		// writev and its iovec setup).
+		var k int
+		k, err = c.conn.Write(v[0])
+		n = int64(k)
+	} else {
+		n, err = v.WriteTo(c.conn) // consumes its copy of the slice header only
 	}
+	c.srv.stats.netOutputBytes.Add(n)
 	return err == nil
 }
 

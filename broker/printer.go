@@ -35,6 +35,26 @@ func newPrinter(channels []string, w io.Writer, next replica.Applier) *printer {
 
 // Deliver implements replica.Applier.
 func (p *printer) Deliver(m *store.Message) int {
+	p.print(m)
+	return p.next.Deliver(m)
+}
+
+// DeliverBatch implements replica.BatchApplier, keeping the wrapped
+// registry's batched delivery.
+func (p *printer) DeliverBatch(ms []*store.Message, receivers []int) {
+	for _, m := range ms {
+		p.print(m)
+	}
+	if ba, ok := p.next.(replica.BatchApplier); ok {
+		ba.DeliverBatch(ms, receivers)
+		return
+	}
+	for i, m := range ms {
+		receivers[i] = p.next.Deliver(m)
+	}
+}
+
+func (p *printer) print(m *store.Message) {
 	if p.channels[string(m.Channel)] {
 		p.mu.Lock()
 		b := p.w.AvailableBuffer()
@@ -49,7 +69,6 @@ func (p *printer) Deliver(m *store.Message) int {
 		p.w.Flush() // one line at a time: a person is watching
 		p.mu.Unlock()
 	}
-	return p.next.Deliver(m)
 }
 
 // printable keeps a payload on one line of a terminal: control characters

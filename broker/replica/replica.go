@@ -98,6 +98,16 @@ type Applier interface {
 	Deliver(m *store.Message) int
 }
 
+// BatchApplier is an Applier that takes a whole committed batch at once,
+// so that it can fan the batch out to each subscriber with one lock, one
+// wake-up and one write instead of one per message (the broker's
+// registry). It sets receivers[i] to message i's count; len(receivers) ==
+// len(ms).
+type BatchApplier interface {
+	Applier
+	DeliverBatch(ms []*store.Message, receivers []int)
+}
+
 // Stats are the replica's counters (read them with Load).
 type Stats struct {
 	MessagesApplied   atomic.Int64 // committed messages handed to the Applier
@@ -118,11 +128,13 @@ type Stats struct {
 
 // Replica is one member's runtime. Create it with Open, run it with Start.
 type Replica struct {
-	cfg   Config
-	id    consensus.NodeID
-	app   Applier
-	log   logging.Node
-	stats Stats
+	cfg Config
+	id  consensus.NodeID
+	app Applier
+	// receivers is apply's scratch: each message's receiver count.
+	receivers []int
+	log       logging.Node
+	stats     Stats
 
 	disk      store.Disk
 	storeP    atomic.Pointer[store.Store] // replaced when the log is reopened
