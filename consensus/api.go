@@ -256,7 +256,14 @@ type HardState struct {
 	// shorter than Acked at restart lost an acknowledged tail: the
 	// positions beyond it count as damaged, not absent (see Faulty).
 	Acked, AckedTerm, AckedTermStart uint64
+	// AckedPrev are the term runs before AckedTermStart, latest first
+	// ({0, 0}: none known): a lost tail that spans term changes keeps
+	// its terms, which a recovering leader needs to tell the right copy.
+	AckedPrev [3]TermRun
 }
+
+// TermRun: entries from Start on (up to the next run) have Term.
+type TermRun struct{ Start, Term uint64 }
 
 // Faulty names a damaged record of the caller's log (Config.Faulty): the
 // log once held an entry at Index (its term, if the caller knows it for

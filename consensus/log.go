@@ -435,42 +435,41 @@ func (l *nodeLog) heldEndTerm() uint64 {
 	return t
 }
 
-// ackedRun returns the term of entry heldEnd and the first index of its
-// run (0, 0 if unknown), from memory only (HasReady calls it).
-func (l *nodeLog) ackedRun() (term, start uint64) {
+// ackedRuns returns the term runs ending at heldEnd, latest first (zero:
+// unknown), from memory only (HasReady calls it).
+func (l *nodeLog) ackedRuns() (out [4]TermRun) {
 	last := l.lastIndex()
-	logTerm, logStart := uint64(0), uint64(0)
-	if k := len(l.runs); k > 0 && l.runs[k-1].start <= last {
-		logTerm, logStart = l.runs[k-1].term, l.runs[k-1].start
+	k := 0
+	// The held positions, backwards.
+	for h := len(l.held); h > 0 && k < len(out); {
+		t := l.held[h-1]
+		if t == 0 {
+			return out
+		}
+		j := h - 1
+		for j > 0 && l.held[j-1] == t {
+			j--
+		}
+		if r := len(l.runs); j == 0 && r > 0 && l.runs[r-1].start <= last && l.runs[r-1].term == t {
+			break // (the run continues into the log)
+		}
+		out[k] = TermRun{last + 1 + uint64(j), t}
+		k++
+		h = j
 	}
-	h := len(l.held)
-	if h == 0 {
-		return logTerm, logStart
+	for r := len(l.runs) - 1; r >= 0 && k < len(out); r-- {
+		if l.runs[r].start > last {
+			continue
+		}
+		out[k] = TermRun{l.runs[r].start, l.runs[r].term}
+		k++
 	}
-	t := l.held[h-1]
-	if t == 0 {
-		return 0, 0
-	}
-	k := h - 1
-	for k > 0 && l.held[k-1] == t {
-		k--
-	}
-	if k == 0 && logTerm == t {
-		return t, logStart
-	}
-	return t, last + 1 + uint64(k)
+	return out
 }
 
-// spareEntry reads the intact spare record at i, if there is one.
-func (l *nodeLog) spareEntry(i uint64, maxBytes int) (Entry, bool) {
-	if l.spare == 0 || i < l.spare || i > l.heldEnd() || l.damaged[i] || i > l.storage.LastIndex() {
-		return Entry{}, false
-	}
-	ents, err := l.storage.Entries(i, i+1, maxBytes)
-	if err != nil || len(ents) != 1 || ents[0].Index != i {
-		return Entry{}, false
-	}
-	return ents[0], true
+// isSpare reports whether Storage holds an intact spare record at i.
+func (l *nodeLog) isSpare(i uint64) bool {
+	return l.spare > 0 && i >= l.spare && i <= l.heldEnd() && !l.damaged[i] && i <= l.storage.LastIndex()
 }
 
 // spareFrom makes the log end at p without losing its records after p:

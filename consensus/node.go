@@ -239,11 +239,11 @@ type vote struct {
 type syncState uint8
 
 const (
-	syncNone     syncState = iota
-	syncFetching           // fetching the most advanced log from a voter
-	syncRecovering         // recovering the history's damaged positions (recover.go)
-	syncSyncing            // bringing followers to the history
-	syncDone               // a majority synced; sequencing
+	syncNone       syncState = iota
+	syncFetching             // fetching the most advanced log from a voter
+	syncRecovering           // recovering the history's damaged positions (recover.go)
+	syncSyncing              // bringing followers to the history
+	syncDone                 // a majority synced; sequencing
 )
 
 const (
@@ -352,10 +352,17 @@ func (n *Node) send(m Message) {
 }
 
 func (n *Node) hardState() HardState {
-	t, start := n.log.ackedRun()
+	runs := n.log.ackedRuns()
+	if n.cfg.TestOnlyBreakDurability {
+		// Acked guards against media faults; in the deliberately broken
+		// mode it would hide part of what the simulations must expose
+		// (acknowledgements that outrun the disk), so it is not kept.
+		return HardState{Term: n.term, Vote: n.vote, AcceptedTerm: n.acceptedTerm, Commit: n.log.committed, MustReach: n.mustReach}
+	}
 	return HardState{Term: n.term, Vote: n.vote, AcceptedTerm: n.acceptedTerm,
 		Commit: n.log.committed, MustReach: n.mustReach,
-		Acked: n.log.heldEnd(), AckedTerm: t, AckedTermStart: start}
+		Acked: n.log.heldEnd(), AckedTerm: runs[0].Term, AckedTermStart: runs[0].Start,
+		AckedPrev: [3]TermRun{runs[1], runs[2], runs[3]}}
 }
 
 func (n *Node) softState() SoftState {
@@ -740,7 +747,7 @@ func (n *Node) Status() Status {
 		Voter: n.isVoter(n.id), ConfIndex: n.conf().Index, ConfPending: n.log.conf.pending(),
 		Transferee: n.transferee,
 		LastSeq:    n.log.conf.seq(n.log.lastIndex()), CommitSeq: n.log.conf.seq(n.log.committed),
-		Faulty:     len(n.log.held), HeldIndex: n.log.heldEnd(),
+		Faulty: len(n.log.held), HeldIndex: n.log.heldEnd(),
 	}
 	if n.rec != nil {
 		st.Lost = slices.Clone(n.rec.lost)

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"errors"
 	"math"
 	"slices"
 )
@@ -123,8 +124,8 @@ func (l *nodeLog) initHeld(faulty []Faulty, hs HardState) {
 				l.damaged[i] = true
 			}
 		}
-		if t == 0 && hs.AckedTerm != 0 && i <= acked && (i == acked || (hs.AckedTermStart != 0 && i >= hs.AckedTermStart)) {
-			t = hs.AckedTerm
+		if t == 0 && i <= acked {
+			t = ackedTermOf(hs, i)
 		}
 		terms[i-logEnd-1] = t
 	}
@@ -149,6 +150,24 @@ func (l *nodeLog) initHeld(faulty []Faulty, hs HardState) {
 		k = j
 	}
 	l.held = terms
+}
+
+// ackedTermOf is the term of entry i <= hs.Acked as the hard state's term
+// runs tell (0: unknown).
+func ackedTermOf(hs HardState, i uint64) uint64 {
+	if i == hs.Acked && hs.AckedTerm != 0 {
+		return hs.AckedTerm
+	}
+	runs := append([]TermRun{{hs.AckedTermStart, hs.AckedTerm}}, hs.AckedPrev[:]...)
+	for _, r := range runs {
+		if r.Term == 0 || r.Start == 0 {
+			return 0
+		}
+		if i >= r.Start {
+			return r.Term
+		}
+	}
+	return 0
 }
 
 func (l *nodeLog) storageTerm(i uint64) (uint64, bool) {
@@ -277,7 +296,14 @@ func (n *Node) recoverAnswer(q Message, self bool) []Message {
 			flush()
 			continue
 		}
-		e, ok := n.intactEntry(i)
+		e, ok, pending := n.intactEntry(i)
+		if pending {
+			// Being read in the background: maybe a copy; the leader asks
+			// again (and must not call the position lost meanwhile).
+			absent[j] = recHasCopy
+			flush()
+			continue
+		}
 		if ok {
 			switch {
 			case t != 0:
@@ -307,19 +333,28 @@ func (n *Node) recoverAnswer(q Message, self bool) []Message {
 }
 
 // intactEntry returns this node's intact entry at i (its log, or a spare
-// record), if it can read it now.
-func (n *Node) intactEntry(i uint64) (Entry, bool) {
-	if i <= n.log.lastIndex() {
+// record), if it can read it now (pending: it is being read).
+func (n *Node) intactEntry(i uint64) (e Entry, ok, pending bool) {
+	var ents []Entry
+	var err error
+	switch {
+	case i <= n.log.lastIndex():
 		if i < n.log.firstIndex() {
-			return Entry{}, false
+			return Entry{}, false, false
 		}
-		ents, err := n.log.entries(i, i+1, n.cfg.MaxBatchBytes)
-		if err != nil || len(ents) == 0 || ents[0].Index != i {
-			return Entry{}, false
-		}
-		return ents[0], true
+		ents, err = n.log.entries(i, i+1, n.cfg.MaxBatchBytes)
+	case !n.log.isSpare(i):
+		return Entry{}, false, false
+	default:
+		ents, err = n.log.storage.Entries(i, i+1, n.cfg.MaxBatchBytes)
 	}
-	return n.log.spareEntry(i, n.cfg.MaxBatchBytes)
+	if errors.Is(err, ErrReadPending) {
+		return Entry{}, false, true
+	}
+	if err != nil || len(ents) == 0 || ents[0].Index != i {
+		return Entry{}, false, false
+	}
+	return ents[0], true, false
 }
 
 func (n *Node) handleRecoverResp(m Message) {

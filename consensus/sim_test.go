@@ -384,11 +384,20 @@ func (c *cluster) checkLiveness() {
 	// One more proposal per node once a leader is there proves progress.
 	proposed := false
 	var why string
+	halted := 0
 	for r := 0; r < 600 && !c.failed; r++ {
 		for _, sn := range c.nodes {
 			c.restart(sn.id) // (a wiped node once its down time is over)
 		}
 		c.round()
+		if l := c.leader(); l != 0 && c.n(l).node.rec != nil && len(c.n(l).node.rec.lost) > 0 {
+			if halted++; halted > 4*c.cfg.election {
+				why = "halted on lost entries"
+				break // (checkHalt below)
+			}
+		} else {
+			halted = 0
+		}
 		if why = c.converged(); why == "" {
 			if proposed {
 				break
