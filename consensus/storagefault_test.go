@@ -126,8 +126,14 @@ func (c *cluster) randomStorageFault(rng *rand.Rand) {
 }
 
 // intactCopy reports whether some disk holds entry e intact.
-func (c *cluster) intactCopy(e Entry) NodeID {
+func (c *cluster) intactCopy(e Entry) NodeID { return c.intactCopyAmong(e, nil) }
+
+// intactCopyAmong: only on the disks of nodes in (nil: every node).
+func (c *cluster) intactCopyAmong(e Entry, in func(NodeID) bool) NodeID {
 	for _, sn := range c.nodes {
+		if in != nil && !in(sn.id) {
+			continue
+		}
 		s := sn.disk.log
 		if e.Index < s.FirstIndex() || e.Index > s.LastIndex() {
 			continue
@@ -176,9 +182,12 @@ func (c *cluster) checkHalt() bool {
 		c.fail("leader %d halted on %v without reporting it", l, nd.rec.lost)
 		return true
 	}
+	// (A node removed from the configuration is not asked: its copies
+	// left the cluster with it.)
+	member := func(id NodeID) bool { return nd.conf().IsMember(id) }
 	for _, i := range nd.rec.lost {
 		if i <= uint64(len(c.ck.history)) {
-			if h := c.intactCopy(c.ck.history[i-1]); h != 0 {
+			if h := c.intactCopyAmong(c.ck.history[i-1], member); h != 0 {
 				c.fail("leader %d reports index %d lost, but node %d holds it intact\n%s", l, i, h, c.dumpNodes())
 				return true
 			}
