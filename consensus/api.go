@@ -246,6 +246,33 @@ type HardState struct {
 	// clears it (in a Ready's HardState); the core may also raise it (a
 	// log reset that may drop acknowledged entries).
 	MustReach uint64
+	// Acked is how far this node's log reached, damaged positions
+	// included, as of this HardState: everything up to it was held (and
+	// may have been acknowledged). AckedTerm is the term of entry Acked
+	// and AckedTermStart the first index of that term's run ending at
+	// Acked (0: unknown). The core maintains them; they change with most
+	// Readies that append and need no fsync (a process crash keeps them;
+	// they guard against media faults of synced data). A log found
+	// shorter than Acked at restart lost an acknowledged tail: the
+	// positions beyond it count as damaged, not absent (see Faulty).
+	Acked, AckedTerm, AckedTermStart uint64
+	// AckedPrev are the term runs before AckedTermStart, latest first
+	// ({0, 0}: none known): a lost tail that spans term changes keeps
+	// its terms, which a recovering leader needs to tell the right copy.
+	AckedPrev [3]TermRun
+}
+
+// TermRun: entries from Start on (up to the next run) have Term.
+type TermRun struct{ Start, Term uint64 }
+
+// Faulty names a damaged record of the caller's log (Config.Faulty): the
+// log once held an entry at Index (its term, if the caller knows it for
+// sure, else 0), but it can no longer be read. "Damaged is not absent":
+// the node keeps reporting the position as held (in elections and to a
+// recovering leader) until it is repaired from an intact copy on some
+// member; see recover.go.
+type Faulty struct {
+	Index, Term uint64
 }
 
 // Proposal is client work submitted at any node.

@@ -3,6 +3,7 @@ package consensus
 import (
 	"bytes"
 	"fmt"
+	"math"
 )
 
 // checker asserts the safety properties after every step of a cluster:
@@ -26,6 +27,9 @@ type checker struct {
 	lastReq map[NodeID]uint64
 	normals []uint64 // normals[i-1]: EntryNormal entries in history[:i]
 	m       *memCheck
+	gone    map[uint64]bool // committed indexes no disk held intact any more (storagefault_test.go)
+
+	noteGoneAfter bool
 }
 
 func newChecker(c *cluster) *checker {
@@ -116,13 +120,28 @@ func (k *checker) checkChange(sn *simNode, e Entry) {
 	}
 }
 
-func (k *checker) beforeTruncate(sn *simNode, from uint64) {
+// (spareCut: the node drops its spare records from there, copies beyond a
+// damaged one that a durable leader copy replaces; see recover.go.)
+func (k *checker) beforeTruncate(sn *simNode, from, spareCut uint64) {
 	k.keep = k.keep[:0]
 	if from == 0 {
 		return
 	}
 	last := sn.disk.log.LastIndex()
+	if spareCut > 0 {
+		last = min(last, spareCut-1)
+	}
+	if sn.disk.hs.MustReach == math.MaxUint64 {
+		// A node that lost its hard state knows neither what it
+		// acknowledged nor which history its log holds: it is refilled
+		// from the leader, and its copies may go (noteGone, afterwards).
+		k.noteGoneAfter = true
+		return
+	}
 	for i := from; i <= last && i <= uint64(len(k.history)); i++ {
+		if _, bad := sn.disk.faulty[i]; bad {
+			continue
+		}
 		ents, err := sn.disk.log.Entries(i, i+1, 0)
 		if err != nil {
 			continue
@@ -134,6 +153,10 @@ func (k *checker) beforeTruncate(sn *simNode, from uint64) {
 }
 
 func (k *checker) afterAppend(sn *simNode) {
+	if k.noteGoneAfter {
+		k.noteGoneAfter = false
+		k.noteGone()
+	}
 	for _, e := range k.keep {
 		ents, err := sn.disk.log.Entries(e.Index, e.Index+1, 0)
 		if err != nil || !sameEntry(ents[0], e) {
@@ -156,7 +179,7 @@ func (k *checker) beforeReset(sn *simNode, rd Ready) {
 	if sn.disk.hs.MustReach >= sn.disk.log.LastIndex() { // (persisted first)
 		return
 	}
-	k.beforeTruncate(sn, rd.ResetLog)
+	k.beforeTruncate(sn, rd.ResetLog, 0)
 }
 
 // beforePersist: AcceptedTerm may rise only in a Ready that changes no

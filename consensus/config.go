@@ -39,6 +39,14 @@ type Config struct {
 	Applied uint64
 	// MustReach is merged into HardState.MustReach (see there).
 	MustReach uint64
+	// Faulty lists the records of Storage found damaged at load (by
+	// checksum), in any order, each within [FirstIndex, LastIndex]. The
+	// caller keeps every record (intact ones after a damaged one are
+	// copies a recovering leader may need) and never serves a damaged
+	// one: the core reads neither Entries nor Term at these indexes. The
+	// node's log then ends before the first damaged position; the rest,
+	// up to HardState.Acked, is held as damaged (recover.go).
+	Faulty []Faulty
 
 	// HeartbeatTicks: the leader sends heartbeats every this many ticks.
 	HeartbeatTicks int

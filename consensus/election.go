@@ -214,7 +214,7 @@ func (n *Node) becomeCandidate() {
 	n.logf(LevelInfo, compElection, "Starting election for term %d", n.term)
 	n.logf(LevelInfo, compElection, "Becoming coordinator for term %d", n.term)
 	n.votes = map[NodeID]vote{n.id: {granted: true, acceptedTerm: n.acceptedTerm,
-		lastIndex: n.log.lastIndex(), lastTerm: n.log.lastTerm()}}
+		lastIndex: n.log.heldEnd(), lastTerm: n.log.heldEndTerm()}}
 	for _, id := range n.voters() {
 		if id != n.id {
 			n.send(n.coordinatorMsg(Message{To: id, Type: MsgCoordinator, Transfer: n.transferCampaign}))
@@ -259,7 +259,7 @@ func (n *Node) handleCoordinator(m Message) {
 		n.phase = phaseFollow
 		n.setLead(m.From)
 		n.send(Message{To: m.From, Type: MsgCoordinatorAck, AcceptedTerm: n.acceptedTerm,
-			LastIndex: n.log.lastIndex(), LastTerm: n.log.lastTerm()})
+			LastIndex: n.log.heldEnd(), LastTerm: n.log.heldEndTerm()}) // (damaged positions count as held)
 		return
 	}
 	n.send(Message{To: m.From, Type: MsgCoordinatorAck, Reject: true})

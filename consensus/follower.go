@@ -193,7 +193,7 @@ func (n *Node) tryAccept() {
 	// The history must be durable, and any truncation of an older tail
 	// too. (A follower accepts nothing beyond it until then; a leader may
 	// already have appended new entries after it.)
-	if !n.log.durable() || n.log.stableIndex() < n.pendingSyncIndex {
+	if !n.log.clean() || n.log.stableIndex() < n.pendingSyncIndex {
 		return
 	}
 	n.acceptedTerm = n.term
@@ -247,7 +247,7 @@ func (n *Node) noteRepair(m Message) {
 // once repaired it records the current leader as its vote, so it
 // acknowledges no rival in the term it rejoined.
 func (n *Node) maybeRepaired() {
-	if n.mustReach == 0 || n.acceptedTerm != n.term || n.role != Follower || n.lead == 0 || !n.log.durable() {
+	if n.mustReach == 0 || n.acceptedTerm != n.term || n.role != Follower || n.lead == 0 || !n.log.clean() {
 		return
 	}
 	target := n.mustReach

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 	"slices"
@@ -23,6 +24,10 @@ type simDisk struct {
 	cs      ConfState // as persisted from Ready.ConfState
 	log     *MemoryStorage
 	applied uint64
+	// faulty: records found damaged (checksum) at the next start, with the
+	// term the store could tell (0: unknown); see storagefault_test.go.
+	faulty   map[uint64]uint64
+	badReads int // the core asked for a damaged record (a bug)
 }
 
 type simNode struct {
@@ -48,6 +53,7 @@ type simNode struct {
 // the core's heartbeat fallback must retry on its own.
 type simStorage struct {
 	*MemoryStorage
+	disk     *simDisk // (its faulty records are never read by the core)
 	rng      *rand.Rand
 	rate     float64 // probability that an uncached read goes to the background
 	enabled  bool    // (NewNode reads synchronously)
@@ -57,7 +63,30 @@ type simStorage struct {
 	pending  *int        // counts ErrReadPending answers
 }
 
+var errSimDamaged = errors.New("sim: damaged record read")
+
+func (s *simStorage) damagedIn(lo, hi uint64) bool {
+	for i := range s.disk.faulty {
+		if i >= lo && i < hi {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *simStorage) Term(i uint64) (uint64, error) {
+	if _, bad := s.disk.faulty[i]; bad {
+		s.disk.badReads++
+		return 0, errSimDamaged
+	}
+	return s.MemoryStorage.Term(i)
+}
+
 func (s *simStorage) Entries(lo, hi uint64, maxBytes int) ([]Entry, error) {
+	if s.damagedIn(lo, hi) {
+		s.disk.badReads++
+		return nil, errSimDamaged
+	}
 	s.reads++
 	if s.enabled && s.rate > 0 && !s.cached(lo) && (s.isFetching(lo) || s.rng.Float64() < s.rate) {
 		if !s.isFetching(lo) {
@@ -141,6 +170,7 @@ type cluster struct {
 	breakDurability   bool             // Config.TestOnlyBreakDurability on every node
 	readPendingRate   float64          // share of uncached Storage reads answered ErrReadPending
 	membership        bool             // the schedule changes the membership (sim)
+	legacyFaults      bool             // see scheduleOpts
 
 	ck      *checker
 	ticks   int
@@ -150,7 +180,10 @@ type cluster struct {
 	logs    *strings.Builder // optional captured log lines
 	failed  bool
 	fail    func(format string, args ...any)
-	stats   struct{ truncations, crashes, torn, dropped, resets, compactions, lostTails, wipes, readsPending int }
+	stats   struct {
+		truncations, crashes, torn, dropped, resets, compactions, lostTails, wipes, readsPending int
+		storageFaults, hsLosses, halts                                                           int
+	}
 }
 
 func newCluster(tb testing.TB, size int, seed int64, cfg simConfig) *cluster {
@@ -206,8 +239,13 @@ func (l testLogger) Logf(level Level, comp, format string, args ...any) {
 }
 
 func (c *cluster) start(sn *simNode) {
-	sn.store = &simStorage{MemoryStorage: sn.disk.log, rng: newRand(c.rng.Int63()), rate: c.readPendingRate,
+	sn.store = &simStorage{MemoryStorage: sn.disk.log, disk: &sn.disk, rng: newRand(c.rng.Int63()), rate: c.readPendingRate,
 		pending: &c.stats.readsPending}
+	var faulty []Faulty
+	for i, t := range sn.disk.faulty {
+		faulty = append(faulty, Faulty{Index: i, Term: t})
+	}
+	slices.SortFunc(faulty, func(a, b Faulty) int { return cmpU64(a.Index, b.Index) })
 	cfg := Config{
 		ID:             sn.id,
 		Members:        c.initial,
@@ -216,6 +254,7 @@ func (c *cluster) start(sn *simNode) {
 		Storage:        sn.store,
 		HardState:      sn.disk.hs,
 		Applied:        sn.disk.applied,
+		Faulty:         faulty,
 		HeartbeatTicks: c.cfg.heartbeat,
 		ElectionTicks:  c.cfg.election,
 		AliveTicks:     c.cfg.alive,
@@ -321,10 +360,11 @@ func (c *cluster) persistLog(sn *simNode, rd Ready) {
 		c.stats.resets++
 		c.tracef("node %d resets its log to %d (term %d)", sn.id, rd.ResetLog, rd.ResetLogTerm)
 		sn.disk.log.Reset(rd.ResetLog, rd.ResetLogTerm)
+		clear(sn.disk.faulty)
 		sn.disk.applied = max(sn.disk.applied, rd.ResetLog-1)
 		clear(sn.pending) // the core stopped tracking them (their outcome is unknown)
 	} else {
-		c.ck.beforeTruncate(sn, rd.TruncateFrom)
+		c.ck.beforeTruncate(sn, rd.TruncateFrom, rd.spareCut)
 	}
 	if rd.TruncateFrom > 0 {
 		if rd.TruncateFrom <= sn.disk.log.LastIndex() {
@@ -334,6 +374,11 @@ func (c *cluster) persistLog(sn *simNode, rd Ready) {
 			c.fail("node %d: Ready.Entries start at %d, TruncateFrom %d", sn.id, rd.Entries[0].Index, rd.TruncateFrom)
 		}
 		sn.disk.log.Truncate(rd.TruncateFrom)
+		for i := range sn.disk.faulty {
+			if i >= rd.TruncateFrom {
+				delete(sn.disk.faulty, i)
+			}
+		}
 	}
 	if err := sn.disk.log.Append(rd.Entries); err != nil {
 		c.fail("node %d: appending entries %d.. after last %d: %v", sn.id, rd.Entries[0].Index, sn.disk.log.LastIndex(), err)

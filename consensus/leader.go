@@ -81,10 +81,15 @@ func (n *Node) becomeLeader() {
 	n.sync = syncFetching
 	switch {
 	case best == n.id:
-		n.finishFetch(n.log.lastIndex())
+		n.finishFetch(n.log.heldEnd())
 	case n.log.matchesAt(bv.lastIndex, bv.lastTerm):
 		// The best log is a prefix of ours: drop our extra (older) tail.
 		n.log.truncateTo(bv.lastIndex + 1)
+		n.finishFetch(bv.lastIndex)
+	case bv.lastIndex > n.log.lastIndex() && bv.lastTerm != 0 && bv.lastIndex <= n.log.heldEnd() &&
+		n.log.held[bv.lastIndex-n.log.lastIndex()-1] == bv.lastTerm:
+		// It ends at one of our damaged positions, of the same term.
+		n.log.cutHeld(bv.lastIndex)
 		n.finishFetch(bv.lastIndex)
 	default:
 		n.fetchFrom, n.fetchTarget = best, bv.lastIndex
@@ -153,8 +158,14 @@ func (n *Node) handleSyncReq(m Message) {
 		c := n.log.conf.confForReset(prev)
 		cs = &c
 	}
-	n.send(Message{To: m.From, Type: MsgSyncResp, Index: prev, LogTerm: pt, Entries: ents, LastIndex: last,
-		Reset: reset, Commit: n.log.committed, Conf: cs})
+	resp := Message{To: m.From, Type: MsgSyncResp, Index: prev, LogTerm: pt, Entries: ents, LastIndex: n.log.heldEnd(),
+		Reset: reset, Commit: n.log.committed, Conf: cs}
+	if h := n.log.held; len(h) > 0 && prev+uint64(len(ents)) == last {
+		// The log proper ends here; the damaged positions after it are
+		// part of what this node acknowledged (recover.go).
+		resp.Faulty, resp.Terms = true, slices.Clone(h[:min(len(h), maxRecoverWindow)])
+	}
+	n.send(resp)
 }
 
 func (n *Node) handleSyncResp(m Message) {
@@ -204,6 +215,21 @@ func (n *Node) handleSyncResp(m Message) {
 	if lastNew >= n.fetchTarget {
 		n.log.truncateTo(n.fetchTarget + 1)
 		n.finishFetch(n.fetchTarget)
+	} else if end := m.Index + uint64(len(m.Entries)); m.Faulty && lastNew >= end {
+		// The voter's log proper ends at end (or within our committed
+		// prefix, which is the same everywhere), and it holds damaged
+		// positions up to fetchTarget: they are part of the history, to
+		// be recovered. Our own records after lastNew stay as copies.
+		n.log.spareFrom(lastNew)
+		held := make([]uint64, n.fetchTarget-lastNew)
+		if skip := lastNew - end; skip < uint64(len(m.Terms)) {
+			copy(held, m.Terms[skip:])
+		}
+		if held[len(held)-1] == 0 {
+			held[len(held)-1] = m.LastTerm
+		}
+		n.log.held = held // (instead of our own damaged positions)
+		n.finishFetch(n.fetchTarget)
 	} else if lastNew > n.fetchIndex {
 		n.sendFetch(lastNew)
 	}
@@ -218,6 +244,16 @@ func (n *Node) finishFetch(syncIndex uint64) {
 		invariant("synchronised history ends at seq_no=" + u64s(syncIndex) + " below commit " + u64s(n.log.committed) +
 			" (term " + u64s(n.term) + ")")
 	}
+	if syncIndex > n.log.lastIndex() {
+		n.startRecovery(syncIndex)
+		return
+	}
+	n.startSync(syncIndex)
+}
+
+// startSync: the log is this term's history [1, syncIndex], with no
+// damaged position; bring followers to it.
+func (n *Node) startSync(syncIndex uint64) {
 	n.sync = syncSyncing
 	n.syncIndex = syncIndex
 	n.pendingSync, n.pendingSyncIndex = n.term, syncIndex
@@ -269,6 +305,9 @@ func (n *Node) tickLeader() {
 		n.bcastHeartbeat()
 		if n.sync == syncFetching {
 			n.sendFetch(n.fetchIndex)
+		}
+		if n.sync == syncRecovering {
+			n.queryRecovery()
 		}
 	}
 }

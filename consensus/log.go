@@ -39,6 +39,18 @@ type nodeLog struct {
 	// ErrReadPending; do not ask again until ReadReady (or a heartbeat
 	// interval), so HasReady does not spin.
 	applyWait bool
+
+	// Damaged is not absent (recover.go). held lists the terms (0:
+	// unknown) of the positions after the log that this node held but
+	// cannot read: lastIndex()+1 .. lastIndex()+len(held). When spare > 0
+	// (== u.offset, u.entries empty) Storage still holds records from
+	// spare on: intact copies among them (not in damaged) can be served
+	// to a recovering leader. They are removed (TruncateFrom = spare) as
+	// soon as anything is appended at spare or the held positions are
+	// given up.
+	held    []uint64
+	spare   uint64
+	damaged map[uint64]bool
 }
 
 // termRun: the entries from start up to the next run's start have term.
@@ -52,6 +64,7 @@ type unstable struct {
 	resetTerm uint64 // term of entry reset-1 (0: unknown)
 	gen       uint64 // bumped whenever truncate or reset is (re)set
 	handed    int    // entries[:handed] are in the Ready being persisted
+	spareCut  uint64 // the pending truncation drops spare records from here (tests)
 }
 
 func newNodeLog(s Storage, committed, applied uint64, cs ConfState) *nodeLog {
@@ -276,6 +289,7 @@ func (l *nodeLog) matchesAt(i, t uint64) bool {
 // (0 if unknown). Entries before index+1 are never handed out here.
 func (l *nodeLog) resetTo(index, term uint64, cs ConfState) {
 	l.reqs.truncate(l.committed + 1) // uncommitted marks are gone with the log
+	l.held, l.spare, l.damaged = nil, 0, nil
 	l.conf.reset(cs)
 	u := &l.u
 	u.entries = nil
@@ -295,8 +309,17 @@ func (l *nodeLog) resetTo(index, term uint64, cs ConfState) {
 	l.reqs.compact(index)
 }
 
-// append adds entries at the end of the log, stamping their Seq.
+// append adds entries at the end of the log, stamping their Seq. They take
+// the place of held (damaged) positions, and of the spare records.
 func (l *nodeLog) append(ents ...Entry) {
+	if len(ents) == 0 {
+		return
+	}
+	l.dropSpares()
+	l.held = l.held[min(len(ents), len(l.held)):]
+	if len(l.held) == 0 {
+		l.held = nil
+	}
 	k := len(l.u.entries)
 	if need := k + len(ents); need > cap(l.u.entries) {
 		// Double: a catching-up follower appends batches of thousands of
@@ -327,7 +350,14 @@ func (l *nodeLog) truncateAndAppend(ents []Entry) {
 // truncateTo removes every entry with index >= from (an uncommitted tail).
 func (l *nodeLog) truncateTo(from uint64) {
 	if from > l.lastIndex() {
+		l.cutHeld(from - 1)
 		return
+	}
+	l.held = nil
+	if l.spare > 0 {
+		// (from <= lastIndex < spare: the physical truncation below covers
+		// the spare records.)
+		l.spare, l.damaged = 0, nil
 	}
 	if from <= l.committed {
 		// Every caller bounds the truncation by the commit index, whatever
@@ -370,6 +400,127 @@ func (l *nodeLog) truncateTo(from uint64) {
 		u.handed = 0
 	}
 }
+
+// dropSpares schedules the removal of the spare records (TruncateFrom).
+func (l *nodeLog) dropSpares() {
+	if l.spare == 0 {
+		return
+	}
+	u := &l.u
+	u.truncate = l.spare // (== u.offset, u.entries empty)
+	u.spareCut = l.spare
+	u.gen++
+	u.handed = 0
+	l.spare, l.damaged = 0, nil
+}
+
+// cutHeld gives up the held positions after end (an uncommitted tail);
+// once none is left the spare records go too.
+func (l *nodeLog) cutHeld(end uint64) {
+	last := l.lastIndex()
+	if end < last+uint64(len(l.held)) {
+		if end <= last {
+			l.held = nil
+		} else {
+			l.held = l.held[:end-last]
+		}
+	}
+	if len(l.held) == 0 {
+		l.held = nil
+		l.dropSpares()
+	}
+}
+
+// heldEnd is how far this node's log reaches, damaged positions included:
+// the position it reports in elections.
+func (l *nodeLog) heldEnd() uint64 { return l.lastIndex() + uint64(len(l.held)) }
+
+// termAt is term extended to the held positions (ok false: unknown).
+func (l *nodeLog) termAt(i uint64) (uint64, bool) {
+	if last := l.lastIndex(); i > last {
+		if k := i - last - 1; k < uint64(len(l.held)) && l.held[k] != 0 {
+			return l.held[k], true
+		}
+		return 0, false
+	}
+	return l.term(i)
+}
+
+// heldEndTerm is the term of entry heldEnd (0 if unknown).
+func (l *nodeLog) heldEndTerm() uint64 {
+	t, _ := l.termAt(l.heldEnd())
+	return t
+}
+
+// ackedRuns returns the term runs ending at heldEnd, latest first (zero:
+// unknown), from memory only (HasReady calls it).
+func (l *nodeLog) ackedRuns() (out [4]TermRun) {
+	last := l.lastIndex()
+	k := 0
+	// The held positions, backwards.
+	for h := len(l.held); h > 0 && k < len(out); {
+		t := l.held[h-1]
+		if t == 0 {
+			return out
+		}
+		j := h - 1
+		for j > 0 && l.held[j-1] == t {
+			j--
+		}
+		if r := len(l.runs); j == 0 && r > 0 && l.runs[r-1].start <= last && l.runs[r-1].term == t {
+			break // (the run continues into the log)
+		}
+		out[k] = TermRun{last + 1 + uint64(j), t}
+		k++
+		h = j
+	}
+	for r := len(l.runs) - 1; r >= 0 && k < len(out); r-- {
+		if l.runs[r].start > last {
+			continue
+		}
+		out[k] = TermRun{l.runs[r].start, l.runs[r].term}
+		k++
+	}
+	return out
+}
+
+// isSpare reports whether Storage holds an intact spare record at i.
+func (l *nodeLog) isSpare(i uint64) bool {
+	return l.spare > 0 && i >= l.spare && i <= l.heldEnd() && !l.damaged[i] && i <= l.storage.LastIndex()
+}
+
+// spareFrom makes the log end at p without losing its records after p:
+// they become spare copies (a recovering leader's own, see recover.go).
+func (l *nodeLog) spareFrom(p uint64) {
+	u := &l.u
+	if p >= l.lastIndex() {
+		return
+	}
+	if p+1 >= u.offset || u.truncate > 0 || u.reset > 0 {
+		l.truncateTo(p + 1) // nothing durable to keep (or a rewrite pending)
+		return
+	}
+	l.reqs.truncate(p + 1)
+	l.conf.truncate(p + 1)
+	k := len(l.runs)
+	for k > 0 && l.runs[k-1].start > p {
+		k--
+	}
+	l.runs = l.runs[:k]
+	l.held = nil
+	if l.spare == 0 {
+		l.damaged = nil
+	}
+	l.spare = p + 1
+	u.entries = nil
+	u.offset = p + 1
+	u.gen++
+	u.handed = 0
+}
+
+// clean reports whether the persisted log is exactly a prefix of the
+// core's log: nothing stale to remove, no spare records.
+func (l *nodeLog) clean() bool { return l.durable() && l.spare == 0 }
 
 func (l *nodeLog) commitTo(i uint64) bool {
 	i = min(i, l.lastIndex())
@@ -425,6 +576,7 @@ func (l *nodeLog) stableTo(gen uint64) {
 	if gen == u.gen {
 		u.truncate = 0
 		u.reset = 0
+		u.spareCut = 0
 		u.offset += uint64(u.handed)
 		u.entries = u.entries[u.handed:]
 		if len(u.entries) == 0 {

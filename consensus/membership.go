@@ -481,7 +481,9 @@ func (n *Node) replicas() []NodeID {
 // elections.
 func (n *Node) acceptsFrom(m Message) bool {
 	switch {
-	case m.Type == MsgApp || m.Type == MsgHeartbeat:
+	case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgRecover:
+		// (A leader of a configuration this log has not reached yet; a
+		// recovering leader asks every member for copies.)
 		return true
 	case len(n.conf().Voters) == 0:
 		return true // (knows no configuration yet: see inConfig)

@@ -271,6 +271,15 @@ func (c *cluster) dumpNodes() string {
 		b = fmt.Appendf(b, "node %d: %v phase %d term %d lead %d vote %d accepted %d log [%d,%d] commit %d mustReach %d voters %v learners %v conf (t%d,i%d) pending %v stale %v\n",
 			sn.id, nd.role, nd.phase, nd.term, nd.lead, nd.vote, nd.acceptedTerm, nd.log.firstIndex(), nd.log.lastIndex(),
 			nd.log.committed, nd.mustReach, nd.voters(), nd.conf().Learners, pt, pi, nd.log.conf.pending(), nd.now < nd.staleUntil)
+		b = fmt.Appendf(b, "    held %v spare %d damaged %v disk faulty %v disk [%d,%d] acked %d\n", nd.log.held, nd.log.spare, nd.log.damaged,
+			sn.disk.faulty, sn.disk.log.FirstIndex(), sn.disk.log.LastIndex(), sn.disk.hs.Acked)
+		if r := nd.rec; r != nil {
+			b = fmt.Appendf(b, "    recovering [%d,%d] done %v lost %v answers %v got", r.from, r.end, r.done, r.lost, r.answers)
+			for _, e := range r.got {
+				b = fmt.Appendf(b, " %d", e.Index)
+			}
+			b = append(b, '\n')
+		}
 	}
 	return string(b)
 }

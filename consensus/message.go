@@ -51,6 +51,19 @@ const (
 	// MsgTimeoutNow is sent by the leader to the target of a leadership
 	// transfer once it holds the whole log: campaign now (see transfer.go).
 	MsgTimeoutNow
+	// MsgRecover is sent by a leader whose synchronised history has
+	// damaged positions (recover.go) to every member: Index is the first
+	// of them, Terms[k] the term of position Index+k if known (else 0),
+	// and (LastIndex, LastTerm) the history's last position beyond the
+	// window with a known term (0: none).
+	MsgRecover
+	// MsgRecoverResp answers MsgRecover. With Entries: intact entries the
+	// sender holds for the window (following Index, as in MsgApp). Without:
+	// the summary for the window starting at Index: Terms[k] is 1 if the
+	// sender does not hold position Index+k (absent: no entry there, or
+	// one of another term) and can say so; LastIndex is how far its log
+	// reaches (damaged positions included), Commit its commit index.
+	MsgRecoverResp
 
 	msgTypeEnd
 )
@@ -68,6 +81,8 @@ var msgTypeNames = [...]string{
 	MsgSyncResp:       "MsgSyncResp",
 	MsgForward:        "MsgForward",
 	MsgTimeoutNow:     "MsgTimeoutNow",
+	MsgRecover:        "MsgRecover",
+	MsgRecoverResp:    "MsgRecoverResp",
 }
 
 func (t MsgType) String() string {
@@ -141,6 +156,13 @@ type Message struct {
 	// configuration, with Skipped exact at the restart point (SkippedAt
 	// = Index): the receiver whose log restarts there installs it.
 	Conf *ConfState
+
+	// Faulty (MsgSyncResp): the sender's log ends right after Entries, and
+	// it holds damaged positions after it up to LastIndex, whose terms (0:
+	// unknown) are Terms. Terms also carries MsgRecover's and
+	// MsgRecoverResp's per-position data.
+	Faulty bool
+	Terms  []uint64
 }
 
 const (
@@ -148,14 +170,16 @@ const (
 	// rejects the messages of a version 2 node (and vice versa) instead of
 	// misreading them. Version 3 added MsgTimeoutNow, Transfer and Conf
 	// (with the members' addresses).
+	// Version 4 added MsgRecover, MsgRecoverResp, Faulty and Terms.
 	// Upgrade all nodes together.
-	wireVersion = 3
+	wireVersion = 4
 
 	flagReject   = 1 << 0
 	flagPre      = 1 << 1
 	flagReset    = 1 << 2
 	flagTransfer = 1 << 3
 	flagConf     = 1 << 4
+	flagFaulty   = 1 << 5
 )
 
 // ErrBadMessage is returned by UnmarshalMessage for input that is not a
@@ -178,6 +202,7 @@ func (m *Message) Size() int {
 	for i := range m.Proposals {
 		n += 3*binary.MaxVarintLen64 + 1 + len(m.Proposals[i].Data)
 	}
+	n += (1 + len(m.Terms)) * binary.MaxVarintLen64
 	return n
 }
 
@@ -212,6 +237,9 @@ func (m Message) AppendMarshal(b []byte) []byte {
 	}
 	if m.Conf != nil {
 		flags |= flagConf
+	}
+	if m.Faulty {
+		flags |= flagFaulty
 	}
 	b = append(b, wireVersion, byte(m.Type), flags)
 	for _, v := range [...]uint64{uint64(m.From), uint64(m.To), m.Term, m.Index, m.LogTerm,
@@ -252,6 +280,10 @@ func (m Message) AppendMarshal(b []byte) []byte {
 		b = append(b, byte(p.Type))
 		b = binary.AppendUvarint(b, uint64(len(p.Data)))
 		b = append(b, p.Data...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.Terms)))
+	for _, t := range m.Terms {
+		b = binary.AppendUvarint(b, t)
 	}
 	return b
 }
@@ -346,13 +378,14 @@ func UnmarshalMessageOwned(b []byte) (Message, error) {
 		return m, ErrBadMessage
 	}
 	flags := b[2]
-	if flags&^(flagReject|flagPre|flagReset|flagTransfer|flagConf) != 0 {
+	if flags&^(flagReject|flagPre|flagReset|flagTransfer|flagConf|flagFaulty) != 0 {
 		return m, ErrBadMessage
 	}
 	m.Reject = flags&flagReject != 0
 	m.Pre = flags&flagPre != 0
 	m.Reset = flags&flagReset != 0
 	m.Transfer = flags&flagTransfer != 0
+	m.Faulty = flags&flagFaulty != 0
 	d := decoder{b: b[3:]} // decoded Data slices alias b
 	m.From = NodeID(d.uvarint())
 	m.To = NodeID(d.uvarint())
@@ -435,6 +468,12 @@ func UnmarshalMessageOwned(b []byte) (Message, error) {
 			if d.err {
 				break
 			}
+		}
+	}
+	if n := d.count(1); n > 0 && !d.err {
+		m.Terms = make([]uint64, n)
+		for i := range m.Terms {
+			m.Terms[i] = d.uvarint()
 		}
 	}
 	if d.err || len(d.b) != 0 {

@@ -62,7 +62,8 @@ type Ready struct {
 	// clients with a retryable error.
 	Dropped []Proposal
 
-	gen uint64
+	gen      uint64
+	spareCut uint64 // TruncateFrom drops spare records from here on (recover.go; for tests)
 }
 
 // SoftState is volatile state worth showing and routing on.
@@ -104,6 +105,15 @@ type Status struct {
 	// LastSeq and CommitSeq are the message sequence numbers (Entry.Seq)
 	// of LastIndex and Commit.
 	LastSeq, CommitSeq uint64
+	// Faulty is the number of damaged positions this node holds beyond
+	// LastIndex (waiting for a leader to repair them); HeldIndex is
+	// where they end (LastIndex if none).
+	Faulty    int
+	HeldIndex uint64
+	// Lost (leader only) lists the log indexes that no member holds
+	// intact and that may have been committed: the leader sequences
+	// nothing until an operator acts (see recover.go).
+	Lost []uint64
 }
 
 // MemberStatus is the leader's view of a member (for non-leaders only ID
@@ -167,7 +177,8 @@ type Node struct {
 	replicaIDs    []NodeID // keys of prs, sorted (replicas())
 	prsVersion    uint64   // conf version prs was built for
 	sync          syncState
-	syncIndex     uint64 // last index of this term's synchronised history
+	rec           *recovery // syncRecovering (recover.go)
+	syncIndex     uint64    // last index of this term's synchronised history
 	fetchFrom     NodeID
 	fetchTarget   uint64
 	fetchIndex    uint64 // last MsgSyncReq index
@@ -228,10 +239,11 @@ type vote struct {
 type syncState uint8
 
 const (
-	syncNone     syncState = iota
-	syncFetching           // fetching the most advanced log from a voter
-	syncSyncing            // bringing followers to the history
-	syncDone               // a majority synced; sequencing
+	syncNone       syncState = iota
+	syncFetching             // fetching the most advanced log from a voter
+	syncRecovering           // recovering the history's damaged positions (recover.go)
+	syncSyncing              // bringing followers to the history
+	syncDone                 // a majority synced; sequencing
 )
 
 const (
@@ -274,6 +286,8 @@ func NewNode(cfg Config) (*Node, error) {
 	slices.Sort(cs.Voters)
 	slices.Sort(cs.Learners)
 	n.log = newNodeLog(cfg.Storage, hs.Commit, cfg.Applied, cs)
+	n.log.initHeld(cfg.Faulty, hs)
+	n.log.committed = min(n.log.committed, n.log.lastIndex())
 	n.fwd.init()
 	if err := n.rebuildReqs(); err != nil {
 		return nil, err
@@ -290,6 +304,10 @@ func NewNode(cfg Config) (*Node, error) {
 		n.logf(LevelWarn, compStorage, "Log lost acknowledged entries (how many is unknown): not voting until refilled from the leader")
 	case n.mustReach > 0:
 		n.logf(LevelWarn, compStorage, "Log lost acknowledged entries (must reach seq_no=%d): not voting until repaired from the leader", n.mustReach)
+	}
+	if h := len(n.log.held); h > 0 {
+		n.logf(LevelWarn, compStorage, "Log has %d damaged positions after seq_no=%d (up to index %d): they count as held, not absent, until repaired from an intact copy",
+			h, n.log.conf.seq(n.log.lastIndex()), n.log.heldEnd())
 	}
 	return n, nil
 }
@@ -375,8 +393,17 @@ func (n *Node) send(m Message) {
 }
 
 func (n *Node) hardState() HardState {
+	runs := n.log.ackedRuns()
+	if n.cfg.TestOnlyBreakDurability {
+		// Acked guards against media faults; in the deliberately broken
+		// mode it would hide part of what the simulations must expose
+		// (acknowledgements that outrun the disk), so it is not kept.
+		return HardState{Term: n.term, Vote: n.vote, AcceptedTerm: n.acceptedTerm, Commit: n.log.committed, MustReach: n.mustReach}
+	}
 	return HardState{Term: n.term, Vote: n.vote, AcceptedTerm: n.acceptedTerm,
-		Commit: n.log.committed, MustReach: n.mustReach}
+		Commit: n.log.committed, MustReach: n.mustReach,
+		Acked: n.log.heldEnd(), AckedTerm: runs[0].Term, AckedTermStart: runs[0].Start,
+		AckedPrev: [3]TermRun{runs[1], runs[2], runs[3]}}
 }
 
 func (n *Node) softState() SoftState {
@@ -488,7 +515,7 @@ func (n *Node) Step(m Message) error {
 	case m.Term < n.term:
 		// Tell stale leaders and coordinators the current term.
 		switch m.Type {
-		case MsgApp, MsgHeartbeat, MsgSyncReq:
+		case MsgApp, MsgHeartbeat, MsgSyncReq, MsgRecover:
 			n.send(Message{To: m.From, Type: MsgHeartbeatResp, Index: n.log.lastIndex(), AcceptedTerm: n.acceptedTerm})
 		case MsgCoordinator:
 			n.send(Message{To: m.From, Type: MsgCoordinatorAck, Reject: true})
@@ -532,6 +559,12 @@ func (n *Node) Step(m Message) error {
 		}
 	case MsgTimeoutNow:
 		n.handleTimeoutNow(m)
+	case MsgRecover:
+		n.handleRecover(m)
+	case MsgRecoverResp:
+		if n.role == Leader {
+			n.handleRecoverResp(m)
+		}
 	}
 	return nil
 }
@@ -615,7 +648,7 @@ func (n *Node) Ready() Ready {
 		rd.HardState = &hs
 		p := n.prevHS
 		rd.MustSync = hs.Term != p.Term || hs.Vote != p.Vote || hs.AcceptedTerm != p.AcceptedTerm ||
-			hs.MustReach != p.MustReach
+			hs.MustReach != p.MustReach // (not Commit or Acked: see HardState)
 	}
 	if ss := n.softState(); ss != n.prevSoft {
 		rd.SoftState = &ss
@@ -627,6 +660,7 @@ func (n *Node) Ready() Ready {
 		n.log.conf.dirty = false
 	}
 	rd.TruncateFrom, rd.Entries, rd.gen = n.log.handOut()
+	rd.spareCut = n.log.u.spareCut
 	if r := n.log.u.reset; r > 0 {
 		rd.ResetLog, rd.ResetLogTerm, rd.TruncateFrom = r, n.log.u.resetTerm, 0
 	}
@@ -739,6 +773,7 @@ func (n *Node) Advance(rd Ready) {
 	n.tryAccept()
 	n.maybeRepaired()
 	if n.role == Leader {
+		n.maybeRecovered()
 		n.maybeCommit()
 	}
 }
@@ -753,6 +788,10 @@ func (n *Node) Status() Status {
 		Voter: n.isVoter(n.id), ConfIndex: n.conf().Index, ConfPending: n.log.conf.pending(),
 		Transferee: n.transferee,
 		LastSeq:    n.log.conf.seq(n.log.lastIndex()), CommitSeq: n.log.conf.seq(n.log.committed),
+		Faulty: len(n.log.held), HeldIndex: n.log.heldEnd(),
+	}
+	if n.rec != nil {
+		st.Lost = slices.Clone(n.rec.lost)
 	}
 	last := n.log.lastIndex()
 	for _, id := range n.members() {
@@ -785,6 +824,7 @@ func (n *Node) becomeFollower(term uint64, lead NodeID) {
 	n.votes = nil
 	n.prs = nil
 	n.sync = syncNone
+	n.rec = nil
 	n.queued = nil
 	n.earlyFwd, n.earlyCount = nil, 0
 	n.transferee, n.transferCampaign = 0, false

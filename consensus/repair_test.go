@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// loseTail models a restart after a record in the middle of the WAL failed
-// its checksum: the caller keeps the intact prefix [.., keep] and sets
-// MustReach to the last index the log held before (broker/node.go).
+// loseTail models a restart after the log lost its tail (a cut file, a
+// length prefix that makes the rest look torn): the log ends at keep, and
+// HardState.Acked says how far it reached (the core holds the rest as
+// damaged, recover.go). (It used to set MustReach instead.)
 func (c *cluster) loseTail(id NodeID, keep uint64) {
 	c.tb.Helper()
 	sn := c.n(id)
@@ -19,7 +20,11 @@ func (c *cluster) loseTail(id NodeID, keep uint64) {
 	keep = max(keep, d.log.FirstIndex()-1) // (a corrupt record is one the log holds)
 	old := d.log.LastIndex()
 	d.log.Truncate(keep + 1)
-	d.hs.MustReach = max(d.hs.MustReach, old)
+	for i := range d.faulty {
+		if i > keep {
+			delete(d.faulty, i)
+		}
+	}
 	d.hs.Commit = min(d.hs.Commit, keep)
 	d.applied = min(d.applied, keep)
 	c.tracef("node %d lost its log after %d (had %d)", id, keep, old)

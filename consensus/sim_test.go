@@ -56,6 +56,7 @@ func TestSim(t *testing.T) {
 type simStats struct {
 	Committed, Acked, Dropped, Terms, Truncations, Crashes, TornCrashes int
 	Compactions, Resets, LostTails, Wipes                               int
+	StorageFaults, HardStateLosses, Halts                               int // storagefault_test.go
 	ReadsPending                                                        int // Storage reads answered ErrReadPending
 	MembershipChanges                                                   int // committed membership entries
 
@@ -81,6 +82,10 @@ type scheduleOpts struct {
 	// onFail, if set, receives the first checker failure instead of the
 	// test failing; the schedule stops there.
 	onFail func(msg string)
+	// legacyFaults draws disk faults as before issue 11 (so seeds found
+	// then replay the same schedule; a lost tail is now detected through
+	// HardState.Acked rather than set as MustReach).
+	legacyFaults bool
 }
 
 // simFailure unwinds a schedule whose failure goes to scheduleOpts.onFail.
@@ -115,6 +120,7 @@ func runScheduleWith(t *testing.T, seed int64, steps int, trace bool, opts sched
 	}
 	c := newClusterSpares(t, size, spares, seed, cfg)
 	c.membership = membership
+	c.legacyFaults = opts.legacyFaults
 	if k := rng.Intn(3); k > 0 || opts.breakDurability {
 		// Catch-up reads go to the background (ErrReadPending) now and then.
 		c.readPendingRate = []float64{0, 0.2, 0.6}[k]
@@ -179,6 +185,9 @@ func runScheduleWith(t *testing.T, seed int64, steps int, trace bool, opts sched
 	simTotals.Resets += c.stats.resets
 	simTotals.LostTails += c.stats.lostTails
 	simTotals.Wipes += c.stats.wipes
+	simTotals.StorageFaults += c.stats.storageFaults
+	simTotals.HardStateLosses += c.stats.hsLosses
+	simTotals.Halts += c.stats.halts
 	simTotals.ReadsPending += c.stats.readsPending
 	for _, e := range c.ck.history {
 		if e.Type == EntryMembership {
@@ -328,8 +337,17 @@ func (c *cluster) randomFaultKind(rng *rand.Rand, kind int) {
 		}
 	case 16:
 		c.randomCompaction(rng)
-	case 17, 18:
-		c.randomDiskLoss(rng, kind == 18)
+	case 17:
+		switch {
+		case c.legacyFaults:
+			c.randomDiskLossLegacy(rng)
+		case rng.Intn(3) == 0:
+			c.randomDiskLoss(rng, false)
+		default:
+			c.randomStorageFault(rng)
+		}
+	case 18:
+		c.randomDiskLoss(rng, true)
 	case 9:
 		id := c.pick(rng)
 		if sn := c.n(id); sn.node != nil && !c.wipedUnrepaired() {
@@ -366,11 +384,20 @@ func (c *cluster) checkLiveness() {
 	// One more proposal per node once a leader is there proves progress.
 	proposed := false
 	var why string
+	halted := 0
 	for r := 0; r < 600 && !c.failed; r++ {
 		for _, sn := range c.nodes {
 			c.restart(sn.id) // (a wiped node once its down time is over)
 		}
 		c.round()
+		if l := c.leader(); l != 0 && c.n(l).node.rec != nil && len(c.n(l).node.rec.lost) > 0 {
+			if halted++; halted > 4*c.cfg.election {
+				why = "halted on lost entries"
+				break // (checkHalt below)
+			}
+		} else {
+			halted = 0
+		}
 		if why = c.converged(); why == "" {
 			if proposed {
 				break
@@ -385,6 +412,10 @@ func (c *cluster) checkLiveness() {
 	}
 	if c.failed {
 		return
+	}
+	c.checkNoDamagedReads()
+	if why != "" && c.checkHalt() {
+		return // (no intact copy of some entries is left: halted, reported)
 	}
 	if why != "" || !proposed {
 		c.fail("liveness: not converged after healing: %s\n%s", why, c.dumpNodes())
@@ -418,6 +449,9 @@ func (c *cluster) checkLiveness() {
 // proposal can be sequenced again by a leader that forgot it.
 func (c *cluster) randomCompaction(rng *rand.Rand) {
 	sn := c.n(c.pick(rng))
+	if c.anyDamage() {
+		return // (the sim keeps every copy a recovering leader may need)
+	}
 	bound := sn.disk.applied
 	for _, o := range c.nodes {
 		for k := range o.pending {
@@ -467,13 +501,21 @@ func (c *cluster) randomDiskLoss(rng *rand.Rand, wipe bool) {
 	sn := c.n(c.pick(rng))
 	c.crash(sn.id)
 	if !wipe {
+		if rng.Intn(2) == 0 {
+			c.stats.hsLosses++
+			c.damageHardState(sn.id)
+			c.ck.noteGone()
+			return
+		}
 		keep := uint64(rng.Int63n(int64(sn.disk.log.LastIndex() + 1)))
 		c.stats.lostTails++
 		c.loseTail(sn.id, keep)
+		c.ck.noteGone()
 		return
 	}
 	c.stats.wipes++
 	c.wipeDisk(sn.id)
+	c.ck.noteGone()
 	sn.downUntil = c.ticks + 3*c.cfg.election
 	c.net = slices.DeleteFunc(c.net, func(e envelope) bool { return e.from == sn.id || e.to == sn.id })
 }
@@ -504,6 +546,8 @@ func (c *cluster) converged() string {
 			return fmt.Sprintf("node %d has %d pending proposals", sn.id, len(sn.pending))
 		case nd.mustReach != 0:
 			return fmt.Sprintf("node %d still must reach %d", sn.id, nd.mustReach)
+		case len(nd.log.held) > 0 || len(sn.disk.faulty) > 0:
+			return fmt.Sprintf("node %d still holds %d damaged positions (%d records)", sn.id, len(nd.log.held), len(sn.disk.faulty))
 		}
 	}
 	if len(c.net) > 0 {
@@ -519,6 +563,27 @@ func (c *cluster) converged() string {
 // election passed on a log tail the synchronisation then truncated).
 func TestSimFoundSeeds(t *testing.T) {
 	for _, seed := range []int64{203018, 413751, 609689} {
-		runSchedule(t, seed, 500, false)
+		runScheduleWith(t, seed, 500, false, scheduleOpts{legacyFaults: true})
 	}
+	// Before issue 11 a lost tail made a node untrusted (MustReach) and,
+	// with a membership change or a log restart in flight, these left
+	// the cluster without a leader after healing.
+	for _, seed := range []int64{414056, 506607, 777027} {
+		runScheduleWith(t, seed, 500, false, scheduleOpts{legacyFaults: true})
+	}
+}
+
+// randomDiskLossLegacy is randomDiskLoss as it drew before issue 11.
+func (c *cluster) randomDiskLossLegacy(rng *rand.Rand) {
+	for _, sn := range c.nodes {
+		if c.untrusted(sn) {
+			return
+		}
+	}
+	sn := c.n(c.pick(rng))
+	c.crash(sn.id)
+	keep := uint64(rng.Int63n(int64(sn.disk.log.LastIndex() + 1)))
+	c.stats.lostTails++
+	c.loseTail(sn.id, keep)
+	c.ck.noteGone()
 }

@@ -56,8 +56,19 @@ func (n *Node) checkMessage(m *Message) error {
 	} else if m.Conf != nil {
 		return errBad("configuration on a message that carries none")
 	}
+	if len(m.Terms) > 0 && m.Type != MsgRecover && m.Type != MsgRecoverResp && !(m.Type == MsgSyncResp && m.Faulty) {
+		return errBad("terms on a message that carries none")
+	}
+	if len(m.Terms) > maxRecoverWindow {
+		return errBad("recovery window too large")
+	}
+	for _, t := range m.Terms {
+		if m.Type == MsgRecoverResp && t > recHasCopy || m.Type != MsgRecoverResp && t > m.Term {
+			return errBad("a term beyond the message's term")
+		}
+	}
 	if len(m.Entries) > 0 {
-		if m.Type != MsgApp && m.Type != MsgSyncResp {
+		if m.Type != MsgApp && m.Type != MsgSyncResp && m.Type != MsgRecoverResp {
 			return errBad("entries on a message that carries none")
 		}
 		k := uint64(len(m.Entries))

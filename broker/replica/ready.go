@@ -151,7 +151,11 @@ func (r *Replica) saveHardState(h *consensus.HardState, cs *consensus.ConfState)
 			hs.Joining = false
 		}
 	}
-	if !critical && hs.Commit >= r.hs.Commit && r.now().Sub(r.hsSaved) <= 100*time.Millisecond {
+	// A rise of Acked (how far the log reaches) must be written, though
+	// not fsynced, before the acknowledgements of this Ready leave: a
+	// restart that finds the log shorter then knows it lost an
+	// acknowledged tail (consensus.HardState.Acked).
+	if !critical && hs.Commit >= r.hs.Commit && (hs.Acked <= r.hs.Acked) && r.now().Sub(r.hsSaved) <= 100*time.Millisecond {
 		r.hsLagging = &hs // saved later (flushState), not dropped
 		return nil
 	}

@@ -294,36 +294,33 @@ func (r *Replica) open() error {
 		return err
 	}
 	cluster := boot.clustered()
-	loaded, corrupt, err := st.Load(hs.Commit, cluster, r.id)
-	for _, i := range corrupt {
-		// A lone node has no peer to refetch from: keep everything else and
-		// report the damaged record whenever it is asked for.
-		// (Its own seq is unreadable: the one after the last readable.)
-		r.log.WithSeq(st.SeqOf(i-1)+1).Logf(logging.Error, "storage", "Corrupt record at seq_no=%d: it will be reported as damaged, never served", st.SeqOf(i-1)+1)
-	}
-	if cluster && errors.Is(err, wal.ErrCorrupt) {
-		// Never serve a damaged record. Keep the intact prefix, and remember
-		// how far the log reached so this node does not vote as if it still
-		// held what it lost until peers have refilled it.
-		bad := corruptIndex(err, l)
-		r.log.WithSeq(st.SeqOf(bad-1)+1).Logf(logging.Error, "storage", "Corrupt record at seq_no=%d (%v): truncating log to seq_no=%d; the rest will be recovered from peers", st.SeqOf(bad-1)+1, err, st.SeqOf(bad-1))
-		if hs.MustReach < l.LastIndex() {
-			// The core clears it once the repair is proven.
-			hs.MustReach = l.LastIndex()
-		}
-		if hs.Commit >= bad {
-			hs.Commit = bad - 1
-		}
-		if err := r.saveState(hs, true); err != nil {
-			l.Close()
-			return err
-		}
-		if err := l.TruncateBack(bad - 1); err != nil {
-			l.Close()
-			return err
-		}
+	// Damaged records are kept, never served, and reported to the core:
+	// in a cluster as positions this node held (recovered from an intact
+	// copy on some member; intact records after them are copies too), on
+	// a lone node as before (reads of their range report the damage).
+	loaded, corrupt, err := st.Load(hs.Commit, false, r.id)
+	if cluster && err == nil && len(corrupt) > 0 && hs.Commit >= corrupt[0] {
+		// Apply (and index) again from the first damaged record once the
+		// leader refilled it: index only the intact prefix now.
+		hs.Commit = corrupt[0] - 1
 		st = r.newStore(l)
-		loaded, _, err = st.Load(hs.Commit, true, r.id)
+		if hs.BaseIndex+1 == l.FirstIndex() {
+			st.SetBase(hs.BaseIndex, hs.BaseTerm)
+		}
+		loaded, corrupt, err = st.Load(hs.Commit, false, r.id)
+	}
+	var faulty []consensus.Faulty
+	for _, i := range corrupt {
+		seq := st.SeqOf(i-1) + 1 // (its own seq is unreadable: the one after the last readable)
+		if cluster {
+			r.log.WithSeq(seq).Logf(logging.Error, "storage", "Corrupt record at seq_no=%d: held as damaged, to be recovered from an intact copy on a peer", seq)
+			faulty = append(faulty, consensus.Faulty{Index: i})
+		} else {
+			r.log.WithSeq(seq).Logf(logging.Error, "storage", "Corrupt record at seq_no=%d: it will be reported as damaged, never served", seq)
+		}
+	}
+	if cluster && hs.Acked > l.LastIndex() {
+		r.log.Logf(logging.Error, "storage", "Log ends at index %d but this node had acknowledged up to %d: the rest is held as lost, to be recovered from peers", l.LastIndex(), hs.Acked)
 	}
 	if err != nil {
 		l.Close()
@@ -344,6 +341,7 @@ func (r *Replica) open() error {
 		HardState:      hs.Core(),
 		Applied:        max(st.Applied(), l.FirstIndex()-1),
 		MustReach:      hs.MustReach,
+		Faulty:         faulty,
 		HeartbeatTicks: hbTicks,
 		ElectionTicks:  elTicks,
 		// Catch-up streams batches of 1 MiB, 16 in flight: enough to fill
@@ -403,14 +401,6 @@ func (r *Replica) newStore(l store.Log) *store.Store {
 	st := store.New(l)
 	st.UseCheckpoints(r.disk, 0, false)
 	return st
-}
-
-func corruptIndex(err error, l store.Log) uint64 {
-	var ce *wal.CorruptError
-	if errors.As(err, &ce) {
-		return ce.Index
-	}
-	return l.FirstIndex()
 }
 
 // Start runs the replica's loop; t carries messages to peers.

@@ -25,6 +25,13 @@ type DiskState struct {
 	AcceptedTerm uint64 `json:"accepted_term"`
 	Commit       uint64 `json:"commit"`
 	MustReach    uint64 `json:"must_reach,omitempty"`
+	// How far the log reached (damaged positions included), and the term
+	// run ending there: a log found shorter at restart lost an
+	// acknowledged tail (consensus.HardState.Acked).
+	Acked          uint64               `json:"acked,omitempty"`
+	AckedTerm      uint64               `json:"acked_term,omitempty"`
+	AckedTermStart uint64               `json:"acked_term_start,omitempty"`
+	AckedPrev      [3]consensus.TermRun `json:"acked_prev"`
 	// The log's boundary after retention or a reset: the term of entry
 	// BaseIndex (= first index - 1), 0 if unknown.
 	BaseIndex uint64 `json:"base_index,omitempty"`
@@ -143,11 +150,13 @@ func syncDir(dir string) error {
 
 // Core is the part of the state the consensus core owns.
 func (d DiskState) Core() consensus.HardState {
-	return consensus.HardState{Term: d.Term, Vote: consensus.NodeID(d.Vote), AcceptedTerm: d.AcceptedTerm, Commit: d.Commit, MustReach: d.MustReach}
+	return consensus.HardState{Term: d.Term, Vote: consensus.NodeID(d.Vote), AcceptedTerm: d.AcceptedTerm, Commit: d.Commit, MustReach: d.MustReach,
+		Acked: d.Acked, AckedTerm: d.AckedTerm, AckedTermStart: d.AckedTermStart, AckedPrev: d.AckedPrev}
 }
 
 // WithCore returns d with the core's hard state in place of its own.
 func (d DiskState) WithCore(h consensus.HardState) DiskState {
 	d.Term, d.Vote, d.AcceptedTerm, d.Commit, d.MustReach = h.Term, uint64(h.Vote), h.AcceptedTerm, h.Commit, h.MustReach
+	d.Acked, d.AckedTerm, d.AckedTermStart, d.AckedPrev = h.Acked, h.AckedTerm, h.AckedTermStart, h.AckedPrev
 	return d
 }

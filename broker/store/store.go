@@ -305,6 +305,9 @@ func (s *Store) TruncateFrom(i uint64) error {
 	s.runs.truncate(i)
 	s.dropPending(i)
 	s.reads.forget()
+	if k := sort.Search(len(s.corrupt), func(k int) bool { return s.corrupt[k] >= i }); k < len(s.corrupt) {
+		s.corrupt = s.corrupt[:k] // (damaged records gone with the tail)
+	}
 	return nil
 }
 
