@@ -183,6 +183,8 @@ type Replica struct {
 
 	lock      io.Closer // one process per disk
 	rejoining bool      // started empty with RejoinEmpty
+	probing   bool      // started empty as a static member: ask the peers first (wiped.go)
+	lostDisk  bool      // the peers said so: reopen as with RejoinEmpty
 	started   atomic.Bool
 	stopc     chan struct{}
 	donec     chan struct{}
@@ -254,7 +256,7 @@ func (r *Replica) open() error {
 	if err != nil {
 		return err
 	}
-	if cfg.RejoinEmpty && empty {
+	if (cfg.RejoinEmpty && empty) || r.lostDisk {
 		r.log.Logf(logging.Warn, "storage", "Rejoining with an empty disk: not voting until the leader has refilled this node's log")
 		hs.MustReach = math.MaxUint64
 		r.rejoining = true
@@ -276,6 +278,7 @@ func (r *Replica) open() error {
 		return err
 	}
 	cluster := boot.clustered()
+	r.probing = empty && !r.rejoining && cluster && !boot.join && len(boot.members) > 1
 	loaded, corrupt, err := st.Load(hs.Commit, cluster, r.id)
 	for _, i := range corrupt {
 		// A lone node has no peer to refetch from: keep everything else and
@@ -383,6 +386,9 @@ func (r *Replica) Start(t Transport) {
 	r.started.Store(true)
 	go r.storageLoop()
 	go func() {
+		if r.probing && !r.probeHistory() {
+			return // stopped
+		}
 		if r.rejoining {
 			// Every leader or coordinator the old incarnation may have
 			// acknowledged has won, lost or stepped down by now.

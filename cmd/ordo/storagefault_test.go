@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,11 +87,46 @@ func storageFaultRow(t *testing.T, damage damageFn, on string) {
 		}
 		t.Logf("node %d (%s before the stop): %s", v, map[bool]string{true: "leader", false: "follower"}[v == leader], what)
 	}
-	for _, i := range c.All() {
+	// The worst order: the damaged nodes come back first and may elect a
+	// leader between them before the intact copy is back.
+	for _, v := range victims {
+		c.Start(v)
+	}
+	if len(victims) > 1 {
+		if l, ok := watchForLeader(c, victims); ok {
+			t.Logf("the damaged nodes %v elected node %d before the intact node was back", victims, l)
+		}
+	}
+	for _, i := range testkit.Except(c.All(), victims...) {
 		c.Start(i)
 	}
 	acked := publishAcked(t, c, sfChannel, "after-%03d", sfSecond)
 	checkNothingLost(t, c, before, acked)
+}
+
+// watchForLeader watches nodes for four leader timeouts (an absence can
+// only be watched for a while) and returns the leader they agree on, if
+// they do in that time.
+func watchForLeader(c *testkit.Cluster, nodes []int) (int, bool) {
+	for end := time.Now().Add(testkit.Scale(4 * 500 * time.Millisecond)); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		var lead string
+		agree := true
+		for _, i := range nodes {
+			st := statusOf(c, i)
+			if st == nil || st["leader_id"] == "0" || (lead != "" && st["leader_id"] != lead) {
+				agree = false
+				break
+			}
+			lead = st["leader_id"]
+		}
+		if l := 0; agree && lead != "" {
+			fmt.Sscan(lead, &l)
+			if st := statusOf(c, l); slices.Contains(nodes, l) && st != nil && st["role"] == "leader" {
+				return l, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // publishAcked publishes n messages through any node, retrying (with a
@@ -195,15 +231,9 @@ func TestStorageFaultWipedFollowerWithoutRejoinFlag(t *testing.T) {
 	c.Start(stale)
 	c.Start(wiped)
 	// Give the two a chance to elect the stale node (the failure this test
-	// is about); a correct wiped node never lets them, so this can only be
-	// watched for a while: four leader timeouts.
-	var agreed bool
-	for end := time.Now().Add(testkit.Scale(4 * 500 * time.Millisecond)); time.Now().Before(end) && !agreed; time.Sleep(50 * time.Millisecond) {
-		s1, s2 := statusOf(c, stale), statusOf(c, wiped)
-		agreed = s1 != nil && s2 != nil && s1["role"] == "leader" && s2["leader_id"] == s1["leader_id"]
-	}
-	if agreed {
-		t.Logf("the wiped node %d and the stale node %d elected the stale node", wiped, stale)
+	// is about); a correct wiped node never lets them.
+	if l, ok := watchForLeader(c, []int{stale, wiped}); ok {
+		t.Logf("the wiped node %d and the stale node %d elected node %d", wiped, stale, l)
 	}
 	c.Start(leader)
 	acked := publishAcked(t, c, sfChannel, "after-%03d", sfSecond)
