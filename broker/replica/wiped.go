@@ -61,7 +61,7 @@ func (r *Replica) probeHistory() bool {
 		}
 		select {
 		case <-r.stopc:
-			close(r.donec)
+			r.endBeforeRun()
 			return false
 		case m := <-r.ctl:
 			c := m.c
@@ -90,7 +90,7 @@ func (r *Replica) reopenLost() bool {
 	old.Close()
 	if err := r.open(); err != nil {
 		r.log.Logf(logging.Error, "storage", "Reopening the log to rejoin failed: %v", err)
-		close(r.donec)
+		r.endBeforeRun()
 		return false
 	}
 	r.stateMu.Lock()
@@ -100,8 +100,15 @@ func (r *Replica) reopenLost() bool {
 	r.stateMu.Unlock()
 	if err != nil {
 		r.log.Logf(logging.Error, "storage", "Saving the state to rejoin failed: %v", err)
-		close(r.donec)
+		r.endBeforeRun()
 		return false
 	}
 	return true
+}
+
+// endBeforeRun ends what run would have ended (the storage goroutine, and
+// Stop's wait) when the replica stops before its loop started.
+func (r *Replica) endBeforeRun() {
+	close(r.jobs)
+	close(r.donec)
 }
