@@ -3,6 +3,7 @@ package wal
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 )
@@ -171,11 +172,29 @@ func reframe(data []byte, first, limit uint64) ([]byte, []Reframe) {
 // findRecord returns the first offset from from on where a frame verifies
 // as one of the records want..want+maxGap-1 (below limit, if known), and
 // that record's index; -1 if none does.
+//
+// Trying every offset costs a checksum over each candidate frame, and
+// garbage is full of candidates claiming to run to the end of the file,
+// so a first pass takes only candidates followed by something that looks
+// like another frame (or the end of the file): nearly always where the
+// next intact record is. Only if that finds nothing does a second pass
+// try every candidate as want, within a budget of checksummed bytes.
 func findRecord(data []byte, from int, want, limit uint64) (int, uint64) {
 	hi := want + maxGap
 	if limit != 0 {
 		hi = min(hi, limit)
 	}
+	if o, j := scanFor(data, from, want, hi, true, math.MaxInt); o >= 0 {
+		return o, j
+	}
+	return scanFor(data, from, want, want+1, false, searchBudget)
+}
+
+// searchBudget bounds the bytes the unfiltered pass checksums (about a
+// tenth of a second).
+const searchBudget = 256 << 20
+
+func scanFor(data []byte, from int, want, hi uint64, chained bool, budget int) (int, uint64) {
 	for o := from; o < len(data); o++ {
 		size, n := binary.Uvarint(data[o:])
 		if n <= 0 || size < headerLen || uint64(len(data)-o-n) < size {
@@ -185,9 +204,18 @@ func findRecord(data []byte, from int, want, limit uint64) (int, uint64) {
 		if rec[4] != recordVersion {
 			continue
 		}
+		if end := o + n + int(size); chained && end < len(data) {
+			s2, n2 := binary.Uvarint(data[end:])
+			if n2 <= 0 || s2 < headerLen || uint64(len(data)-end-n2) < s2 || data[end+n2+4] != recordVersion {
+				continue
+			}
+		}
 		for j := want; j < hi; j++ {
 			if int(j-want) > o-from { // each skipped record takes a byte at least
 				break
+			}
+			if budget -= len(rec); budget < 0 {
+				return -1, 0
 			}
 			if _, err := decodeRecord(j, rec); err == nil {
 				return o, j
