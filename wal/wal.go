@@ -103,6 +103,7 @@ func (l *Log) load() (RepairReport, error) {
 	}
 	l.reframed = append(l.reframed, reframed...)
 	rep, err := repairTail(l.dir)
+	rep.Reframed = reframed
 	if err != nil {
 		return rep, fmt.Errorf("wal: open %s: repair tail: %w", l.dir, err)
 	}

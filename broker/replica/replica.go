@@ -268,6 +268,9 @@ func (r *Replica) open() error {
 	if rep.DroppedBytes > 0 {
 		r.log.Logf(logging.Warn, "storage", "Repaired torn log tail: dropped %d bytes (%d invalid records) after seq_no=%d", rep.DroppedBytes, rep.DroppedRecords, l.LastIndex())
 	}
+	for _, f := range rep.Reframed {
+		r.log.Logf(logging.Warn, "storage", "Damaged length prefix in the log: %v", f)
+	}
 	st := r.newStore(l)
 	if hs.BaseIndex+1 == l.FirstIndex() {
 		st.SetBase(hs.BaseIndex, hs.BaseTerm)
