@@ -31,11 +31,13 @@ const maxGap = 8
 
 // Reframe is one damaged frame Open rewrote.
 type Reframe struct {
-	Segment  string // file name
-	From, To uint64 // indexes whose framing was rebuilt
+	Segment string `json:"segment"` // file name
+	// The indexes whose framing was rebuilt.
+	From uint64 `json:"from_index"`
+	To   uint64 `json:"to_index"`
 	// Restored: the records verify again (only framing was damaged).
 	// Otherwise they fail their checksum: Read reports each as corrupt.
-	Restored bool
+	Restored bool `json:"restored"`
 }
 
 func (r Reframe) String() string {
