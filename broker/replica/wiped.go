@@ -69,7 +69,7 @@ func (r *Replica) probeHistory() bool {
 				continue // (other requests are retried by their senders)
 			}
 			if c.History {
-				r.log.Logf(logging.Warn, "storage", "This node is a member of cluster %s that lost its data (node_%d holds the cluster's history, this disk is empty): rejoining as with --rejoin-empty", r.ClusterID(), m.from)
+				r.log.Logf(logging.Warn, "storage", "This disk is empty but node_%d holds the history of cluster %s: taking this node for a member that lost its data (or a late first start), rejoining as with --rejoin-empty", m.from, r.ClusterID())
 				return r.reopenLost()
 			}
 			empty[m.from] = true
