@@ -24,11 +24,12 @@ import (
 // lands in finished segments (read lazily) as well as in the last one
 // (the one a node appends to, where a torn write would be).
 const (
-	sfSegment  = "16kb"
-	sfChannel  = "sf"
-	sfFirst    = 1500 // published before the damage
-	sfSecond   = 100  // acknowledged after the restart
-	sfCutBytes = 4096
+	sfSegment   = "16kb"
+	sfChannel   = "sf"
+	sfFirst     = 1500 // published before the damage (sfFirstRace under -race)
+	sfFirstRace = 700
+	sfSecond    = 100 // acknowledged after the restart
+	sfCutBytes  = 4096
 )
 
 // damageFn damages node dir's log at its place (0 or 1: the two damaged
@@ -71,10 +72,14 @@ func storageFaultRow(t *testing.T, damage damageFn, on string) {
 	c := testkit.NewCluster(t, 3, false, "--segment-size", sfSegment)
 	c.StartAll()
 	leader, followers := c.Followers()
-	publishBulk(t, c.Addr(leader), sfChannel, sfFirst, 2)
+	n := sfFirst
+	if testkit.Race { // every process is 5-10x slower: keep each row well under a minute
+		n = sfFirstRace
+	}
+	publishBulk(t, c.Addr(leader), sfChannel, n, 2)
 	before := c.WaitSameHistory(sfChannel)
-	if len(before.Seqs) != sfFirst {
-		t.Fatalf("%d messages before the damage, want %d", len(before.Seqs), sfFirst)
+	if len(before.Seqs) != n {
+		t.Fatalf("%d messages before the damage, want %d", len(before.Seqs), n)
 	}
 	for _, i := range c.All() {
 		c.Proc(i).Kill()
