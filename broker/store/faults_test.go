@@ -175,3 +175,25 @@ func TestLoadAfterSegmentCutShort(t *testing.T) {
 }
 
 func truncateFile(path string, size int64) error { return os.Truncate(path, size) }
+
+// A repaired message below a channel's last seq goes where it belongs in
+// the chunked index (across sealed chunks too), once.
+func TestSeqListInsert(t *testing.T) {
+	var l seqList
+	var want []uint64
+	for s := uint64(1); s <= 3*chunkLen; s++ {
+		if s%500 != 0 {
+			l.add(s)
+			want = append(want, s)
+		}
+	}
+	for _, s := range []uint64{1500, 500, 3 * chunkLen, 1500, 1} {
+		l.insert(s)
+		if k, found := slices.BinarySearch(want, s); !found {
+			want = slices.Insert(want, k, s)
+		}
+	}
+	if got := l.rangeSeqs(0, ^uint64(0), -1, false); !slices.Equal(got, want) || l.n != len(want) {
+		t.Fatalf("after inserts: %d seqs (n %d), want %d; equal %v", len(got), l.n, len(want), slices.Equal(got, want))
+	}
+}
