@@ -286,6 +286,7 @@ func (n *Node) recoverAnswer(q Message, self bool) []Message {
 		}
 	}
 	budget := n.cfg.MaxBatchBytes
+	rd := intactReader{n: n}
 	for j := 0; j < k; j++ {
 		i, t := lo+uint64(j), q.Terms[j]
 		mt, known := n.log.termAt(i)
@@ -296,7 +297,7 @@ func (n *Node) recoverAnswer(q Message, self bool) []Message {
 			flush()
 			continue
 		}
-		e, ok, pending := n.intactEntry(i)
+		e, ok, pending := rd.get(i, lo+uint64(k))
 		if pending {
 			// Being read in the background: maybe a copy; the leader asks
 			// again (and must not call the position lost meanwhile).
@@ -332,21 +333,41 @@ func (n *Node) recoverAnswer(q Message, self bool) []Message {
 	return append(out, Message{Type: MsgRecoverResp, Index: lo, Terms: absent, LastIndex: myEnd, Commit: n.log.committed})
 }
 
-// intactEntry returns this node's intact entry at i (its log, or a spare
-// record), if it can read it now (pending: it is being read).
-func (n *Node) intactEntry(i uint64) (e Entry, ok, pending bool) {
+// intactReader reads this node's intact entries (its log, or spare
+// records) for a recovery answer's consecutive positions, one Storage
+// read per run rather than one per position: a store that reads in the
+// background (ErrReadPending) then fetches the whole run at once. Read
+// one position at a time, each read fetched one entry, and the rest of
+// the answer waited for the next query (one heartbeat): a leader with one
+// damaged record and a thousand intact ones after it took minutes.
+type intactReader struct {
+	n   *Node
+	buf []Entry // contiguous entries read in this answer
+}
+
+// get returns the intact entry at i, reading up to hi (exclusive) ahead
+// (pending: it is being read).
+func (r *intactReader) get(i, hi uint64) (e Entry, ok, pending bool) {
+	if b := r.buf; len(b) > 0 && i >= b[0].Index && i-b[0].Index < uint64(len(b)) {
+		return b[i-b[0].Index], true, false
+	}
+	l := r.n.log
 	var ents []Entry
 	var err error
 	switch {
-	case i <= n.log.lastIndex():
-		if i < n.log.firstIndex() {
+	case i <= l.lastIndex():
+		if i < l.firstIndex() {
 			return Entry{}, false, false
 		}
-		ents, err = n.log.entries(i, i+1, n.cfg.MaxBatchBytes)
-	case !n.log.isSpare(i):
+		ents, err = l.entries(i, min(hi, l.lastIndex()+1), r.n.cfg.MaxBatchBytes)
+	case !l.isSpare(i):
 		return Entry{}, false, false
 	default:
-		ents, err = n.log.storage.Entries(i, i+1, n.cfg.MaxBatchBytes)
+		end := i + 1 // (a run of spare records: never a damaged one)
+		for end < hi && l.isSpare(end) {
+			end++
+		}
+		ents, err = l.storage.Entries(i, end, r.n.cfg.MaxBatchBytes)
 	}
 	if errors.Is(err, ErrReadPending) {
 		return Entry{}, false, true
@@ -354,6 +375,7 @@ func (n *Node) intactEntry(i uint64) (e Entry, ok, pending bool) {
 	if err != nil || len(ents) == 0 || ents[0].Index != i {
 		return Entry{}, false, false
 	}
+	r.buf = ents
 	return ents[0], true, false
 }
 

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -57,6 +58,9 @@ func FuzzRecoverSegment(f *testing.F) {
 	flipped[len(flipped)/3] ^= 0x10 // damage in the middle
 	f.Add(flipped, uint16(0))
 	f.Add(append(bytes.Clone(seg), make([]byte, 64)...), uint16(0)) // zeroed page after the tail
+	prefix := bytes.Clone(seg)
+	prefix[frameStart(prefix, 20)] ^= 0x80 // a damaged length prefix in the middle
+	f.Add(prefix, uint16(0))
 	f.Add([]byte{}, uint16(0))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, uint16(0)) // a huge length prefix
 	f.Fuzz(func(t *testing.T, data []byte, firstOff uint16) {
@@ -91,6 +95,9 @@ func FuzzRecoverSegment(f *testing.F) {
 		if rep := l.Repaired(); rep.DroppedBytes != 0 {
 			t.Fatalf("second recovery cut more: %v", rep)
 		}
+		if rs := l.Reframed(); len(rs) != 0 {
+			t.Fatalf("second recovery re-framed again: %v", rs)
+		}
 		if l.FirstIndex() != lo || l.LastIndex() != hi {
 			t.Fatalf("range after reopening [%d,%d], was [%d,%d]", l.FirstIndex(), l.LastIndex(), lo, hi)
 		}
@@ -104,4 +111,14 @@ func FuzzRecoverSegment(f *testing.F) {
 			t.Fatalf("record appended after recovery reads back %q, %v", got, err)
 		}
 	})
+}
+
+// frameStart is the offset of the k-th frame (from 0) of a segment.
+func frameStart(seg []byte, k int) int {
+	off := 0
+	for ; k > 0; k-- {
+		size, n := binary.Uvarint(seg[off:])
+		off += n + int(size)
+	}
+	return off
 }

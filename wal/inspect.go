@@ -28,6 +28,10 @@ type Inspection struct {
 	// Pending describes an interrupted truncation that Open would finish
 	// ("" if none); Inspect shows the log as Open would leave it.
 	Pending string
+	// Reframed lists damaged length prefixes in the middle of the log that
+	// Open would re-frame (see reframe.go); Inspect reads the records as
+	// re-framed (in memory: the files are not changed).
+	Reframed []Reframe
 }
 
 // Unreadable is a damaged stretch of one segment file.
@@ -60,8 +64,11 @@ func (u Unreadable) String() string {
 // record fails its checksum. Unlike Scan, Inspect goes on after damage,
 // so one bad record hides nothing after it. Framing damage (a broken
 // length prefix) makes the rest of a segment unreadable; that is reported
-// in Inspection.Unreadable, and reading resumes at the next segment. An
-// error from fn stops Inspect and is returned.
+// in Inspection.Unreadable, and reading resumes at the next segment —
+// unless, as Open does, the next intact record can be found by its
+// checksum: then the records are read as Open would re-frame them
+// (Inspection.Reframed) and each damaged one is passed to fn. An error
+// from fn stops Inspect and is returned.
 func Inspect(dir string, fn func(index uint64, payload []byte, bad *CorruptError) error) (Inspection, error) {
 	var in Inspection
 	if fi, err := os.Stat(dir); err != nil {
@@ -88,8 +95,20 @@ func Inspect(dir string, fn func(index uint64, payload []byte, bad *CorruptError
 		}
 		tail := k == len(files)-1
 		limit := uint64(math.MaxUint64) // the next segment's first index
+		known := uint64(0)              // the same for reframe, 0 if unknown
 		if !tail {
-			limit = files[k+1].index
+			limit, known = files[k+1].index, files[k+1].index
+		}
+		if in.Pending == "" && !framesCleanly(data, f.index, known) {
+			// As Open would leave it (the rebuilt frames keep every offset
+			// of the file, except where a finished segment ends early).
+			var rs []Reframe
+			if data, rs = reframe(data, f.index, known); len(rs) > 0 {
+				for _, r := range rs {
+					r.Segment = f.name
+					in.Reframed = append(in.Reframed, r)
+				}
+			}
 		}
 		index, off := f.index, 0
 		for off < len(data) && index < limit {

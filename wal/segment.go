@@ -104,6 +104,9 @@ type RepairReport struct {
 	Segment        string // path of the segment file that was cut
 	DroppedBytes   int64  // bytes removed from its end
 	DroppedRecords int    // complete but invalid records among them; a partial record at the very end counts only in DroppedBytes
+	// Reframed lists damaged length prefixes in the middle of the log that
+	// Open re-framed (see reframe.go); nothing was cut for them.
+	Reframed []Reframe
 }
 
 func (r RepairReport) String() string {

@@ -51,6 +51,7 @@ type Log struct {
 	closed   bool
 	dirDirty bool // NoSync: a segment file was created since the last directory fsync
 	repaired RepairReport
+	reframed []Reframe // damaged framing Open rebuilt (reframe.go)
 	batch    twal.Batch
 	buf      []byte
 
@@ -96,7 +97,13 @@ func (l *Log) load() (RepairReport, error) {
 	if err := removeTempFiles(l.dir); err != nil {
 		return RepairReport{}, fmt.Errorf("wal: open %s: %w", l.dir, err)
 	}
+	reframed, err := reframeSegments(l.dir)
+	if err != nil {
+		return RepairReport{}, fmt.Errorf("wal: open %s: reframe: %w", l.dir, err)
+	}
+	l.reframed = append(l.reframed, reframed...)
 	rep, err := repairTail(l.dir)
+	rep.Reframed = reframed
 	if err != nil {
 		return rep, fmt.Errorf("wal: open %s: repair tail: %w", l.dir, err)
 	}
@@ -132,6 +139,12 @@ func (l *Log) load() (RepairReport, error) {
 
 // Repaired reports what Open cut from the end of the log. Log it.
 func (l *Log) Repaired() RepairReport { return l.repaired }
+
+// Reframed reports the damaged length prefixes Open found in the middle
+// of the log and re-framed, so that the records after them keep their
+// indexes (see reframe.go). Log it: unless Restored, the records it names
+// are damaged in place, and Read reports each as corrupt.
+func (l *Log) Reframed() []Reframe { return l.reframed }
 
 // FirstIndex is the index of the oldest record. For an empty log it is
 // LastIndex()+1, the index the next Append must start at.

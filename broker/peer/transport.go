@@ -88,6 +88,9 @@ type Control struct {
 	Cluster string `json:"cluster,omitempty"` // join: the joiner's cluster ("" when new); join ack: the cluster joined
 	Leader  uint64 `json:"leader,omitempty"`  // join ack: the leader that added it
 	Error   string `json:"error,omitempty"`   // join ack: why the join was refused
+	// History (probe ack): the responder's log holds entries of the
+	// cluster (it has sequenced something).
+	History bool `json:"history,omitempty"`
 }
 
 // Control types.
@@ -98,6 +101,11 @@ const (
 	// ControlRemoveAck answers a removal request once it is committed:
 	// a node removing itself no longer hears the commit otherwise.
 	ControlRemoveAck = "remove_ack"
+	// ControlProbe asks a member whether the cluster has a history; a node
+	// that started with an empty disk sends it before taking part, and
+	// ControlProbeAck answers (Cluster, History). See replica/wiped.go.
+	ControlProbe    = "probe"
+	ControlProbeAck = "probe_ack"
 )
 
 // Transport sends to and receives from the cluster's other members.

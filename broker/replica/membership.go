@@ -56,6 +56,10 @@ const joinExpiry = 10 * joinRetry
 
 // Control receives a membership request from a peer (peer.Handler).
 func (r *Replica) Control(from uint64, c peer.Control, reply func(peer.Control)) {
+	if c.Type == peer.ControlProbe {
+		r.answerProbe(reply) // (at once: the loop may not run yet)
+		return
+	}
 	select {
 	case r.ctl <- ctlMsg{from, c, reply}:
 	default: // the loop is far behind; the sender retries

@@ -201,6 +201,8 @@ type Replica struct {
 
 	lock      io.Closer // one process per disk
 	rejoining bool      // started empty with RejoinEmpty
+	probing   bool      // started empty as a static member: ask the peers first (wiped.go)
+	lostDisk  bool      // the peers said so: reopen as with RejoinEmpty
 	started   atomic.Bool
 	stopc     chan struct{}
 	donec     chan struct{}
@@ -272,7 +274,7 @@ func (r *Replica) open() error {
 	if err != nil {
 		return err
 	}
-	if cfg.RejoinEmpty && empty {
+	if (cfg.RejoinEmpty && empty) || r.lostDisk {
 		r.log.Logf(logging.Warn, "storage", "Rejoining with an empty disk: not voting until the leader has refilled this node's log")
 		hs.MustReach = math.MaxUint64
 		r.rejoining = true
@@ -284,6 +286,9 @@ func (r *Replica) open() error {
 	if rep.DroppedBytes > 0 {
 		r.log.Logf(logging.Warn, "storage", "Repaired torn log tail: dropped %d bytes (%d invalid records) after seq_no=%d", rep.DroppedBytes, rep.DroppedRecords, l.LastIndex())
 	}
+	for _, f := range rep.Reframed {
+		r.log.Logf(logging.Warn, "storage", "Damaged length prefix in the log: %v", f)
+	}
 	st := r.newStore(l)
 	if hs.BaseIndex+1 == l.FirstIndex() {
 		st.SetBase(hs.BaseIndex, hs.BaseTerm)
@@ -294,6 +299,7 @@ func (r *Replica) open() error {
 		return err
 	}
 	cluster := boot.clustered()
+	r.probing = empty && !r.rejoining && cluster && !boot.join && len(boot.members) > 1
 	// Damaged records are kept, never served, and reported to the core:
 	// in a cluster as positions this node held (recovered from an intact
 	// copy on some member; intact records after them are copies too), on
@@ -310,11 +316,15 @@ func (r *Replica) open() error {
 		loaded, corrupt, err = st.Load(hs.Commit, false, r.id)
 	}
 	var faulty []consensus.Faulty
+	terms := map[uint64]uint64{} // the store knows some damaged entries' terms for sure
+	for _, f := range st.Faults() {
+		terms[f.Index] = f.Term
+	}
 	for _, i := range corrupt {
 		seq := st.SeqOf(i-1) + 1 // (its own seq is unreadable: the one after the last readable)
 		if cluster {
 			r.log.WithSeq(seq).Logf(logging.Error, "storage", "Corrupt record at seq_no=%d: held as damaged, to be recovered from an intact copy on a peer", seq)
-			faulty = append(faulty, consensus.Faulty{Index: i})
+			faulty = append(faulty, consensus.Faulty{Index: i, Term: terms[i]})
 		} else {
 			r.log.WithSeq(seq).Logf(logging.Error, "storage", "Corrupt record at seq_no=%d: it will be reported as damaged, never served", seq)
 		}
@@ -410,6 +420,9 @@ func (r *Replica) Start(t Transport) {
 	r.started.Store(true)
 	go r.storageLoop()
 	go func() {
+		if r.probing && !r.probeHistory() {
+			return // stopped
+		}
 		if r.rejoining {
 			// Every leader or coordinator the old incarnation may have
 			// acknowledged has won, lost or stepped down by now.

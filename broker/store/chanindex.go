@@ -75,6 +75,26 @@ func (l *seqList) add(seq uint64) {
 	}
 }
 
+// insert adds seq where it belongs (a repaired message below the last
+// one). It rebuilds the list: repairs are rare, and sealed chunks are
+// immutable (a checkpoint may hold them).
+func (l *seqList) insert(seq uint64) {
+	if l.n == 0 || seq > l.last() {
+		l.add(seq)
+		return
+	}
+	i := l.search(seq)
+	if i < l.n && l.at(i) == seq {
+		return
+	}
+	all := l.rangeSeqs(0, ^uint64(0), -1, false)
+	all = append(all[:i], append([]uint64{seq}, all[i:]...)...)
+	*l = seqList{}
+	for _, s := range all {
+		l.add(s)
+	}
+}
+
 func (l *seqList) last() uint64 {
 	if k := len(l.open); k > 0 {
 		return l.open[k-1]

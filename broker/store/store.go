@@ -62,7 +62,12 @@ type Store struct {
 	runs        seqRuns             // seq <-> index (seqs.go)
 	applied     uint64              // highest committed index applied
 	newData     chan struct{}       // closed when entries are applied
-	corrupt     []uint64            // damaged records a lone node kept (ascending)
+	corrupt     []uint64            // damaged records kept in place (ascending)
+	faults      []Fault             // what Load found damaged, with terms where certain
+	// Damaged at load below the applied point: their messages were never
+	// put into the channel index. When a repair re-appends one, it is
+	// indexed (not delivered again: it was applied before the damage).
+	unindexed   []uint64
 	maxOwnReqID uint64              // highest ReqID this node's publishes used, seen at load
 	// The term of entry FirstIndex()-1 after retention or a reset (0 if
 	// unknown), so the core can still match the log's boundary.
@@ -289,10 +294,14 @@ func (s *Store) Append(es []consensus.Entry) error {
 	for i := range cached {
 		s.cache.push(cached[i])
 	}
+	if len(s.unindexed) > 0 && es[0].Index <= s.unindexed[len(s.unindexed)-1] {
+		s.indexRepaired(es)
+	}
 	return nil
 }
 
-// TruncateFrom removes entries >= i (an uncommitted divergent tail).
+// TruncateFrom removes entries >= i: an uncommitted divergent tail, or
+// the log from a damaged record on, to be appended again repaired.
 func (s *Store) TruncateFrom(i uint64) error {
 	if i <= s.log.LastIndex() {
 		if err := s.log.TruncateBack(i - 1); err != nil {
@@ -305,10 +314,38 @@ func (s *Store) TruncateFrom(i uint64) error {
 	s.runs.truncate(i)
 	s.dropPending(i)
 	s.reads.forget()
-	if k := sort.Search(len(s.corrupt), func(k int) bool { return s.corrupt[k] >= i }); k < len(s.corrupt) {
-		s.corrupt = s.corrupt[:k] // (damaged records gone with the tail)
-	}
+	k, _ := slices.BinarySearch(s.corrupt, i)
+	s.corrupt = s.corrupt[:k]
 	return nil
+}
+
+// indexRepaired puts the repaired messages among es (appended at indexes
+// that were damaged below the applied point) into the channel index.
+// s.mu is held.
+func (s *Store) indexRepaired(es []consensus.Entry) {
+	for i := range es {
+		e := &es[i]
+		k, ok := slices.BinarySearch(s.unindexed, e.Index)
+		if !ok {
+			continue
+		}
+		s.unindexed = slices.Delete(s.unindexed, k, k+1)
+		if e.Type != consensus.EntryNormal {
+			continue
+		}
+		m, err := EntryMessage(e)
+		if err != nil {
+			continue // (never delivered either)
+		}
+		l := s.byChannel[string(m.Channel)]
+		if l == nil {
+			l = &seqList{}
+			s.byChannel[string(m.Channel)] = l
+		}
+		l.insert(m.Seq)
+	}
+	close(s.newData)
+	s.newData = make(chan struct{})
 }
 
 // Index records committed messages in the channel index and wakes
@@ -496,11 +533,26 @@ func (s *Store) Retain(now time.Time, keepFrom uint64) (uint64, error) {
 	return first, nil
 }
 
+// Fault is a damaged record Load found: its index, and its term if that is
+// certain (0 if not) — the intact entries on both sides of the damaged run
+// have the same term, and terms never decrease along the log.
+type Fault struct {
+	Index, Term uint64
+}
+
+// Faults returns what the last Load found damaged, in index order.
+func (s *Store) Faults() []Fault {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.faults)
+}
+
 // Load indexes the committed prefix of the WAL at startup and returns the
 // number of messages it holds. With stopAtCorrupt, the first record that
-// fails its checksum ends the scan with its error (a cluster member then
-// truncates there and refetches from peers); otherwise damaged records are
-// skipped, remembered in corrupt, and never served.
+// fails its checksum ends the scan with its error; otherwise damaged
+// records are skipped, remembered (corrupt, Faults), kept in place and
+// never served: reads of a range spanning one fail, and a repair
+// (TruncateFrom, then Append) puts the intact entry back.
 //
 // With a usable checkpoint (UseCheckpoints) only the records after it are
 // read; the ones it covers are verified in the background (StartVerify).
@@ -513,6 +565,9 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 	if commit > last {
 		commit = last
 	}
+	var faults []Fault
+	var prevTerm uint64 // term of the last intact entry
+	openRun := 0        // faults[openRun:] wait for the next intact entry's term
 	from := s.log.FirstIndex()
 	if upto := s.restoreCheckpoint(); upto > 0 {
 		s.runs.truncate(upto + 1) // (runs of entries appended after it)
@@ -522,6 +577,9 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 			loaded += l.n
 		}
 		corrupt = slices.Clone(s.corrupt)
+		for _, i := range corrupt {
+			faults = append(faults, Fault{Index: i}) // (terms not kept)
+		}
 	}
 	scan := s.log.Scan
 	if v, ok := s.log.(viewScanner); ok {
@@ -537,6 +595,12 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 			if err != nil {
 				return &wal.CorruptError{Index: i, Reason: err.Error()}
 			}
+			for ; openRun < len(faults); openRun++ {
+				if prevTerm != 0 && prevTerm == e.Term {
+					faults[openRun].Term = e.Term
+				}
+			}
+			prevTerm = e.Term
 			if e.Type == consensus.EntryNormal {
 				loaded++ // (membership entries are not messages)
 			}
@@ -565,6 +629,7 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 			break
 		}
 		corrupt = append(corrupt, ce.Index)
+		faults = append(faults, Fault{Index: ce.Index})
 		from, err = ce.Index+1, nil
 	}
 	s.mu.Lock()
@@ -572,7 +637,12 @@ func (s *Store) Load(commit uint64, stopAtCorrupt bool, self consensus.NodeID) (
 	s.newData = make(chan struct{})
 	s.mu.Unlock()
 	s.mu.Lock()
-	s.corrupt = corrupt
+	s.corrupt, s.faults, s.unindexed = corrupt, faults, nil
+	for _, i := range corrupt {
+		if i <= commit {
+			s.unindexed = append(s.unindexed, i)
+		}
+	}
 	s.maxOwnReqID = s.sum.maxReq[self]
 	for _, m := range s.pending {
 		if m.origin == self && m.reqID > s.maxOwnReqID {
@@ -601,7 +671,7 @@ func (s *Store) ResetTo(next, prevTerm uint64) error {
 	s.runs = nil
 	s.reads.forget()
 	s.byChannel = map[string]*seqList{}
-	s.corrupt = nil
+	s.corrupt, s.unindexed = nil, nil
 	s.sum, s.pending = summary{upto: next - 1}, nil
 	if s.ck != nil {
 		// The checkpoint describes the log just discarded.

@@ -109,6 +109,9 @@ func (p *textPrinter) summary(s *logSummary) {
 	if in.Pending != "" {
 		p.f("pending         %s\n", in.Pending)
 	}
+	for _, r := range in.Reframed {
+		p.f("reframed        %s: a damaged length prefix, read past by the next record's checksum (a node rewrites the frame when it starts)\n", r)
+	}
 	if s.seriousDamage() == 0 {
 		p.f("checksums       all records verified\n")
 	}
@@ -299,21 +302,22 @@ func (p *jsonPrinter) summary(s *logSummary) {
 		Records   int    `json:"records"`
 	}
 	v := struct {
-		Type        string   `json:"type"`
-		FirstIndex  uint64   `json:"first_index"`
-		LastIndex   uint64   `json:"last_index"`
-		Segments    int      `json:"segments"`
-		Messages    int      `json:"messages"`
-		FirstSeq    uint64   `json:"first_seq"`
-		LastSeq     uint64   `json:"last_seq"`
-		Memberships int      `json:"membership_entries"`
-		Damaged     []uint64 `json:"damaged"`
-		TornTail    *torn    `json:"torn_tail"` // what a node cuts when it starts
-		Pending     string   `json:"pending,omitempty"`
-		Clean       bool     `json:"clean"` // no damage beyond a torn tail
+		Type        string        `json:"type"`
+		FirstIndex  uint64        `json:"first_index"`
+		LastIndex   uint64        `json:"last_index"`
+		Segments    int           `json:"segments"`
+		Messages    int           `json:"messages"`
+		FirstSeq    uint64        `json:"first_seq"`
+		LastSeq     uint64        `json:"last_seq"`
+		Memberships int           `json:"membership_entries"`
+		Damaged     []uint64      `json:"damaged"`
+		TornTail    *torn         `json:"torn_tail"` // what a node cuts when it starts
+		Pending     string        `json:"pending,omitempty"`
+		Reframed    []wal.Reframe `json:"reframed,omitempty"` // damaged length prefixes read past
+		Clean       bool          `json:"clean"`              // no damage beyond a torn tail
 	}{Type: "summary", FirstIndex: s.in.FirstIndex, LastIndex: s.in.LastIndex, Segments: s.in.Segments,
 		Messages: s.messages, FirstSeq: s.firstSeq, LastSeq: s.lastSeq, Memberships: s.memberships,
-		Damaged: append([]uint64{}, s.damaged...), Pending: s.in.Pending, Clean: s.seriousDamage() == 0}
+		Damaged: append([]uint64{}, s.damaged...), Pending: s.in.Pending, Reframed: s.in.Reframed, Clean: s.seriousDamage() == 0}
 	if t := s.in.TornTail; t.DroppedBytes > 0 {
 		v.TornTail = &torn{t.Segment, s.in.TornFrom, t.DroppedBytes, t.DroppedRecords}
 	}
