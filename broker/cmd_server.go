@@ -66,7 +66,36 @@ func (s *Server) statusFields() []string {
 	if broken != nil {
 		kv = append(kv, "storage_error", broken.Error())
 	}
+	// Storage faults (see README "Storage faults"): shown only while
+	// there are any, so a healthy node's STATUS stays as it was.
+	if st.Faulty > 0 {
+		kv = append(kv, "damaged_positions", strconv.Itoa(st.Faulty))
+	}
+	if len(st.Lost) > 0 {
+		kv = append(kv, "lost_log_indexes", indexRanges(st.Lost))
+	}
 	return kv
+}
+
+// indexRanges writes sorted log indexes compactly: "33,40-45".
+func indexRanges(is []uint64) string {
+	var b strings.Builder
+	for i := 0; i < len(is); {
+		j := i
+		for j+1 < len(is) && is[j+1] == is[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(is[i], 10))
+		if j > i {
+			b.WriteByte('-')
+			b.WriteString(strconv.FormatUint(is[j], 10))
+		}
+		i = j + 1
+	}
+	return b.String()
 }
 
 // infoSections renders INFO in Redis's format; extension fields are
