@@ -48,7 +48,7 @@ func (r *Replica) probeHistory() bool {
 			members[id] = true
 		}
 	}
-	empty := map[uint64]bool{} // members that answered "no history"
+	empty := map[uint64]bool{}     // members that answered "no history"
 	need := (len(members) + 1) / 2 // answers beyond this node's own that make a majority
 	tick := time.NewTicker(probeEvery)
 	defer tick.Stop()

@@ -56,19 +56,19 @@ var _ Log = (*wal.Log)(nil)
 type Store struct {
 	log Log
 
-	mu          sync.RWMutex
-	cache       *entryRing          // the most recent entries
-	byChannel   map[string]*seqList // committed seqs per channel (chanindex.go)
-	runs        seqRuns             // seq <-> index (seqs.go)
-	applied     uint64              // highest committed index applied
-	newData     chan struct{}       // closed when entries are applied
-	corrupt     []uint64            // damaged records kept in place (ascending)
-	faults      []Fault             // what Load found damaged, with terms where certain
+	mu        sync.RWMutex
+	cache     *entryRing          // the most recent entries
+	byChannel map[string]*seqList // committed seqs per channel (chanindex.go)
+	runs      seqRuns             // seq <-> index (seqs.go)
+	applied   uint64              // highest committed index applied
+	newData   chan struct{}       // closed when entries are applied
+	corrupt   []uint64            // damaged records kept in place (ascending)
+	faults    []Fault             // what Load found damaged, with terms where certain
 	// Damaged at load below the applied point: their messages were never
 	// put into the channel index. When a repair re-appends one, it is
 	// indexed (not delivered again: it was applied before the damage).
 	unindexed   []uint64
-	maxOwnReqID uint64              // highest ReqID this node's publishes used, seen at load
+	maxOwnReqID uint64 // highest ReqID this node's publishes used, seen at load
 	// The term of entry FirstIndex()-1 after retention or a reset (0 if
 	// unknown), so the core can still match the log's boundary.
 	baseIndex, baseTerm uint64
