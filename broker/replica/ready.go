@@ -100,8 +100,27 @@ func (r *Replica) send(msgs []consensus.Message) {
 // persist makes a Ready's hard state and log changes durable, in the order
 // consensus/api.go requires. It runs on the storage goroutine.
 func (r *Replica) persist(rd *consensus.Ready) error {
-	if rd.HardState != nil || rd.ConfState != nil {
-		if err := r.saveHardState(rd.HardState, rd.ConfState); err != nil {
+	// Acked claims entries this node holds; a restart that finds its log
+	// shorter takes the difference for lost acknowledged entries and will
+	// not sequence without them. So a rise of Acked covering this Ready's
+	// own entries is written only once they are durable (after Append's
+	// fsync, still before any acknowledgement leaves): written first, a
+	// crash losing the unsynced entries left every node that held them
+	// "missing" an entry nobody ever had, and the cluster halted for good
+	// (runtime simulation seed 7638).
+	h, raised := rd.HardState, (*consensus.HardState)(nil)
+	if h != nil && len(rd.Entries) > 0 {
+		r.stateMu.Lock()
+		old := r.hs
+		r.stateMu.Unlock()
+		if h.Acked > old.Acked {
+			early := *h
+			early.Acked, early.AckedTerm, early.AckedTermStart, early.AckedPrev = old.Acked, old.AckedTerm, old.AckedTermStart, old.AckedPrev
+			h, raised = &early, rd.HardState
+		}
+	}
+	if h != nil || rd.ConfState != nil {
+		if err := r.saveHardState(h, rd.ConfState); err != nil {
 			return err
 		}
 	}
@@ -128,6 +147,9 @@ func (r *Replica) persist(rd *consensus.Ready) error {
 			o.LogWritten(len(rd.Entries), took)
 		}
 	}
+	if raised != nil {
+		return r.saveHardState(raised, nil)
+	}
 	return nil
 }
 
@@ -144,7 +166,12 @@ func (r *Replica) saveHardState(h *consensus.HardState, cs *consensus.ConfState)
 	if h != nil {
 		hs = hs.WithCore(*h)
 	}
-	critical := hs.Term != r.hs.Term || hs.Vote != r.hs.Vote || hs.AcceptedTerm != r.hs.AcceptedTerm || hs.MustReach != r.hs.MustReach
+	// A fall of Acked (the log was truncated) is synced too: were the
+	// truncation durable and the lower Acked not, a restart would count
+	// the truncated positions as held ones it lost, and a leader would
+	// wait for copies of entries nobody has.
+	critical := hs.Term != r.hs.Term || hs.Vote != r.hs.Vote || hs.AcceptedTerm != r.hs.AcceptedTerm || hs.MustReach != r.hs.MustReach ||
+		hs.Acked < r.hs.Acked
 	if cs != nil {
 		hs.Conf, critical = cs, true
 		if cs.IsMember(r.id) {
