@@ -83,7 +83,7 @@ func reframeSegments(dir string) ([]Reframe, error) {
 		for i := range rs {
 			rs[i].Segment = f.name
 		}
-		if err := replaceFile(path, fixed); err != nil {
+		if err := ReplaceFile(path, fixed); err != nil {
 			return out, err
 		}
 		out = append(out, rs...)
@@ -269,10 +269,10 @@ func appendPaddedUvarint(out []byte, v uint64, n int) []byte {
 	return append(out, byte(v))
 }
 
-// replaceFile atomically replaces path's content: a temporary file
-// (NAME.TEMP, which Open removes if a crash leaves it) is written,
+// ReplaceFile atomically replaces path's content: a temporary file
+// (NAME.TEMP; Open removes a segment's if a crash leaves it) is written,
 // fsynced and renamed over it, then the directory is fsynced.
-func replaceFile(path string, data []byte) error {
+func ReplaceFile(path string, data []byte) error {
 	tmp := path + ".TEMP"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/ordo-broker/ordo/wal"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -350,25 +351,7 @@ func (d DirDisk) SaveIndex(b []byte) error {
 		}
 		return err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(string(d))
-	}
-	return err
+	return wal.ReplaceFile(path, b)
 }
 
 // LoadIndex implements Checkpoints.
