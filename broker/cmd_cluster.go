@@ -3,10 +3,12 @@ package broker
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ordo-broker/ordo/broker/logging"
 	"github.com/ordo-broker/ordo/broker/replica"
+	"github.com/ordo-broker/ordo/consensus"
 )
 
 // CLUSTER: ordo's membership commands, all in this one place so that
@@ -17,6 +19,7 @@ import (
 //	CLUSTER LEAVE            this node leaves (a leader hands over first), then exits
 //	CLUSTER REMOVE <id>      remove a member (e.g. a dead one) by id
 //	CLUSTER STEPDOWN [<id>]  the leader hands leadership to <id> (default: the most up-to-date voter)
+//	CLUSTER ACCEPT-LOSS <indexes>  a leader halted on lost entries gives them up and goes on
 //
 // and Redis Cluster's topology commands for cluster-aware clients
 // (cmd_cluster_slots.go).
@@ -33,6 +36,10 @@ var clusterHelp = []string{
 	"    Remove member <id> (for instance a dead one) from the cluster.",
 	"STEPDOWN [<id>]",
 	"    Hand leadership over to member <id> (default: the most up-to-date voter).",
+	"ACCEPT-LOSS <log-indexes>",
+	"    On a leader halted on entries no member holds intact (STATUS shows",
+	"    lost_log_indexes), give up exactly those (as STATUS writes them, e.g.",
+	"    33,40-45): they stay gone under their numbers and sequencing resumes.",
 	"INFO",
 	"    Return information about the cluster.",
 	"KEYSLOT <key>",
@@ -162,4 +169,55 @@ func cmdClusterStepdown(c *client, args [][]byte) {
 		return
 	}
 	c.w.OK()
+}
+
+func cmdClusterAcceptLoss(c *client, args [][]byte) {
+	lost, ok := parseIndexRanges(string(args[2]))
+	if !ok {
+		c.w.Error("ERR invalid log indexes '" + sanitize(string(args[2])) + "': write them as STATUS lost_log_indexes does, e.g. 33,40-45")
+		return
+	}
+	st, _ := c.srv.replica.Status()
+	if uint64(st.Leader) != c.srv.cfg.ID {
+		c.w.Error("ERR this node is not the leader (node " + strconv.FormatUint(uint64(st.Leader), 10) + " is): send CLUSTER ACCEPT-LOSS there")
+		return
+	}
+	switch err := c.srv.replica.AcceptLoss(lost); {
+	case errors.Is(err, consensus.ErrNothingLost):
+		c.w.Error("ERR no lost entries to accept: this leader is not halted on lost entries")
+	case errors.Is(err, consensus.ErrLossMismatch):
+		now, _ := c.srv.replica.Status()
+		c.w.Error("ERR the lost log indexes are " + indexRanges(now.Lost) + ", not " + sanitize(string(args[2])) + ": accept exactly those")
+	case err != nil:
+		c.w.Error("ERR " + err.Error())
+	default:
+		c.srv.log.Logf(logging.Error, "storage", "CLUSTER ACCEPT-LOSS %s by client id=%d addr=%s user=%s: the operator gave up these log indexes", indexRanges(lost), c.id, c.addr, c.userName())
+		c.w.OK()
+	}
+}
+
+// parseIndexRanges reads indexRanges' format ("33,40-45"): ascending,
+// no overlaps, at most 1<<20 indexes.
+func parseIndexRanges(s string) ([]uint64, bool) {
+	var out []uint64
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.ParseUint(lo, 10, 64)
+		if err != nil || a == 0 {
+			return nil, false
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.ParseUint(hi, 10, 64); err != nil || b < a {
+				return nil, false
+			}
+		}
+		if (len(out) > 0 && a <= out[len(out)-1]) || b-a >= 1<<20 || len(out)+int(b-a) >= 1<<20 {
+			return nil, false
+		}
+		for i := a; i <= b; i++ {
+			out = append(out, i)
+		}
+	}
+	return out, true
 }

@@ -85,11 +85,12 @@ func nodeFrom(v any) docNode {
 
 // ordoDocs document what Redis does not have.
 var ordoDocs = map[string][2]string{
-	"status":           {"Returns this node's role, term, leader and log positions (ordo).", "server"},
-	"cluster|members":  {"Lists the cluster's members with their roles, states and lag (ordo).", "cluster"},
-	"cluster|leave":    {"Removes this node from the cluster gracefully (ordo).", "cluster"},
-	"cluster|remove":   {"Removes a member from the cluster (ordo).", "cluster"},
-	"cluster|stepdown": {"Makes the leader hand its leadership over (ordo).", "cluster"},
+	"status":              {"Returns this node's role, term, leader and log positions (ordo).", "server"},
+	"cluster|members":     {"Lists the cluster's members with their roles, states and lag (ordo).", "cluster"},
+	"cluster|leave":       {"Removes this node from the cluster gracefully (ordo).", "cluster"},
+	"cluster|remove":      {"Removes a member from the cluster (ordo).", "cluster"},
+	"cluster|stepdown":    {"Makes the leader hand its leadership over (ordo).", "cluster"},
+	"cluster|accept-loss": {"Gives up log entries no member holds intact any more, so a halted leader resumes sequencing (ordo).", "cluster"},
 }
 
 func writeDoc(w *replyBuf, n docNode) {

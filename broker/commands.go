@@ -336,6 +336,7 @@ func commandList() []*command {
 			adminSub("leave", 2, cmdClusterLeave),
 			adminSub("remove", 3, cmdClusterRemove),
 			adminSub("stepdown", -2, cmdClusterStepdown),
+			adminSub("accept-loss", 3, cmdClusterAcceptLoss),
 			sub("help", 2, helpFn("CLUSTER", clusterHelp)),
 		)},
 		{name: "readonly", arity: 1, fn: cmdClusterOK, cmdFlags: []string{"loading", "stale", "fast"}},

@@ -202,6 +202,11 @@ const (
 	EntryNormal EntryType = iota
 	// EntryMembership carries an encoded membership change.
 	EntryMembership
+	// EntryLost stands for a message no member held intact any more, put
+	// in its place when an operator accepted the loss (Node.AcceptLoss):
+	// it keeps the message's index and sequence number (nothing after it
+	// is renumbered) and carries no data; nothing is delivered for it.
+	EntryLost
 )
 
 // Entry is one record of the replicated log. Index is its log position:

@@ -28,6 +28,9 @@ type checker struct {
 	normals []uint64 // normals[i-1]: EntryNormal entries in history[:i]
 	m       *memCheck
 	gone    map[uint64]bool // committed indexes no disk held intact any more (storagefault_test.go)
+	// accepted: lost indexes an operator gave up (Node.AcceptLoss); the
+	// EntryLost committed there replaces the history's entry.
+	accepted map[uint64]bool
 
 	noteGoneAfter bool
 }
@@ -39,6 +42,17 @@ func newChecker(c *cluster) *checker {
 func sameEntry(a, b Entry) bool {
 	return a.Index == b.Index && a.Term == b.Term && a.Type == b.Type && a.Origin == b.Origin &&
 		a.ReqID == b.ReqID && bytes.Equal(a.Data, b.Data)
+}
+
+// inHistory: e is the committed history's entry at its index. The first
+// EntryLost seen where an operator accepted the loss (AcceptLoss) takes
+// the lost entry's place (with its term, which only the leader chose).
+func (k *checker) inHistory(e Entry) bool {
+	h := &k.history[e.Index-1]
+	if k.accepted[e.Index] && e.Type == EntryLost && h.Type != EntryLost {
+		*h = e
+	}
+	return sameEntry(*h, e)
 }
 
 func fmtEntry(e Entry) string {
@@ -66,7 +80,7 @@ func (k *checker) applied(sn *simNode, e Entry) {
 	}
 	switch i := int(e.Index); {
 	case i <= len(k.history):
-		if h := k.history[i-1]; !sameEntry(h, e) {
+		if h := k.history[i-1]; !k.inHistory(e) {
 			k.c.fail("node %d committed %s at index %d, but the history has %s", sn.id, fmtEntry(e), i, fmtEntry(h))
 		}
 	case i == len(k.history)+1:
@@ -86,8 +100,11 @@ func (k *checker) applied(sn *simNode, e Entry) {
 		if len(k.normals) > 0 {
 			n = k.normals[len(k.normals)-1]
 		}
-		if e.Type == EntryNormal {
-			n++
+		if e.Type != EntryMembership {
+			n++ // (an EntryLost keeps its message's number)
+		}
+		if e.Type == EntryLost && !k.accepted[e.Index] {
+			k.c.fail("node %d committed a lost entry at %d that no operator accepted", sn.id, e.Index)
 		}
 		k.normals = append(k.normals, n)
 		if e.Type == EntryMembership {

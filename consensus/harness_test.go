@@ -182,7 +182,7 @@ type cluster struct {
 	fail    func(format string, args ...any)
 	stats   struct {
 		truncations, crashes, torn, dropped, resets, compactions, lostTails, wipes, readsPending int
-		storageFaults, hsLosses, halts                                                           int
+		storageFaults, hsLosses, halts, accepted                                                 int
 	}
 }
 

@@ -432,7 +432,7 @@ func UnmarshalMessageOwned(b []byte) (Message, error) {
 			prev = e.Index
 			e.Term = d.uvarint()
 			t := d.byte1()
-			if t > byte(EntryMembership) {
+			if t > byte(EntryLost) {
 				d.err = true
 			}
 			e.Type = EntryType(t)

@@ -185,8 +185,9 @@ type recovery struct {
 	got       []Entry // got[i-from]: a verified copy (Index 0: none yet)
 	answers   map[NodeID]recAnswer
 	lost      []uint64
-	syncIndex uint64 // once recovered: the history's end
-	done      bool   // copies appended; waiting for them to be durable
+	accepted  map[uint64]bool // lost positions an operator gave up (AcceptLoss)
+	syncIndex uint64          // once recovered: the history's end
+	done      bool            // copies appended; waiting for them to be durable
 }
 
 type recAnswer struct {
@@ -221,7 +222,7 @@ func (n *Node) queryRecovery() {
 		return
 	}
 	lo := r.from
-	for lo <= r.end && r.has(lo) {
+	for lo <= r.end && (r.has(lo) || r.accepted[lo]) {
 		lo++
 	}
 	if lo > r.end {
@@ -432,8 +433,9 @@ func (n *Node) absentCount(i uint64) (absent, answered int, copy bool) {
 }
 
 // advanceRecovery finishes the recovery once every position below the
-// first one a majority does not hold has a copy; otherwise it reports the
-// positions every voter answered for and none holds intact.
+// first one a majority does not hold has a copy (or its loss was
+// accepted); otherwise it reports the positions every voter answered for
+// and none holds intact.
 func (n *Node) advanceRecovery() {
 	r := n.rec
 	if r == nil || r.done {
@@ -447,7 +449,7 @@ func (n *Node) advanceRecovery() {
 			cut = i
 			break
 		}
-		if !r.has(i) {
+		if !r.has(i) && !r.accepted[i] {
 			missing = append(missing, i)
 		}
 	}
@@ -456,8 +458,10 @@ func (n *Node) advanceRecovery() {
 			n.logf(LevelWarn, compStorage, "Damaged positions from seq_no=%d on were never committed (a majority does not hold them): the history ends before them",
 				n.log.conf.seq(cut-1)+1)
 		}
+		got := r.got[:cut-r.from]
+		r.fillLost(got, n.log.lastTerm(), n.log.held)
 		n.log.cutHeld(cut - 1)
-		n.log.append(r.got[:cut-r.from]...)
+		n.log.append(got...)
 		r.done, r.syncIndex, r.lost = true, cut-1, nil
 		n.logf(LevelInfo, compStorage, "Recovered the history's damaged positions up to seq_no=%d from intact copies", n.log.conf.seq(cut-1))
 		n.maybeRecovered()
@@ -470,24 +474,65 @@ func (n *Node) advanceRecovery() {
 			lost = append(lost, i)
 		}
 	}
-	if voters == 0 && len(lost) > 0 && lost[0] == missing[0] {
-		// A single-member cluster has nowhere to recover from: as before
-		// damaged positions were detected, it carries on without them.
-		n.logf(LevelError, compStorage, "Single-member cluster cannot repair its log: log index %v lost (from seq_no=%d)",
-			lost, n.log.conf.seq(lost[0]-1)+1)
-		r.end = lost[0] - 1
-		r.got = r.got[:r.end+1-r.from]
-		n.log.cutHeld(r.end)
-		n.advanceRecovery()
-		return
-	}
 	if !slices.Equal(lost, r.lost) {
 		r.lost = lost
 		if len(lost) > 0 {
-			n.logf(LevelError, compStorage, "Entries lost: no member holds an intact copy of log index %v (from seq_no=%d); not sequencing until an operator decides",
+			n.logf(LevelError, compStorage, "Entries lost: no member holds an intact copy of log index %v (from seq_no=%d); not sequencing until an operator decides (bring back a copy, or CLUSTER ACCEPT-LOSS)",
 				lost, n.log.conf.seq(lost[0]-1)+1)
 		}
 	}
+}
+
+// fillLost puts an EntryLost in each accepted position of got (the
+// recovered positions r.from.. in order). Its term is the position's
+// known term (held) or else its predecessor's: terms never decrease
+// along a log, and the predecessor's is at most the true one.
+func (r *recovery) fillLost(got []Entry, prevTerm uint64, held []uint64) {
+	for k := range got {
+		i := r.from + uint64(k)
+		if r.accepted[i] && got[k].Index == 0 {
+			t := prevTerm
+			if k < len(held) && held[k] != 0 {
+				t = held[k]
+			}
+			got[k] = Entry{Index: i, Term: t, Type: EntryLost}
+		}
+		prevTerm = got[k].Term
+	}
+}
+
+// Errors of AcceptLoss.
+var (
+	ErrNothingLost  = errors.New("consensus: no lost entries to accept (only a leader halted on lost entries has them)")
+	ErrLossMismatch = errors.New("consensus: the log indexes given are not the ones lost")
+)
+
+// AcceptLoss is an operator's decision for a leader halted on lost
+// entries (Status.Lost): give up exactly those positions and go on
+// sequencing. Each becomes an EntryLost entry, which keeps the message's
+// index and sequence number (nothing is renumbered) and carries nothing
+// to deliver. lost must equal Status.Lost, so that a decision taken on an
+// older report does not give up more. A leader change before the entries
+// commit starts the recovery over (and may need the decision again).
+func (n *Node) AcceptLoss(lost []uint64) error {
+	r := n.rec
+	if n.role != Leader || n.sync != syncRecovering || r == nil || r.done || len(r.lost) == 0 {
+		return ErrNothingLost
+	}
+	if !slices.Equal(lost, r.lost) {
+		return ErrLossMismatch
+	}
+	if r.accepted == nil {
+		r.accepted = map[uint64]bool{}
+	}
+	for _, i := range lost {
+		r.accepted[i] = true
+	}
+	n.logf(LevelError, compStorage, "Loss accepted by the operator: log index %v (from seq_no=%d) stay gone under their numbers; sequencing resumes",
+		lost, n.log.conf.seq(lost[0]-1)+1)
+	r.lost = nil
+	n.advanceRecovery()
+	return nil
 }
 
 // maybeRecovered: once the recovered copies are durable here, synchronise

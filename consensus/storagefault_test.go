@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"errors"
 	"math"
 	"math/rand"
 	"slices"
@@ -197,6 +198,32 @@ func (c *cluster) checkHalt() bool {
 	return true
 }
 
+// acceptLoss is the operator's decision on a halted leader: a list
+// other than the reported one is refused, the reported one accepted.
+func (c *cluster) acceptLoss(l NodeID) {
+	if c.failed {
+		return
+	}
+	nd := c.n(l).node
+	lost := slices.Clone(nd.rec.lost)
+	if err := nd.AcceptLoss(append(slices.Clone(lost), lost[len(lost)-1]+1)); !errors.Is(err, ErrLossMismatch) {
+		c.fail("leader %d accepted a loss other than the reported %v: %v", l, lost, err)
+		return
+	}
+	if c.ck.accepted == nil {
+		c.ck.accepted = map[uint64]bool{}
+	}
+	for _, i := range lost {
+		c.ck.accepted[i] = true
+	}
+	if err := nd.AcceptLoss(lost); err != nil {
+		c.fail("leader %d refused to accept the reported loss %v: %v", l, lost, err)
+		return
+	}
+	c.stats.accepted += len(lost)
+	c.tracef("operator accepted the loss of %v on leader %d", lost, l)
+}
+
 // checkNoDamagedReads: the core never asks Storage for a damaged record.
 func (c *cluster) checkNoDamagedReads() {
 	for _, sn := range c.nodes {
@@ -223,7 +250,7 @@ func (c *cluster) requireHistory(t *testing.T, ids ...NodeID) {
 			t.Fatalf("node %d log ends at %d, history at %d\n%s", id, last, len(c.ck.history), c.logText())
 		}
 		for _, e := range c.diskLog(id) {
-			if h := c.ck.history[e.Index-1]; !sameEntry(e, h) {
+			if h := c.ck.history[e.Index-1]; !c.ck.inHistory(e) {
 				t.Fatalf("node %d holds %s at %d, history %s", id, fmtEntry(e), e.Index, fmtEntry(h))
 			}
 		}
@@ -328,6 +355,59 @@ func TestNoIntactCopyHalts(t *testing.T) {
 		t.Fatalf("history changed to %d entries while halted", got)
 	}
 	c.checkNoDamagedReads()
+
+	// The operator accepts exactly the reported loss; the cluster goes on
+	// with an EntryLost at 33 and nothing renumbered.
+	for _, f := range c.ids {
+		if f != l {
+			if err := c.n(f).node.AcceptLoss([]uint64{33}); !errors.Is(err, ErrNothingLost) {
+				t.Fatalf("follower %d: AcceptLoss = %v, want ErrNothingLost", f, err)
+			}
+		}
+	}
+	if err := c.n(l).node.AcceptLoss([]uint64{33, 34}); !errors.Is(err, ErrLossMismatch) {
+		t.Fatalf("AcceptLoss of more than was lost = %v, want ErrLossMismatch", err)
+	}
+	c.ck.accepted = map[uint64]bool{33: true}
+	if err := c.n(l).node.AcceptLoss([]uint64{33}); err != nil {
+		t.Fatal(err)
+	}
+	c.proposeAndCommit(l, 5)
+	c.rounds(3 * testElection)
+	c.requireHistory(t, 1, 2, 3)
+	if h := c.ck.history; len(h) != 65 || h[32].Type != EntryLost || h[31].Type != EntryNormal || h[33].Type != EntryNormal {
+		t.Fatalf("history %d entries, 32-34 %s %s %s; want 65 with only 33 lost", len(h), fmtEntry(h[31]), fmtEntry(h[32]), fmtEntry(h[33]))
+	}
+	if err := c.n(l).node.AcceptLoss([]uint64{33}); !errors.Is(err, ErrNothingLost) {
+		t.Fatalf("second AcceptLoss = %v, want ErrNothingLost", err)
+	}
+}
+
+// A single-member cluster has nowhere to recover from: it halts on a
+// damaged record like any cluster (it used to go on without it and
+// renumber what followed) until the operator accepts the loss.
+func TestSingleMemberHaltsOnDamageUntilAccepted(t *testing.T) {
+	c := newTestCluster(t, 1)
+	c.requireLeader(1, 30)
+	c.proposeAndCommit(1, 20)
+	c.crash(1)
+	c.damageRecord(1, 7, false)
+	c.restart(1)
+	c.rounds(10 * testElection)
+	st := c.n(1).node.Status()
+	if st.Role != Leader || !slices.Equal(st.Lost, []uint64{7}) || st.Sequencing {
+		t.Fatalf("role %v lost %v sequencing %v; want a halted leader reporting [7]\n%s", st.Role, st.Lost, st.Sequencing, c.logText())
+	}
+	c.ck.accepted = map[uint64]bool{7: true}
+	if err := c.n(1).node.AcceptLoss([]uint64{7}); err != nil {
+		t.Fatal(err)
+	}
+	c.proposeAndCommit(1, 3)
+	c.rounds(2 * testElection)
+	c.requireHistory(t, 1)
+	if h := c.ck.history; len(h) != 23 || h[6].Type != EntryLost {
+		t.Fatalf("history %d entries, index 7 %s; want 23 with 7 lost", len(h), fmtEntry(h[6]))
+	}
 }
 
 // A torn write (a damaged record beyond what the node acknowledged, here

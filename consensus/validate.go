@@ -87,8 +87,11 @@ func (n *Node) checkMessage(m *Message) error {
 				return errBad("entry terms out of order or beyond the message's term")
 			}
 			prevTerm = e.Term
-			if e.Type > EntryMembership {
+			if e.Type > EntryLost {
 				return errBad("unknown entry type")
+			}
+			if e.Type == EntryLost && len(e.Data) > 0 {
+				return errBad("lost entry with data")
 			}
 			if e.Type == EntryMembership {
 				if _, err := DecodeMembership(e.Data); err != nil {

@@ -219,3 +219,15 @@ func (r *Replica) HandOff(limit time.Duration) {
 	r.do(func() { leader = r.core.Status().Leader }) // the cached Status may predate the hand-off
 	r.log.Logf(logging.Info, "election", "Handed leadership to node_%d in %s before shutdown", leader, time.Since(start).Round(time.Millisecond))
 }
+
+// AcceptLoss is the operator's decision for a leader halted on lost
+// entries (STATUS lost_log_indexes): those log indexes stay gone under
+// their sequence numbers and sequencing resumes (consensus.AcceptLoss).
+// lost must be exactly the reported list.
+func (r *Replica) AcceptLoss(lost []uint64) error {
+	var err error
+	if e := r.do(func() { err = r.core.AcceptLoss(lost) }); e != nil {
+		return e
+	}
+	return err
+}

@@ -274,6 +274,9 @@ func (r *Replica) open() error {
 	if err != nil {
 		return err
 	}
+	if hs.Repaired != "" {
+		r.log.Logf(logging.Warn, "storage", "Damaged state file: %s", hs.Repaired)
+	}
 	if (cfg.RejoinEmpty && empty) || r.lostDisk {
 		r.log.Logf(logging.Warn, "storage", "Rejoining with an empty disk: not voting until the leader has refilled this node's log")
 		hs.MustReach = math.MaxUint64

@@ -46,16 +46,22 @@ func (d DirDisk) Lock() (io.Closer, error) {
 	return lockDir(string(d))
 }
 
-// Empty reports a directory with no state file and no segment.
+// Empty reports a directory with no state file (neither copy) and no
+// segment.
 func (d DirDisk) Empty() bool {
-	_, err := os.Stat(filepath.Join(string(d), StateFile))
-	return errors.Is(err, os.ErrNotExist) && !hasSegments(string(d))
+	for _, name := range []string{StateFile, StateCopyFile} {
+		if _, err := os.Stat(filepath.Join(string(d), name)); !errors.Is(err, os.ErrNotExist) {
+			return false
+		}
+	}
+	return !hasSegments(string(d))
 }
 
-// LoadState reads StateFile; a missing file is the zero state.
-func (d DirDisk) LoadState() (DiskState, error) { return loadState(string(d)) }
+// LoadState reads StateFile or, if it is damaged, its copy; none is the
+// zero state.
+func (d DirDisk) LoadState() (DiskState, error) { return loadState(string(d), false) }
 
-// SaveState replaces StateFile atomically.
+// SaveState replaces StateFile and its copy, each atomically.
 func (d DirDisk) SaveState(hs DiskState, sync bool) error { return saveState(string(d), hs, sync) }
 
 // OpenLog opens the directory's WAL.

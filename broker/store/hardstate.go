@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -13,10 +14,25 @@ import (
 
 // StateFile holds the consensus core's persisted state (term, vote,
 // accepted term, commit, the committed configuration) and the cluster's
-// identity next to the WAL. It is replaced atomically:
-// write a temporary file, fsync it, rename it over the old one, fsync the
-// directory.
-const StateFile = "state.json"
+// identity next to the WAL; StateCopyFile holds a second copy. Each is
+// replaced atomically (write a temporary file, fsync it, rename it over
+// the old one, fsync the directory), StateFile first, and each carries a
+// checksum.
+//
+// Why two: a forgotten vote or term is unsafe in any protocol, so a node
+// whose only state file is damaged cannot vote until an operator steps
+// in, and on a majority that stops the cluster. With two copies one
+// damaged file (a flipped bit, a lost write) is read from the other: both
+// are written before the caller acts on the state, so the other one holds
+// the same state, or — after a crash between the two writes — the state
+// before a change nobody was told about yet. Load takes StateFile if it
+// is intact (written first, it is never the older one), else the copy.
+// A checksum, not JSON syntax, decides: a bit flip in a digit is still
+// valid JSON.
+const (
+	StateFile     = "state.json"
+	StateCopyFile = "state.copy.json"
+)
 
 // DiskState is the hard state as stored in StateFile.
 type DiskState struct {
@@ -47,32 +63,104 @@ type DiskState struct {
 	// Conf is the committed configuration as last handed out by the core
 	// (Ready.ConfState); nil until the membership first changed.
 	Conf *consensus.ConfState `json:"conf,omitempty"`
+
+	// CRC is the CRC-32C of the file's JSON with CRC zero (set by
+	// saveState; a file without it predates the checksum).
+	CRC uint32 `json:"crc,omitempty"`
+
+	// Repaired, set by loadState only, says which copy was damaged (and
+	// rewritten from the other): for the node's log.
+	Repaired string `json:"-"`
 }
 
-// loadState reads dir's StateFile; a missing file is the zero state.
-func loadState(dir string) (DiskState, error) {
-	var hs DiskState
-	b, err := os.ReadFile(filepath.Join(dir, StateFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return hs, nil
+// loadState reads dir's state: StateFile if intact, else its copy (a
+// missing pair is the zero state). A damaged copy is rewritten from
+// the other (unless readOnly) and named in Repaired; both damaged is an
+// error.
+func loadState(dir string, readOnly bool) (DiskState, error) {
+	a, errA := readStateFile(filepath.Join(dir, StateFile))
+	b, errB := readStateFile(filepath.Join(dir, StateCopyFile))
+	missingA, missingB := errors.Is(errA, os.ErrNotExist), errors.Is(errB, os.ErrNotExist)
+	switch {
+	case missingA && missingB:
+		return DiskState{}, nil
+	case errA != nil && errB != nil && !missingA && !missingB:
+		return DiskState{}, fmt.Errorf("both copies of the node's state are damaged (%v; %v); remove them only if you know this node's term and vote are safe to forget", errA, errB)
+	case errA != nil && missingB:
+		return DiskState{}, fmt.Errorf("%v; remove it only if you know this node's term and vote are safe to forget", errA)
+	case errB != nil && missingA:
+		return DiskState{}, fmt.Errorf("%v; remove it only if you know this node's term and vote are safe to forget", errB)
 	}
-	if err != nil {
-		return hs, err
+	hs, other, bad := a, errB, StateCopyFile
+	if errA != nil {
+		hs, other, bad = b, errA, StateFile
 	}
-	if err := json.Unmarshal(b, &hs); err != nil {
-		return hs, fmt.Errorf("%s is damaged (%v); remove it only if you know this node's term and vote are safe to forget", filepath.Join(dir, StateFile), err)
+	if other != nil && !errors.Is(other, os.ErrNotExist) {
+		if readOnly {
+			hs.Repaired = fmt.Sprintf("%v: the state is read from the other copy", other)
+			return hs, nil
+		}
+		if err := saveState(dir, hs, true); err != nil {
+			return hs, fmt.Errorf("rewriting the damaged %s: %w", bad, err)
+		}
+		hs.Repaired = fmt.Sprintf("%v: read the state from the other copy and rewrote it", other)
 	}
 	return hs, nil
 }
 
-// saveState replaces dir's StateFile atomically; with sync it is durable
-// when saveState returns.
+// ReadState reads a stopped node's state without changing anything (a
+// damaged copy is reported in Repaired, not rewritten).
+func ReadState(dir string) (DiskState, error) { return loadState(dir, true) }
+
+// readStateFile reads and checks one copy.
+func readStateFile(path string) (DiskState, error) {
+	var hs DiskState
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return hs, err
+	}
+	if err := json.Unmarshal(b, &hs); err != nil {
+		return hs, fmt.Errorf("%s is damaged (%v)", path, err)
+	}
+	if hs.CRC == 0 {
+		return hs, nil // (written before the state had a checksum)
+	}
+	if sum, err := stateCRC(hs); err != nil || sum != hs.CRC {
+		return hs, fmt.Errorf("%s is damaged (checksum mismatch)", path)
+	}
+	return hs, nil
+}
+
+// stateCRC is the checksum of hs's JSON with CRC zero.
+func stateCRC(hs DiskState) (uint32, error) {
+	hs.CRC = 0
+	b, err := json.Marshal(hs)
+	return crc32.Checksum(b, castagnoli), err
+}
+
+// saveState replaces both copies of dir's state, one after the other
+// (see StateFile); with sync they are durable when saveState returns.
 func saveState(dir string, hs DiskState, sync bool) error {
+	hs.Repaired = ""
+	sum, err := stateCRC(hs)
+	if err != nil {
+		return err
+	}
+	hs.CRC = sum
 	b, err := json.Marshal(hs)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, StateFile+".tmp")
+	for _, name := range []string{StateFile, StateCopyFile} {
+		if err := replaceStateFile(dir, name, b, sync); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func replaceStateFile(dir, name string, b []byte, sync bool) error {
+	tmp := filepath.Join(dir, name+".tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -90,7 +178,7 @@ func saveState(dir string, hs DiskState, sync bool) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, StateFile)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return err
 	}
 	if sync {

@@ -69,6 +69,7 @@ type logPrinter interface {
 	message(e *consensus.Entry, m *store.Message, committed bool)
 	membership(e *consensus.Entry, me consensus.MembershipEntry, committed bool)
 	damaged(index uint64, reason string)
+	lost(e *consensus.Entry)
 	unreadable(u wal.Unreadable)
 	summary(s *logSummary)
 }
@@ -126,7 +127,7 @@ func readLog(dir string, from uint64, p logPrinter) (*logSummary, error) {
 		return nil, fmt.Errorf("cannot take the lock of %s, which proves no node is running there: %v (it needs write access to %s/LOCK)", dir, err, dir)
 	}
 	defer lock.Close()
-	hs, err := disk.LoadState()
+	hs, err := store.ReadState(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +172,10 @@ func readLog(dir string, from uint64, p logPrinter) (*logSummary, error) {
 			}
 			sum.memberships++
 			p.membership(&e, me, committed)
+		case e.Type == consensus.EntryLost:
+			if e.Seq >= from {
+				p.lost(&e)
+			}
 		default:
 			sum.damaged = append(sum.damaged, index)
 			p.damaged(index, fmt.Sprintf("unknown entry type %d", e.Type))

@@ -33,6 +33,9 @@ func (p *textPrinter) state(dir string, hs store.DiskState) {
 	p.f("data directory  %s\n", dir)
 	p.f("cluster id      %s\n", orNone(hs.ClusterID))
 	p.f("hard state      term %d, vote %s, accepted term %d, commit index %d\n", hs.Term, nodeOrNone(hs.Vote), hs.AcceptedTerm, hs.Commit)
+	if hs.Repaired != "" {
+		p.f("                DAMAGED: %s\n", hs.Repaired)
+	}
 	if hs.MustReach != 0 {
 		p.f("                must reach index %d: the log lost acknowledged entries; the node takes no part in elections until a leader refills it\n", hs.MustReach)
 	}
@@ -76,6 +79,10 @@ func (p *textPrinter) membership(e *consensus.Entry, me consensus.MembershipEntr
 
 func (p *textPrinter) damaged(index uint64, reason string) {
 	p.f("[index=%d] DAMAGED: %s\n", index, reason)
+}
+
+func (p *textPrinter) lost(e *consensus.Entry) {
+	p.f("[index=%d seq=%d] LOST: no member held it intact; an operator accepted the loss (CLUSTER ACCEPT-LOSS)\n", e.Index, e.Seq)
 }
 
 func (p *textPrinter) unreadable(u wal.Unreadable) { p.f("UNREADABLE: %s\n", u) }
@@ -219,8 +226,9 @@ func (p *jsonPrinter) state(dir string, hs store.DiskState) {
 		BaseIndex     uint64    `json:"base_index,omitempty"`
 		BaseTerm      uint64    `json:"base_term,omitempty"`
 		Joining       bool      `json:"joining,omitempty"`
-		Configuration *jsonConf `json:"configuration"` // null: never changed (static peers)
-	}{"state", dir, hs.ClusterID, hs.Term, hs.Vote, hs.AcceptedTerm, hs.Commit, hs.MustReach, hs.BaseIndex, hs.BaseTerm, hs.Joining, nil}
+		Configuration *jsonConf `json:"configuration"`     // null: never changed (static peers)
+		Damaged       string    `json:"damaged,omitempty"` // a damaged copy of the state file
+	}{"state", dir, hs.ClusterID, hs.Term, hs.Vote, hs.AcceptedTerm, hs.Commit, hs.MustReach, hs.BaseIndex, hs.BaseTerm, hs.Joining, nil, hs.Repaired}
 	if cs := hs.Conf; cs != nil {
 		v.Configuration = &jsonConf{nonNil(cs.Voters), nonNil(cs.Learners), cs.Addrs, cs.Index, cs.Term}
 	}
@@ -280,6 +288,15 @@ func (p *jsonPrinter) damaged(index uint64, reason string) {
 		Index uint64 `json:"index"`
 		Error string `json:"error"`
 	}{"damaged", index, reason})
+}
+
+func (p *jsonPrinter) lost(e *consensus.Entry) {
+	p.enc.Encode(struct {
+		Type  string `json:"type"`
+		Index uint64 `json:"index"`
+		Seq   uint64 `json:"seq"`
+		Term  uint64 `json:"term"`
+	}{"lost", e.Index, e.Seq, e.Term})
 }
 
 func (p *jsonPrinter) unreadable(u wal.Unreadable) {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -246,4 +247,103 @@ func TestStorageFaultWipedFollowerWithoutRejoinFlag(t *testing.T) {
 	if !strings.Contains(c.Proc(wiped).Logs(), "lost its data") {
 		t.Errorf("node %d did not say that it is a member that lost its data", wiped)
 	}
+}
+
+// No intact copy anywhere: the same record damaged on all three nodes.
+// The leader halts and names the log index in STATUS; the operator's
+// CLUSTER ACCEPT-LOSS (exactly that list, on the leader) lets it go on:
+// that one message stays gone, every other keeps its sequence number.
+func TestStorageFaultNoIntactCopyAcceptLoss(t *testing.T) {
+	c := testkit.NewCluster(t, 3, false, "--segment-size", sfSegment)
+	c.StartAll()
+	leader, _ := c.Followers()
+	n := 600
+	publishBulk(t, c.Addr(leader), sfChannel, n, 2)
+	before := c.WaitSameHistory(sfChannel)
+	for _, i := range c.All() {
+		c.Proc(i).Kill()
+	}
+	var lost uint64
+	for _, i := range c.All() {
+		idx, err := waltest.FlipRecordBit(c.Dir(i), 1, 0.5)
+		if err != nil {
+			t.Fatalf("damaging node %d: %v", i, err)
+		}
+		if lost != 0 && idx != lost {
+			t.Fatalf("node %d damaged at %d, the others at %d: the logs should be identical", i, idx, lost)
+		}
+		lost = idx
+	}
+	for _, i := range c.All() {
+		c.Start(i)
+	}
+	want := strconv.FormatUint(lost, 10)
+	var halted int
+	testkit.Eventually(t, testkit.Scale(30*time.Second), func() bool {
+		for _, i := range c.All() {
+			if st := statusOf(c, i); st != nil && st["role"] == "leader" && st["lost_log_indexes"] == want {
+				halted = i
+				return true
+			}
+		}
+		return false
+	}, "a leader reporting lost_log_indexes:%s", want)
+	if !strings.Contains(c.Proc(halted).Logs(), "Entries lost: no member holds an intact copy of log index ["+want+"]") {
+		t.Errorf("leader %d did not log the loss", halted)
+	}
+	cli := func(i int, args ...string) string {
+		r, err := resp.Dial(c.Addr(i), testkit.Scale(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		v, err := r.Do(args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Err(); err != nil {
+			return err.Error()
+		}
+		return v.String()
+	}
+	follower := testkit.Except(c.All(), halted)[0]
+	if got := cli(follower, "CLUSTER", "ACCEPT-LOSS", want); !strings.Contains(got, "not the leader") {
+		t.Errorf("ACCEPT-LOSS on follower %d: %q, want a not-the-leader error", follower, got)
+	}
+	wider := want + "-" + strconv.FormatUint(lost+1, 10)
+	if got := cli(halted, "CLUSTER", "ACCEPT-LOSS", wider); !strings.Contains(got, "the lost log indexes are "+want) {
+		t.Errorf("ACCEPT-LOSS %s: %q, want the lost indexes named", wider, got)
+	}
+	if got := cli(halted, "CLUSTER", "ACCEPT-LOSS", "x"); !strings.Contains(got, "invalid log indexes") {
+		t.Errorf("ACCEPT-LOSS x: %q", got)
+	}
+	if got := cli(halted, "CLUSTER", "ACCEPT-LOSS", want); got != "OK" {
+		t.Fatalf("ACCEPT-LOSS %s: %q", want, got)
+	}
+	acked := publishAcked(t, c, sfChannel, "after-%03d", sfSecond)
+	h := c.WaitSameHistory(sfChannel)
+	var kept testkit.History
+	for k, s := range before.Seqs {
+		if s != lost {
+			kept.Seqs = append(kept.Seqs, s)
+			kept.Payloads = append(kept.Payloads, before.Payloads[k])
+		}
+	}
+	if len(kept.Seqs) != n-1 || len(h.Seqs) != n-1+len(acked) {
+		t.Fatalf("history has %d messages, want %d before (all but seq %d) and %d after", len(h.Seqs), len(kept.Seqs), lost, len(acked))
+	}
+	for k := range kept.Seqs {
+		if h.Seqs[k] != kept.Seqs[k] || h.Payloads[k] != kept.Payloads[k] {
+			t.Fatalf("entry %d: seq %d %q, was seq %d %q", k, h.Seqs[k], h.Payloads[k], kept.Seqs[k], kept.Payloads[k])
+		}
+	}
+	for k, p := range acked {
+		if h.Payloads[n-1+k] != p || h.Seqs[n-1+k] != uint64(n+1+k) {
+			t.Fatalf("after the loss, entry %d is seq %d %q, want seq %d %q", n-1+k, h.Seqs[n-1+k], h.Payloads[n-1+k], n+1+k, p)
+		}
+	}
+	if st := statusOf(c, halted); st["lost_log_indexes"] != "" {
+		t.Errorf("STATUS still reports lost_log_indexes %s", st["lost_log_indexes"])
+	}
+	t.Logf("seq %d lost on every node, accepted; %d messages kept under their numbers, %d published after", lost, len(kept.Seqs), len(acked))
 }
