@@ -30,7 +30,8 @@ type checker struct {
 	gone    map[uint64]bool // committed indexes no disk held intact any more (storagefault_test.go)
 	// accepted: lost indexes an operator gave up (Node.AcceptLoss); the
 	// EntryLost committed there replaces the history's entry.
-	accepted map[uint64]bool
+	accepted       map[uint64]bool
+	lostMembership bool // an accepted loss replaced a membership entry
 
 	noteGoneAfter bool
 }
@@ -50,6 +51,16 @@ func sameEntry(a, b Entry) bool {
 func (k *checker) inHistory(e Entry) bool {
 	h := &k.history[e.Index-1]
 	if k.accepted[e.Index] && e.Type == EntryLost && h.Type != EntryLost {
+		if h.Type == EntryMembership {
+			// A lost membership entry is taken for a message (nothing
+			// tells the leader its type): the messages after it are
+			// numbered one higher, and the configuration it set is
+			// known only where it was already in force (documented).
+			k.lostMembership = true
+			for j := int(e.Index) - 1; j < len(k.normals); j++ {
+				k.normals[j]++
+			}
+		}
 		*h = e
 	}
 	return sameEntry(*h, e)
@@ -107,7 +118,7 @@ func (k *checker) applied(sn *simNode, e Entry) {
 			k.c.fail("node %d committed a lost entry at %d that no operator accepted", sn.id, e.Index)
 		}
 		k.normals = append(k.normals, n)
-		if e.Type == EntryMembership {
+		if e.Type == EntryMembership && !k.lostMembership {
 			k.checkChange(sn, e)
 		}
 	default:

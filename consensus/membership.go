@@ -427,6 +427,13 @@ func (t *confTracker) skipped(i uint64) uint64 {
 	return t.anchorSkipped + uint64(atI) - uint64(atA)
 }
 
+// isMembership reports whether this node knows entry i to be a
+// membership entry (its committed configuration's, or one in its log).
+func (t *confTracker) isMembership(i uint64) bool {
+	_, found := slices.BinarySearch(t.idx, i)
+	return found || (i != 0 && t.base.Index == i)
+}
+
 // seq is the message sequence number of entry i (see Entry.Seq).
 func (t *confTracker) seq(i uint64) uint64 { return i - t.skipped(i) }
 

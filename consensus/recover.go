@@ -186,8 +186,10 @@ type recovery struct {
 	answers   map[NodeID]recAnswer
 	lost      []uint64
 	accepted  map[uint64]bool // lost positions an operator gave up (AcceptLoss)
-	syncIndex uint64          // once recovered: the history's end
-	done      bool            // copies appended; waiting for them to be durable
+	// membership: positions a member knows held a membership entry
+	membership map[uint64]bool
+	syncIndex  uint64 // once recovered: the history's end
+	done       bool   // copies appended; waiting for them to be durable
 }
 
 type recAnswer struct {
@@ -199,6 +201,11 @@ type recAnswer struct {
 const (
 	recAbsent  = 1 // the member does not hold the position (no entry, or another term)
 	recHasCopy = 2 // it holds a copy the leader can take (sent now or in a later round)
+	// recMembership: held, no usable copy, and the member knows a
+	// membership entry was there. Its loss cannot be accepted: an
+	// EntryLost counts as a message, and members that know better would
+	// number the messages after it differently.
+	recMembership = 3
 )
 
 func (r *recovery) has(i uint64) bool { return r.got[i-r.from].Index != 0 }
@@ -208,7 +215,8 @@ func (r *recovery) has(i uint64) bool { return r.got[i-r.from].Index != 0 }
 func (n *Node) startRecovery(syncIndex uint64) {
 	from := n.log.lastIndex() + 1
 	n.sync = syncRecovering
-	n.rec = &recovery{from: from, end: syncIndex, got: make([]Entry, syncIndex-from+1), answers: map[NodeID]recAnswer{}}
+	n.rec = &recovery{from: from, end: syncIndex, got: make([]Entry, syncIndex-from+1), answers: map[NodeID]recAnswer{},
+		membership: map[uint64]bool{}}
 	n.logf(LevelWarn, compStorage, "History up to seq_no=%d has %d damaged positions from seq_no=%d: recovering them from intact copies before sequencing",
 		syncIndex, syncIndex-from+1, n.log.conf.seq(from-1)+1)
 	n.queryRecovery()
@@ -319,6 +327,9 @@ func (n *Node) recoverAnswer(q Message, self bool) []Message {
 			}
 		}
 		if !ok {
+			if absent[j] == 0 && n.log.conf.isMembership(i) {
+				absent[j] = recMembership
+			}
 			flush()
 			continue
 		}
@@ -421,6 +432,9 @@ func (n *Node) absentCount(i uint64) (absent, answered int, copy bool) {
 		}
 		v := a.held[i-a.lo]
 		copy = copy || v == recHasCopy
+		if v == recMembership {
+			n.rec.membership[i] = true
+		}
 		if id == n.id || !n.isVoter(id) {
 			continue
 		}
@@ -505,6 +519,9 @@ func (r *recovery) fillLost(got []Entry, prevTerm uint64, held []uint64) {
 var (
 	ErrNothingLost  = errors.New("consensus: no lost entries to accept (only a leader halted on lost entries has them)")
 	ErrLossMismatch = errors.New("consensus: the log indexes given are not the ones lost")
+	// ErrLostMembership: a lost position held a membership change; it
+	// cannot be given up like a message (see recMembership).
+	ErrLostMembership = errors.New("consensus: a lost log index held a membership change, which cannot be given up: bring back an intact copy")
 )
 
 // AcceptLoss is an operator's decision for a leader halted on lost
@@ -521,6 +538,11 @@ func (n *Node) AcceptLoss(lost []uint64) error {
 	}
 	if !slices.Equal(lost, r.lost) {
 		return ErrLossMismatch
+	}
+	for _, i := range lost {
+		if r.membership[i] || n.log.conf.isMembership(i) {
+			return ErrLostMembership
+		}
 	}
 	if r.accepted == nil {
 		r.accepted = map[uint64]bool{}

@@ -403,7 +403,9 @@ func (c *cluster) checkLiveness() {
 					c.fail("halted on lost entries again after %d accepted losses", accepts-1)
 					break
 				}
-				c.acceptLoss(l)
+				if !c.acceptLoss(l) {
+					return // (halted for good on a lost membership change, reported)
+				}
 				halted, r = 0, 0
 			}
 			continue

@@ -129,6 +129,24 @@ func (c *cluster) randomStorageFault(rng *rand.Rand) {
 // intactCopy reports whether some disk holds entry e intact.
 func (c *cluster) intactCopy(e Entry) NodeID { return c.intactCopyAmong(e, nil) }
 
+// recordAt: a node other than skip's holds an intact record at index i
+// of term t (t 0: any term).
+func (c *cluster) recordAt(i, t uint64, skip func(NodeID) bool) NodeID {
+	for _, sn := range c.nodes {
+		s := sn.disk.log
+		if skip(sn.id) || i < s.FirstIndex() || i > s.LastIndex() {
+			continue
+		}
+		if _, bad := sn.disk.faulty[i]; bad {
+			continue
+		}
+		if ents, err := s.Entries(i, i+1, 0); err == nil && (t == 0 || ents[0].Term == t) {
+			return sn.id
+		}
+	}
+	return 0
+}
+
 // intactCopyAmong: only on the disks of nodes in (nil: every node).
 func (c *cluster) intactCopyAmong(e Entry, in func(NodeID) bool) NodeID {
 	for _, sn := range c.nodes {
@@ -199,16 +217,52 @@ func (c *cluster) checkHalt() bool {
 }
 
 // acceptLoss is the operator's decision on a halted leader: a list
-// other than the reported one is refused, the reported one accepted.
-func (c *cluster) acceptLoss(l NodeID) {
+// other than the reported one is refused, the reported one accepted —
+// unless a lost index held a membership change, which is refused too
+// (ErrLostMembership): then the cluster stays halted (false).
+func (c *cluster) acceptLoss(l NodeID) bool {
 	if c.failed {
-		return
+		return false
 	}
 	nd := c.n(l).node
 	lost := slices.Clone(nd.rec.lost)
+	member := func(id NodeID) bool { return nd.conf().IsMember(id) }
+	for _, i := range lost {
+		t, _ := nd.log.termAt(i)
+		if h := c.recordAt(i, t, member); h != 0 {
+			// A node outside the configuration (removed, or not yet
+			// added) still holds a record there of the same term: the
+			// operator brings that copy back instead. (An EntryLost
+			// keeps the entry's term, so a node added later with that
+			// record would keep it: README.)
+			c.tracef("index %d is lost to the members, but node %d holds a record of term %d there: not accepted", i, h, t)
+			return false
+		}
+	}
 	if err := nd.AcceptLoss(append(slices.Clone(lost), lost[len(lost)-1]+1)); !errors.Is(err, ErrLossMismatch) {
 		c.fail("leader %d accepted a loss other than the reported %v: %v", l, lost, err)
-		return
+		return false
+	}
+	err := nd.AcceptLoss(lost)
+	if errors.Is(err, ErrLostMembership) {
+		for _, i := range lost {
+			if i <= uint64(len(c.ck.history)) && c.ck.history[i-1].Type == EntryMembership {
+				c.tracef("leader %d refused to accept the loss of %v: membership entry %d", l, lost, i)
+				return false
+			}
+			for _, sn := range c.nodes {
+				if sn.node != nil && sn.node.log.conf.isMembership(i) {
+					c.tracef("leader %d refused to accept the loss of %v: node %d knows %d as a membership entry", l, lost, sn.id, i)
+					return false
+				}
+			}
+		}
+		c.fail("leader %d refused the loss of %v as a membership change, but none of them is one", l, lost)
+		return false
+	}
+	if err != nil {
+		c.fail("leader %d refused to accept the reported loss %v: %v", l, lost, err)
+		return false
 	}
 	if c.ck.accepted == nil {
 		c.ck.accepted = map[uint64]bool{}
@@ -216,12 +270,9 @@ func (c *cluster) acceptLoss(l NodeID) {
 	for _, i := range lost {
 		c.ck.accepted[i] = true
 	}
-	if err := nd.AcceptLoss(lost); err != nil {
-		c.fail("leader %d refused to accept the reported loss %v: %v", l, lost, err)
-		return
-	}
 	c.stats.accepted += len(lost)
 	c.tracef("operator accepted the loss of %v on leader %d", lost, l)
+	return true
 }
 
 // checkNoDamagedReads: the core never asks Storage for a damaged record.

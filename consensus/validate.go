@@ -63,7 +63,7 @@ func (n *Node) checkMessage(m *Message) error {
 		return errBad("recovery window too large")
 	}
 	for _, t := range m.Terms {
-		if m.Type == MsgRecoverResp && t > recHasCopy || m.Type != MsgRecoverResp && t > m.Term {
+		if m.Type == MsgRecoverResp && t > recMembership || m.Type != MsgRecoverResp && t > m.Term {
 			return errBad("a term beyond the message's term")
 		}
 	}
