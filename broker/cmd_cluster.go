@@ -185,6 +185,8 @@ func cmdClusterAcceptLoss(c *client, args [][]byte) {
 	switch err := c.srv.replica.AcceptLoss(lost); {
 	case errors.Is(err, consensus.ErrNothingLost):
 		c.w.Error("ERR no lost entries to accept: this leader is not halted on lost entries")
+	case errors.Is(err, consensus.ErrLostMembership):
+		c.w.Error("ERR a lost log index held a membership change, which cannot be given up: bring back an intact copy of a member's data directory")
 	case errors.Is(err, consensus.ErrLossMismatch):
 		now, _ := c.srv.replica.Status()
 		c.w.Error("ERR the lost log indexes are " + indexRanges(now.Lost) + ", not " + sanitize(string(args[2])) + ": accept exactly those")

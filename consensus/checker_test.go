@@ -97,11 +97,15 @@ func (k *checker) applied(sn *simNode, e Entry) {
 	case i == len(k.history)+1:
 		if e.ReqID != 0 {
 			key := reqKey{e.Origin, e.ReqID}
-			if at, dup := k.seen[key]; dup {
+			// (A proposal whose entry was lost and accepted may commit
+			// again: its origin never saw it acknowledged and retried.)
+			at, dup := k.seen[key]
+			retried := dup && k.accepted[at]
+			if dup && !retried {
 				k.c.fail("proposal %d/%d committed twice: index %d and %d", e.Origin, e.ReqID, at, e.Index)
 			}
 			k.seen[key] = e.Index
-			if e.ReqID <= k.lastReq[e.Origin] {
+			if e.ReqID <= k.lastReq[e.Origin] && !retried {
 				k.c.fail("proposal %d/%d committed at index %d after %d/%d: out of order", e.Origin, e.ReqID, e.Index, e.Origin, k.lastReq[e.Origin])
 			}
 			k.lastReq[e.Origin] = e.ReqID
