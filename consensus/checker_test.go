@@ -34,6 +34,7 @@ type checker struct {
 	lostMembership bool // an accepted loss replaced a membership entry
 
 	noteGoneAfter bool
+	keepResetting bool // keep is checked after a log restart (beforeReset)
 }
 
 func newChecker(c *cluster) *checker {
@@ -170,6 +171,13 @@ func (k *checker) beforeTruncate(sn *simNode, from, spareCut uint64) {
 		k.noteGoneAfter = true
 		return
 	}
+	if a := sn.disk.hs.Acked; a > 0 {
+		// Records beyond how far the node's log reached when it last
+		// acknowledged anything were never acknowledged by it (a torn
+		// write, dropped at startup with what follows): the entries are
+		// committed on other disks, not on this one's account.
+		last = min(last, a)
+	}
 	for i := from; i <= last && i <= uint64(len(k.history)); i++ {
 		if _, bad := sn.disk.faulty[i]; bad {
 			continue
@@ -192,11 +200,16 @@ func (k *checker) afterAppend(sn *simNode) {
 	for _, e := range k.keep {
 		ents, err := sn.disk.log.Entries(e.Index, e.Index+1, 0)
 		if err != nil || !sameEntry(ents[0], e) {
+			if k.keepResetting && k.c.intactCopy(e) != 0 {
+				// A log restart (retention elsewhere) takes this node's
+				// spare copies with it; another disk holds the entry.
+				continue
+			}
 			k.c.fail("node %d truncated committed entry %s from its disk", sn.id, fmtEntry(e))
 			return
 		}
 	}
-	k.keep = k.keep[:0]
+	k.keep, k.keepResetting = k.keep[:0], false
 }
 
 // beforeReset: a log reset drops entries before rd.ResetLog (committed;
@@ -212,6 +225,7 @@ func (k *checker) beforeReset(sn *simNode, rd Ready) {
 		return
 	}
 	k.beforeTruncate(sn, rd.ResetLog, 0)
+	k.keepResetting = true
 }
 
 // beforePersist: AcceptedTerm may rise only in a Ready that changes no

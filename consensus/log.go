@@ -341,9 +341,16 @@ func (l *nodeLog) append(ents ...Entry) {
 }
 
 // truncateAndAppend replaces everything from ents[0].Index on with ents.
+// Entries that start right after the log proper only append: they take
+// the place of held positions one by one (append). Truncating there cut
+// every held position at the first append, so a node refilled by a
+// leader that died half-way no longer knew how far its log had reached,
+// and a committed entry whose only other copy went with that leader was
+// taken for never written (simulation seed 50605).
 func (l *nodeLog) truncateAndAppend(ents []Entry) {
-	after := ents[0].Index
-	l.truncateTo(after)
+	if after := ents[0].Index; after <= l.lastIndex() {
+		l.truncateTo(after)
+	}
 	l.append(ents...)
 }
 
