@@ -182,7 +182,14 @@ func (r *Replica) saveHardState(h *consensus.HardState, cs *consensus.ConfState)
 	// not fsynced, before the acknowledgements of this Ready leave: a
 	// restart that finds the log shorter then knows it lost an
 	// acknowledged tail (consensus.HardState.Acked).
-	if !critical && hs.Commit >= r.hs.Commit && (hs.Acked <= r.hs.Acked) && r.now().Sub(r.hsSaved) <= 100*time.Millisecond {
+	if !critical && hs.Commit >= r.hs.Commit && r.now().Sub(r.hsSaved) <= 100*time.Millisecond {
+		if hs.Acked > r.hs.Acked {
+			// Only the mark: one small in-place write (store/ackedmark.go).
+			if err := r.disk.SaveAcked(hs.Mark()); err != nil {
+				return err
+			}
+			r.hs = r.hs.WithMark(hs.Mark())
+		}
 		r.hsLagging = &hs // saved later (flushState), not dropped
 		return nil
 	}
@@ -202,6 +209,7 @@ func (r *Replica) flushState() {
 	defer r.stateMu.Unlock()
 	if hs := r.hsLagging; hs != nil {
 		hs.BaseIndex, hs.BaseTerm, hs.ClusterID, hs.Joining, hs.Conf = r.hs.BaseIndex, r.hs.BaseTerm, r.hs.ClusterID, r.hs.Joining, r.hs.Conf
+		*hs = hs.WithMark(r.hs.Mark()) // (the mark may have risen since)
 		if r.disk.SaveState(*hs, false) == nil {
 			r.hs, r.hsSaved, r.hsLagging = *hs, r.now(), nil
 		}

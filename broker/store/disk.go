@@ -23,6 +23,9 @@ type Disk interface {
 	// SaveState replaces the hard state atomically; with sync it is durable
 	// when SaveState returns.
 	SaveState(hs DiskState, sync bool) error
+	// SaveAcked writes the acked mark alone, without fsync (a rise: see
+	// ackedmark.go); LoadState returns it in the state's acked fields.
+	SaveAcked(m AckedMark) error
 	// OpenLog opens the log, repairing a torn tail (reported).
 	OpenLog(opts wal.Options) (Log, wal.RepairReport, error)
 	// The store's index checkpoint (checkpoint.go).
@@ -63,6 +66,9 @@ func (d DirDisk) LoadState() (DiskState, error) { return loadState(string(d), fa
 
 // SaveState replaces StateFile and its copy, each atomically.
 func (d DirDisk) SaveState(hs DiskState, sync bool) error { return saveState(string(d), hs, sync) }
+
+// SaveAcked overwrites the acked mark in place.
+func (d DirDisk) SaveAcked(m AckedMark) error { return writeMark(string(d), m, false) }
 
 // OpenLog opens the directory's WAL.
 func (d DirDisk) OpenLog(opts wal.Options) (Log, wal.RepairReport, error) {

@@ -95,6 +95,9 @@ func loadState(dir string, readOnly bool) (DiskState, error) {
 	if errA != nil {
 		hs, other, bad = b, errA, StateFile
 	}
+	if m, ok := readMark(dir); ok {
+		hs = hs.WithMark(m) // (never older than the state file's)
+	}
 	if other != nil && !errors.Is(other, os.ErrNotExist) {
 		if readOnly {
 			hs.Repaired = fmt.Sprintf("%v: the state is read from the other copy", other)
@@ -156,7 +159,7 @@ func saveState(dir string, hs DiskState, sync bool) error {
 			return err
 		}
 	}
-	return nil
+	return writeMark(dir, hs.Mark(), sync)
 }
 
 func replaceStateFile(dir, name string, b []byte, sync bool) error {

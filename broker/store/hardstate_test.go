@@ -129,3 +129,43 @@ func TestStateFilePreferredWhenBothIntact(t *testing.T) {
 		t.Fatalf("loadState = %+v, %v; want term 18 vote 2 from %s", got, err, StateFile)
 	}
 }
+
+// An Acked rise is the acked mark alone (the state file is not
+// rewritten); loading returns it; a damaged mark falls back to the state
+// file's acked fields, which SaveState keeps no newer than the mark.
+func TestAckedMark(t *testing.T) {
+	dir := t.TempDir()
+	d := DirDisk(dir)
+	hs := sampleState()
+	if err := d.SaveState(hs, true); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, StateFile))
+	rise := AckedMark{Acked: 1300, AckedTerm: 18, AckedTermStart: 1290, AckedPrev: [3]consensus.TermRun{{Start: 1200, Term: 17}}}
+	if err := d.SaveAcked(rise); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, StateFile)); !bytes.Equal(before, after) {
+		t.Fatal("SaveAcked rewrote the state file")
+	}
+	got, err := d.LoadState()
+	if err != nil || got.Mark() != rise || got.Term != hs.Term || got.Vote != hs.Vote {
+		t.Fatalf("LoadState = %+v, %v; want the state with the mark %+v", got, err, rise)
+	}
+	if ro, err := ReadState(dir); err != nil || ro.Mark() != rise {
+		t.Fatalf("ReadState = %+v, %v", ro, err)
+	}
+	// A fall goes through SaveState, which rewrites the mark too.
+	fall := hs
+	fall.Acked, fall.AckedTerm = 1250, 17
+	if err := d.SaveState(fall, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.LoadState(); got.Acked != 1250 {
+		t.Fatalf("after a synced fall: acked %d, want 1250", got.Acked)
+	}
+	damage(t, filepath.Join(dir, AckedFile), ackedMagic, "ORDOACK9")
+	if got, err := d.LoadState(); err != nil || got.Acked != 1250 || got.AckedTerm != 17 {
+		t.Fatalf("damaged mark: %+v, %v; want the state file's acked 1250", got, err)
+	}
+}

@@ -26,6 +26,7 @@ type MemDisk struct {
 	locked      bool
 	state       *DiskState // as written (nil: none)
 	syncedState *DiskState // what survives a crash
+	mark        *AckedMark // as written by SaveAcked since the last SaveState (a crash loses it)
 	first       uint64     // index of recs[0]
 	recs        [][]byte
 	synced      int // recs[:synced] survive a crash
@@ -66,17 +67,33 @@ func (f closerFunc) Close() error { return f() }
 func (d *MemDisk) Empty() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.state == nil && len(d.recs) == 0 && d.first == 1
+	return d.state == nil && d.mark == nil && len(d.recs) == 0 && d.first == 1
 }
 
 // LoadState implements Disk.
 func (d *MemDisk) LoadState() (DiskState, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.state == nil {
-		return DiskState{}, nil
+	var hs DiskState
+	if d.state != nil {
+		hs = *d.state
 	}
-	return *d.state, nil
+	if d.mark != nil {
+		hs = hs.WithMark(*d.mark)
+	}
+	return hs, nil
+}
+
+// SaveAcked implements Disk: like a state save without sync, a crash
+// loses it.
+func (d *MemDisk) SaveAcked(m AckedMark) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.write() {
+		return ErrCrashed
+	}
+	d.mark = &m
+	return nil
 }
 
 // SaveState implements Disk.
@@ -86,7 +103,7 @@ func (d *MemDisk) SaveState(hs DiskState, sync bool) error {
 	if !d.write() {
 		return ErrCrashed
 	}
-	d.state = &hs
+	d.state, d.mark = &hs, nil
 	if sync {
 		d.syncedState = &hs
 	}
@@ -131,7 +148,7 @@ func (d *MemDisk) Dead() bool {
 func (d *MemDisk) Crash(keep func(n int) int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.state = d.syncedState
+	d.state, d.mark = d.syncedState, nil
 	if n := len(d.recs) - d.synced; n > 0 {
 		k := 0
 		if keep != nil {
