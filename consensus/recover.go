@@ -401,7 +401,8 @@ func (n *Node) handleRecoverResp(m Message) {
 	}
 	if len(m.Entries) > 0 {
 		n.takeCopies(m.Entries)
-	} else if n.isVoter(m.From) {
+	} else if n.conf().IsMember(m.From) {
+		// (A learner's answer counts for its copies, not for a majority.)
 		r.answers[m.From] = recAnswer{lo: m.Index, held: m.Terms}
 	}
 	n.advanceRecovery()
@@ -446,6 +447,20 @@ func (n *Node) absentCount(i uint64) (absent, answered int, copy bool) {
 	return absent, answered, copy
 }
 
+// learnersAnswered: every learner said what it holds at position i. A
+// learner's intact copy saves an entry as well as a voter's, so nothing
+// is called lost before each has answered (a learner that stays away
+// keeps the report back: remove it, CLUSTER REMOVE).
+func (n *Node) learnersAnswered(i uint64) bool {
+	for _, id := range n.conf().Learners {
+		a, ok := n.rec.answers[id]
+		if id != n.id && (!ok || i < a.lo || i-a.lo >= uint64(len(a.held))) {
+			return false
+		}
+	}
+	return true
+}
+
 // advanceRecovery finishes the recovery once every position below the
 // first one a majority does not hold has a copy (or its loss was
 // accepted); otherwise it reports the positions every voter answered for
@@ -484,7 +499,7 @@ func (n *Node) advanceRecovery() {
 	var lost []uint64
 	voters := len(n.voters()) - 1
 	for _, i := range missing {
-		if _, answered, copy := n.absentCount(i); answered >= voters && !copy {
+		if _, answered, copy := n.absentCount(i); answered >= voters && !copy && n.learnersAnswered(i) {
 			lost = append(lost, i)
 		}
 	}
