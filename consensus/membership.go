@@ -427,11 +427,15 @@ func (t *confTracker) skipped(i uint64) uint64 {
 	return t.anchorSkipped + uint64(atI) - uint64(atA)
 }
 
-// isMembership reports whether this node knows entry i to be a
-// membership entry (its committed configuration's, or one in its log).
+// isMembership reports whether entry i is, or for all this node knows
+// may be, a membership entry: one in its log or its committed
+// configuration's, or — at or below the anchor, whose count of
+// membership entries exceeds those the log shows (a damaged or missing
+// record was one) — any position there.
 func (t *confTracker) isMembership(i uint64) bool {
+	known, _ := slices.BinarySearch(t.idx, t.anchor+1) // membership entries at or below the anchor in the log
 	_, found := slices.BinarySearch(t.idx, i)
-	return found || (i != 0 && t.base.Index == i)
+	return found || (i != 0 && t.base.Index == i) || (i <= t.anchor && t.anchorSkipped > uint64(known))
 }
 
 // seq is the message sequence number of entry i (see Entry.Seq).

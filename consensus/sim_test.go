@@ -581,6 +581,17 @@ func TestSimFoundSeeds(t *testing.T) {
 	for _, seed := range []int64{414056, 506607, 777027} {
 		runScheduleWith(t, seed, 500, false, scheduleOpts{legacyFaults: true})
 	}
+	// Storage faults (issue 11), found by sweeps past 30,000: 50605 (an
+	// append right after the log proper dropped every held position: a
+	// new leader sequenced another entry at a committed index), 72418 (a
+	// position called lost while a learner held it), 82428 and 8548 (the
+	// loss of a membership entry accepted: members numbered the messages
+	// after it differently), 9928 (an accepted loss a non-member still
+	// held), 32926 and 5633 (a lost proposal retried), 33360 and 50133
+	// (checker: a torn write beyond Acked, a log restart's spare copies).
+	for _, seed := range []int64{50605, 72418, 82428, 8548, 9928, 32926, 5633, 33360, 50133} {
+		runSchedule(t, seed, 500, false)
+	}
 }
 
 // randomDiskLossLegacy is randomDiskLoss as it drew before issue 11.
