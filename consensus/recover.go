@@ -62,6 +62,23 @@ func (l *nodeLog) initHeld(faulty []Faulty, hs HardState) {
 			bad[f.Index] = f.Term
 		}
 	}
+	// A record of another term than the one this node acknowledged at its
+	// position (the hard state's acked term runs) is a leftover of another
+	// history — a leader keeps its own records as spare copies while it
+	// recovers a history fetched from a peer, and may crash then — not
+	// the log it acknowledged: held like a damaged record, never served.
+	// Log matching makes such records a suffix: look from the end.
+	for i := min(last, hs.Acked); i >= first && i > 0 && hs.MustReach != math.MaxUint64; i-- {
+		want := ackedTermOf(hs, i)
+		if _, isBad := bad[i]; isBad {
+			continue
+		}
+		if t, err := s.Term(i); want == 0 || err != nil || t == want {
+			break
+		}
+		idx = append(idx, i)
+		bad[i] = want
+	}
 	slices.Sort(idx)
 	acked := hs.Acked
 	if hs.MustReach == math.MaxUint64 {
