@@ -40,17 +40,10 @@ func (l *Log) Read(index uint64) ([]byte, error) {
 // *CorruptError for a damaged record (fn has seen every record before it);
 // ErrNotFound if a truncation removed the next record meanwhile.
 func (l *Log) Scan(lo, hi uint64, fn func(index uint64, rec []byte) error) error {
-	l.mu.Lock()
-	err := l.usable()
-	first, last := l.first.Load(), l.last.Load()
-	l.mu.Unlock()
+	hi, err := l.scanRange(lo, hi)
 	if err != nil {
 		return err
 	}
-	if lo < first || lo > last+1 {
-		return fmt.Errorf("%w: Scan from %d outside [%d, %d]", ErrNotFound, lo, first, last+1)
-	}
-	hi = min(hi, last)
 	var recs [][]byte
 	for next := lo; next <= hi; {
 		recs = recs[:0]
@@ -71,23 +64,32 @@ func (l *Log) Scan(lo, hi uint64, fn func(index uint64, rec []byte) error) error
 	return nil
 }
 
+// scanRange checks a scan's start against the log as of now and caps
+// its end at LastIndex.
+func (l *Log) scanRange(lo, hi uint64) (uint64, error) {
+	l.mu.Lock()
+	err := l.usable()
+	first, last := l.first.Load(), l.last.Load()
+	l.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if lo < first || lo > last+1 {
+		return 0, fmt.Errorf("%w: Scan from %d outside [%d, %d]", ErrNotFound, lo, first, last+1)
+	}
+	return min(hi, last), nil
+}
+
 // ScanView is Scan without a copy of each record: rec aliases the log's
 // buffers and is valid only during fn, which runs with the log's lock
 // held (it must not call the log), a chunk of records at a time. For a
 // reader that keeps nothing of the records (a startup index scan): a
 // copy of every record was half of what such a scan allocated.
 func (l *Log) ScanView(lo, hi uint64, fn func(index uint64, rec []byte) error) error {
-	l.mu.Lock()
-	err := l.usable()
-	first, last := l.first.Load(), l.last.Load()
-	l.mu.Unlock()
+	hi, err := l.scanRange(lo, hi)
 	if err != nil {
 		return err
 	}
-	if lo < first || lo > last+1 {
-		return fmt.Errorf("%w: Scan from %d outside [%d, %d]", ErrNotFound, lo, first, last+1)
-	}
-	hi = min(hi, last)
 	for next := lo; next <= hi; {
 		var ferr error
 		read := uint64(0)
