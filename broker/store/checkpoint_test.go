@@ -168,20 +168,28 @@ func openStore(t *testing.T, dir string, ck bool, commit uint64) (*Store, error)
 	return st, err
 }
 
-// A restart from a checkpoint rebuilds exactly what a full scan does —
-// with entries appended after the checkpoint, after retention, and from a
-// stale checkpoint (the log truncated and refilled differently) — and
-// Load reads only what follows the checkpoint.
-func TestCheckpointLoadMatchesScan(t *testing.T) {
+// filledCheckpointedDir is a store directory with n messages, closed
+// cleanly (so it holds a checkpoint).
+func filledCheckpointedDir(t *testing.T, n uint64) string {
+	t.Helper()
 	dir := t.TempDir()
 	st, err := openStore(t, dir, true, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fillStore(t, st, 1, 5000, 1)
+	fillStore(t, st, 1, n, 1)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// A restart from a checkpoint rebuilds exactly what a full scan does —
+// with entries appended after the checkpoint, after retention, and from a
+// stale checkpoint (the log truncated and refilled differently) — and
+// Load reads only what follows the checkpoint.
+func TestCheckpointLoadMatchesScan(t *testing.T) {
+	dir := filledCheckpointedDir(t, 5000)
 	if _, err := os.Stat(filepath.Join(dir, IndexFile)); err != nil {
 		t.Fatalf("no checkpoint after a clean close: %v", err)
 	}
@@ -205,7 +213,7 @@ func TestCheckpointLoadMatchesScan(t *testing.T) {
 		}
 		return got
 	}
-	st = compare("clean restart", 5000, true)
+	st := compare("clean restart", 5000, true)
 	// More entries, a new term, a crash (no checkpoint at close): the
 	// old checkpoint plus the tail.
 	fillStore(t, st, 5001, 3000, 2)
@@ -244,15 +252,7 @@ func TestCheckpointLoadMatchesScan(t *testing.T) {
 // background verification, which deletes the checkpoint, so the next load
 // scans and reports it as before.
 func TestBackgroundVerifyFindsDamage(t *testing.T) {
-	dir := t.TempDir()
-	st, err := openStore(t, dir, true, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fillStore(t, st, 1, 5000, 1)
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir := filledCheckpointedDir(t, 5000)
 	// Flip a byte in the middle of the first segment.
 	segs, _ := filepath.Glob(filepath.Join(dir, "0*"))
 	slices.Sort(segs)
@@ -264,7 +264,7 @@ func TestBackgroundVerifyFindsDamage(t *testing.T) {
 	if err := os.WriteFile(segs[0], b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st, err = openStore(t, dir, true, 5000)
+	st, err := openStore(t, dir, true, 5000)
 	if err != nil {
 		t.Fatalf("load from checkpoint read the damaged record: %v", err)
 	}
@@ -294,13 +294,7 @@ func TestBackgroundVerifyFindsDamage(t *testing.T) {
 // A damaged or truncated checkpoint file is ignored (full scan), never
 // trusted and never a reason to fail.
 func TestDamagedCheckpointFallsBack(t *testing.T) {
-	dir := t.TempDir()
-	st, err := openStore(t, dir, true, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fillStore(t, st, 1, 3000, 1)
-	st.Close()
+	dir := filledCheckpointedDir(t, 3000)
 	path := filepath.Join(dir, IndexFile)
 	good, err := os.ReadFile(path)
 	if err != nil {
