@@ -159,9 +159,7 @@ func cmdClusterStepdown(c *client, args [][]byte) {
 			return
 		}
 	}
-	st, _ := c.srv.replica.Status()
-	if uint64(st.Leader) != c.srv.cfg.ID {
-		c.w.Error("ERR this node is not the leader (node " + strconv.FormatUint(uint64(st.Leader), 10) + " is): send CLUSTER STEPDOWN there")
+	if !onLeader(c, "STEPDOWN") {
 		return
 	}
 	if err := c.srv.replica.TransferLeadership(to, 2*c.srv.cfg.LeaderTimeout+time.Second); err != nil {
@@ -171,15 +169,24 @@ func cmdClusterStepdown(c *client, args [][]byte) {
 	c.w.OK()
 }
 
+// onLeader answers with an error naming the leader unless this node
+// leads (the subcommands only a leader can carry out).
+func onLeader(c *client, sub string) bool {
+	st, _ := c.srv.replica.Status()
+	if uint64(st.Leader) == c.srv.cfg.ID {
+		return true
+	}
+	c.w.Error("ERR this node is not the leader (node " + strconv.FormatUint(uint64(st.Leader), 10) + " is): send CLUSTER " + sub + " there")
+	return false
+}
+
 func cmdClusterAcceptLoss(c *client, args [][]byte) {
 	lost, ok := parseIndexRanges(string(args[2]))
 	if !ok {
 		c.w.Error("ERR invalid log indexes '" + sanitize(string(args[2])) + "': write them as STATUS lost_log_indexes does, e.g. 33,40-45")
 		return
 	}
-	st, _ := c.srv.replica.Status()
-	if uint64(st.Leader) != c.srv.cfg.ID {
-		c.w.Error("ERR this node is not the leader (node " + strconv.FormatUint(uint64(st.Leader), 10) + " is): send CLUSTER ACCEPT-LOSS there")
+	if !onLeader(c, "ACCEPT-LOSS") {
 		return
 	}
 	switch err := c.srv.replica.AcceptLoss(lost); {

@@ -227,6 +227,17 @@ const (
 
 func (r *recovery) has(i uint64) bool { return r.got[i-r.from].Index != 0 }
 
+// noteAnswer keeps a member's summary answer (m.Terms from m.Index) and
+// the positions it knows held a membership entry.
+func (r *recovery) noteAnswer(id NodeID, m Message) {
+	r.answers[id] = recAnswer{lo: m.Index, held: m.Terms}
+	for k, v := range m.Terms {
+		if v == recMembership {
+			r.membership[m.Index+uint64(k)] = true
+		}
+	}
+}
+
 // startRecovery: the history [1, syncIndex] has held positions after the
 // log proper.
 func (n *Node) startRecovery(syncIndex uint64) {
@@ -271,7 +282,7 @@ func (n *Node) queryRecovery() {
 		if len(m.Entries) > 0 {
 			n.takeCopies(m.Entries)
 		} else {
-			r.answers[n.id] = recAnswer{lo: m.Index, held: m.Terms}
+			r.noteAnswer(n.id, m)
 		}
 	}
 	n.advanceRecovery()
@@ -420,7 +431,7 @@ func (n *Node) handleRecoverResp(m Message) {
 		n.takeCopies(m.Entries)
 	} else if n.conf().IsMember(m.From) {
 		// (A learner's answer counts for its copies, not for a majority.)
-		r.answers[m.From] = recAnswer{lo: m.Index, held: m.Terms}
+		r.noteAnswer(m.From, m)
 	}
 	n.advanceRecovery()
 }
@@ -450,9 +461,6 @@ func (n *Node) absentCount(i uint64) (absent, answered int, copy bool) {
 		}
 		v := a.held[i-a.lo]
 		copy = copy || v == recHasCopy
-		if v == recMembership {
-			n.rec.membership[i] = true
-		}
 		if id == n.id || !n.isVoter(id) {
 			continue
 		}
